@@ -1,0 +1,7 @@
+//! loopstart: firmware for embedded telephony gateways.
+//!
+//! The binary (`src/main.rs`) is a thin command line over this library. The map of
+//! the modules is `../shared/DESIGN.md`; arrows point down only:
+//! `cli` → `app` → `esl` → `sip` / `store` / `config`.
+
+pub mod sip;

@@ -5,3 +5,4 @@
 //! `cli` → `app` → `esl` → `sip` / `store` / `config`.
 
 pub mod sip;
+pub mod store;

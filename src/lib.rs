@@ -1,8 +1,12 @@
 //! loopstart: firmware for embedded telephony gateways.
 //!
-//! The binary (`src/main.rs`) is a thin command line over this library. The map of
-//! the modules is `../shared/DESIGN.md`; arrows point down only:
+//! The binary (`src/main.rs`) is a thin command line over this library. The map of the
+//! modules is `../shared/DESIGN.md`; arrows point down only:
 //! `cli` → `app` → `esl` → `sip` / `store` / `config`.
 
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod esl;
 pub mod sip;
 pub mod store;

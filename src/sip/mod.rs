@@ -1,4 +1,10 @@
-//! Our own SIP stack, sans-IO: codec, transactions, digest auth, registrar. The
-//! transports in `transport/` are the only part that touches sockets.
+//! Our own SIP stack, sans-IO: codec, transactions, digest auth, registrar, and the core
+//! that ties them into a profile. The transports in `transport/` are the only part that
+//! touches sockets.
 
+pub mod auth;
+pub mod core;
+pub mod registrar;
+pub mod transaction;
+pub mod transport;
 pub mod wire;

@@ -1,11 +1,12 @@
 //! Typed views of the headers the stack itself needs.
 
-use super::error::ParseError;
+use super::error::{ParseError, ParseErrorKind};
 use super::message::Method;
-use super::uri::{Host, Uri};
+use super::uri::{split_host_port, Host, Uri};
+use std::fmt::{self, Write as _};
 
-/// One `;name[=value]` parameter. Names compare case-insensitively; values are kept as
-/// written (quoted values keep their quotes off, unescaped).
+/// One `;name[=value]` parameter. Names compare case-insensitively; quoted values are
+/// kept without their quotes, escapes resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Param {
     pub name: String,
@@ -19,15 +20,143 @@ pub struct Params(pub Vec<Param>);
 impl Params {
     /// Some(Some(v)) for `name=v`, Some(None) for a bare `name`, None when absent.
     pub fn get(&self, name: &str) -> Option<Option<&str>> {
-        todo!()
+        self.0
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+            .map(|p| p.value.as_deref())
     }
     /// Sets or replaces a parameter.
     pub fn set(&mut self, name: &str, value: Option<&str>) {
-        todo!()
+        let value = value.map(str::to_string);
+        match self
+            .0
+            .iter_mut()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+        {
+            Some(p) => p.value = value,
+            None => self.0.push(Param {
+                name: name.to_string(),
+                value,
+            }),
+        }
     }
     pub fn remove(&mut self, name: &str) {
-        todo!()
+        self.0.retain(|p| !p.name.eq_ignore_ascii_case(name));
     }
+}
+
+impl fmt::Display for Params {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for p in &self.0 {
+            write!(f, ";{}", p.name)?;
+            if let Some(v) = &p.value {
+                f.write_char('=')?;
+                if !v.is_empty() && v.bytes().all(is_token_byte) || is_host_like(v) {
+                    f.write_str(v)?;
+                } else {
+                    write_quoted(f, v)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// IPv6 references and host:port values go unquoted (`received=[::1]`, `maddr=...`).
+fn is_host_like(v: &str) -> bool {
+    v.starts_with('[')
+        && v.ends_with(']')
+        && v[1..v.len() - 1]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+}
+
+/// RFC 3261 `token` characters.
+pub(crate) fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+}
+
+pub(crate) fn write_quoted(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    f.write_char('"')?;
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            f.write_char('\\')?;
+        }
+        f.write_char(c)?;
+    }
+    f.write_char('"')
+}
+
+fn bad(detail: impl Into<String>) -> ParseError {
+    ParseError::new(ParseErrorKind::BadHeaderValue, detail)
+}
+
+/// Parses `;a=b ; c ;d="x;y"` (leading `;` optional), tolerating whitespace around `;`
+/// and `=`.
+pub(crate) fn parse_params(s: &str, what: &str) -> Result<Params, ParseError> {
+    let mut out = Vec::new();
+    let mut rest = s.trim_start();
+    while !rest.is_empty() {
+        rest = rest
+            .strip_prefix(';')
+            .ok_or_else(|| bad(format!("{what}: expected ';' before {rest:?}")))?
+            .trim_start();
+        let name_end = rest
+            .find(|c: char| c == '=' || c == ';' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        let name = &rest[..name_end];
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| is_token_byte(b) || b == b'[' || b == b']' || b == b':')
+        {
+            return Err(bad(format!("{what}: bad parameter name {name:?}")));
+        }
+        rest = rest[name_end..].trim_start();
+        let value = if let Some(after) = rest.strip_prefix('=') {
+            let after = after.trim_start();
+            if after.starts_with('"') {
+                let (v, used) = take_quoted(after)
+                    .ok_or_else(|| bad(format!("{what}: unterminated quoted value")))?;
+                rest = after[used..].trim_start();
+                Some(v)
+            } else {
+                let end = after
+                    .find(|c: char| c == ';' || c.is_whitespace())
+                    .unwrap_or(after.len());
+                let v = &after[..end];
+                if v.is_empty() {
+                    return Err(bad(format!("{what}: parameter {name} has an empty value")));
+                }
+                rest = after[end..].trim_start();
+                Some(v.to_string())
+            }
+        } else {
+            None
+        };
+        out.push(Param {
+            name: name.to_string(),
+            value,
+        });
+    }
+    Ok(Params(out))
+}
+
+/// Reads a quoted string at the start of `s`: (unescaped content, bytes consumed).
+pub(crate) fn take_quoted(s: &str) -> Option<(String, usize)> {
+    let mut out = String::new();
+    let mut chars = s.char_indices();
+    if chars.next()?.1 != '"' {
+        return None;
+    }
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?.1),
+            '"' => return Some((out, i + 1)),
+            _ => out.push(c),
+        }
+    }
+    None
 }
 
 /// A Via value: `SIP/2.0/UDP host[:port];params`.
@@ -42,17 +171,54 @@ pub struct Via {
 
 impl Via {
     pub fn branch(&self) -> Option<&str> {
-        todo!()
+        self.params.get("branch").flatten()
     }
-    /// Parses one Via value.
+
+    /// Parses one Via value (whitespace around the slashes is allowed, §25.1).
     pub fn parse(value: &str) -> Result<Via, ParseError> {
-        todo!()
+        let mut rest = value.trim();
+        let mut parts = [""; 3];
+        for (i, part) in parts.iter_mut().enumerate() {
+            let end = if i < 2 {
+                rest.find('/')
+            } else {
+                rest.find(|c: char| c.is_whitespace())
+            }
+            .ok_or_else(|| bad(format!("Via {value:?}: bad sent-protocol")))?;
+            *part = rest[..end].trim();
+            rest = rest[end..].trim_start();
+            if i < 2 {
+                rest = rest[1..].trim_start();
+            }
+        }
+        if !parts[0].eq_ignore_ascii_case("SIP") || parts[1] != "2.0" {
+            return Err(bad(format!("Via {value:?}: protocol is not SIP/2.0")));
+        }
+        if parts[2].is_empty() || !parts[2].bytes().all(is_token_byte) {
+            return Err(bad(format!("Via {value:?}: bad transport")));
+        }
+        let end = rest
+            .find(|c: char| c == ';' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        let (host, port) =
+            split_host_port(&rest[..end]).map_err(|e| bad(format!("Via sent-by: {}", e.detail)))?;
+        let params = parse_params(&rest[end..], "Via")?;
+        Ok(Via {
+            transport: parts[2].to_ascii_uppercase(),
+            host,
+            port,
+            params,
+        })
     }
 }
 
-impl std::fmt::Display for Via {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        todo!()
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SIP/2.0/{} {}", self.transport, self.host)?;
+        if let Some(p) = self.port {
+            write!(f, ":{p}")?;
+        }
+        write!(f, "{}", self.params)
     }
 }
 
@@ -68,17 +234,66 @@ pub struct NameAddr {
 
 impl NameAddr {
     pub fn tag(&self) -> Option<&str> {
-        todo!()
+        self.params.get("tag").flatten()
     }
+
     pub fn parse(value: &str) -> Result<NameAddr, ParseError> {
-        todo!()
+        let v = value.trim();
+        let (display, rest) = if v.starts_with('"') {
+            let (d, used) =
+                take_quoted(v).ok_or_else(|| bad(format!("unbalanced quotes in {value:?}")))?;
+            let rest = v[used..].trim_start();
+            if !rest.starts_with('<') {
+                return Err(bad(format!(
+                    "{value:?}: display name must be followed by <uri>"
+                )));
+            }
+            (Some(d), rest)
+        } else if let Some(lt) = v.find('<') {
+            let d = v[..lt].trim();
+            if d.contains('"') {
+                return Err(bad(format!("unbalanced quotes in {value:?}")));
+            }
+            (
+                if d.is_empty() {
+                    None
+                } else {
+                    Some(d.to_string())
+                },
+                &v[lt..],
+            )
+        } else {
+            let end = v.find(';').unwrap_or(v.len());
+            let uri = Uri::parse(&v[..end]).map_err(|e| bad(e.detail))?;
+            let params = parse_params(&v[end..], "header")?;
+            return Ok(NameAddr {
+                display: None,
+                uri,
+                params,
+            });
+        };
+        let inner = &rest[1..];
+        let gt = inner
+            .find('>')
+            .ok_or_else(|| bad(format!("{value:?}: missing '>'")))?;
+        let uri = Uri::parse(&inner[..gt]).map_err(|e| bad(e.detail))?;
+        let params = parse_params(&inner[gt + 1..], "header")?;
+        Ok(NameAddr {
+            display,
+            uri,
+            params,
+        })
     }
 }
 
-impl std::fmt::Display for NameAddr {
-    /// Always writes the `<uri>` form, quoting the display name when needed.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        todo!()
+impl fmt::Display for NameAddr {
+    /// Always writes the `<uri>` form, quoting the display name.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(d) = &self.display {
+            write_quoted(f, d)?;
+            f.write_char(' ')?;
+        }
+        write!(f, "<{}>{}", self.uri, self.params)
     }
 }
 
@@ -99,6 +314,83 @@ pub struct CSeq {
 
 impl CSeq {
     pub fn parse(value: &str) -> Result<CSeq, ParseError> {
-        todo!()
+        let mut it = value.split_whitespace();
+        let (Some(num), Some(method), None) = (it.next(), it.next(), it.next()) else {
+            return Err(bad(format!(
+                "bad CSeq {value:?}: expected number and method"
+            )));
+        };
+        if !num.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad(format!("bad CSeq {value:?}: sequence is not a number")));
+        }
+        let seq = num.parse::<u32>().map_err(|_| {
+            bad(format!(
+                "bad CSeq {value:?}: sequence number is not a 32-bit integer"
+            ))
+        })?;
+        if !method.bytes().all(is_token_byte) {
+            return Err(bad(format!("bad CSeq {value:?}: method is not a token")));
+        }
+        Ok(CSeq {
+            seq,
+            method: Method::from_token(method),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn via_forms() {
+        let v = Via::parse("SIP / 2.0 / udp 192.0.2.1:5060 ; branch = z9hG4bK776 ;rport").unwrap();
+        assert_eq!(v.transport, "UDP");
+        assert_eq!(v.port, Some(5060));
+        assert_eq!(v.branch(), Some("z9hG4bK776"));
+        assert_eq!(v.params.get("rport"), Some(None));
+        let v6 =
+            Via::parse("SIP/2.0/TCP [2001:db8::9]:5061;branch=z9hG4bKx;received=[2001:db8::7]")
+                .unwrap();
+        assert_eq!(Via::parse(&v6.to_string()).unwrap(), v6);
+        assert!(Via::parse("SIP/3.0/UDP a").is_err());
+        assert!(Via::parse("SIP/2.0/UDP").is_err());
+        assert!(Via::parse("SIP/2.0/UDP a;branch=\"x").is_err());
+    }
+
+    #[test]
+    fn name_addr_forms() {
+        let n =
+            NameAddr::parse("\"Bob \\\"B\\\" Smith\" <sip:bob@example.com;transport=tcp>;tag=abc")
+                .unwrap();
+        assert_eq!(n.display.as_deref(), Some("Bob \"B\" Smith"));
+        assert_eq!(n.tag(), Some("abc"));
+        assert_eq!(n.uri.params.get("transport"), Some(Some("tcp")));
+        assert_eq!(NameAddr::parse(&n.to_string()).unwrap(), n);
+        let bare = NameAddr::parse("sip:bob@example.com;tag=1").unwrap();
+        assert_eq!(bare.tag(), Some("1"));
+        assert!(bare.uri.params.0.is_empty());
+        let tok = NameAddr::parse("Bob Smith <sip:b@c>").unwrap();
+        assert_eq!(tok.display.as_deref(), Some("Bob Smith"));
+        let inst = NameAddr::parse("<sip:a@b>;+sip.instance=\"<urn:uuid:1>\";reg-id=1").unwrap();
+        assert_eq!(inst.params.get("+sip.instance"), Some(Some("<urn:uuid:1>")));
+        assert_eq!(NameAddr::parse(&inst.to_string()).unwrap(), inst);
+        for bad in [
+            "\"unbalanced <sip:a@b>",
+            "<sip:a@b",
+            "<mailto:a@b>",
+            "\"x\" sip:a@b",
+        ] {
+            assert!(NameAddr::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cseq_forms() {
+        assert_eq!(CSeq::parse(" 4711   INVITE ").unwrap().seq, 4711);
+        assert!(CSeq::parse("99999999999 INVITE").is_err());
+        assert!(CSeq::parse("-1 INVITE").is_err());
+        assert!(CSeq::parse("1").is_err());
+        assert!(CSeq::parse("1 INV<ITE").is_err());
     }
 }

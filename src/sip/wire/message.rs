@@ -1,6 +1,6 @@
 //! The owned message model: start line, ordered headers, body.
 
-use super::error::ParseError;
+use super::error::{ParseError, ParseErrorKind};
 use super::header::{CSeq, Contact, NameAddr, Via};
 use super::uri::Uri;
 
@@ -27,17 +27,151 @@ pub enum Method {
 impl Method {
     /// The method token as it goes on the wire (case-sensitive per RFC 3261 §7.1).
     pub fn as_str(&self) -> &str {
-        todo!()
+        match self {
+            Method::Invite => "INVITE",
+            Method::Ack => "ACK",
+            Method::Bye => "BYE",
+            Method::Cancel => "CANCEL",
+            Method::Register => "REGISTER",
+            Method::Options => "OPTIONS",
+            Method::Info => "INFO",
+            Method::Update => "UPDATE",
+            Method::Prack => "PRACK",
+            Method::Subscribe => "SUBSCRIBE",
+            Method::Notify => "NOTIFY",
+            Method::Refer => "REFER",
+            Method::Message => "MESSAGE",
+            Method::Publish => "PUBLISH",
+            Method::Extension(s) => s,
+        }
     }
     /// Parses a method token; unknown tokens become [`Method::Extension`].
     pub fn from_token(token: &str) -> Method {
-        todo!()
+        match token {
+            "INVITE" => Method::Invite,
+            "ACK" => Method::Ack,
+            "BYE" => Method::Bye,
+            "CANCEL" => Method::Cancel,
+            "REGISTER" => Method::Register,
+            "OPTIONS" => Method::Options,
+            "INFO" => Method::Info,
+            "UPDATE" => Method::Update,
+            "PRACK" => Method::Prack,
+            "SUBSCRIBE" => Method::Subscribe,
+            "NOTIFY" => Method::Notify,
+            "REFER" => Method::Refer,
+            "MESSAGE" => Method::Message,
+            "PUBLISH" => Method::Publish,
+            other => Method::Extension(other.to_string()),
+        }
     }
 }
 
-/// One header field as received: canonical long name (compact forms expanded, known
-/// names in their RFC spelling, unknown names verbatim) and its value, unfolded and
-/// trimmed, exactly as it was otherwise.
+/// Compact forms (RFC 3261 §7.3.3 and later RFCs) and the canonical spelling of the
+/// headers we know; lookups go through this so `i:` and `call-id:` are one header.
+const KNOWN: &[(&str, Option<&str>)] = &[
+    ("Via", Some("v")),
+    ("From", Some("f")),
+    ("To", Some("t")),
+    ("Call-ID", Some("i")),
+    ("CSeq", None),
+    ("Contact", Some("m")),
+    ("Max-Forwards", None),
+    ("Expires", None),
+    ("Content-Length", Some("l")),
+    ("Content-Type", Some("c")),
+    ("Content-Encoding", Some("e")),
+    ("Subject", Some("s")),
+    ("Supported", Some("k")),
+    ("Event", Some("o")),
+    ("Allow-Events", Some("u")),
+    ("Refer-To", Some("r")),
+    ("Referred-By", Some("b")),
+    ("Session-Expires", Some("x")),
+    ("Identity", Some("y")),
+    ("Accept-Contact", Some("a")),
+    ("Reject-Contact", Some("j")),
+    ("Request-Disposition", Some("d")),
+    ("Identity-Info", Some("n")),
+    ("Authorization", None),
+    ("WWW-Authenticate", None),
+    ("Proxy-Authenticate", None),
+    ("Proxy-Authorization", None),
+    ("Authentication-Info", None),
+    ("User-Agent", None),
+    ("Server", None),
+    ("Allow", None),
+    ("Require", None),
+    ("Proxy-Require", None),
+    ("Unsupported", None),
+    ("Route", None),
+    ("Record-Route", None),
+    ("Min-Expires", None),
+    ("Min-SE", None),
+    ("Date", None),
+    ("Accept", None),
+    ("Accept-Encoding", None),
+    ("Accept-Language", None),
+    ("Retry-After", None),
+    ("Warning", None),
+    ("Timestamp", None),
+    ("Call-Info", None),
+    ("Alert-Info", None),
+    ("Error-Info", None),
+    ("Organization", None),
+    ("Priority", None),
+    ("Reply-To", None),
+    ("In-Reply-To", None),
+    ("MIME-Version", None),
+    ("Content-Disposition", None),
+    ("Content-Language", None),
+    ("P-Asserted-Identity", None),
+    ("P-Preferred-Identity", None),
+    ("Privacy", None),
+    ("Path", None),
+    ("RSeq", None),
+    ("RAck", None),
+    ("Replaces", None),
+    ("Subscription-State", None),
+    ("Diversion", None),
+    ("Remote-Party-ID", None),
+];
+
+/// Headers whose values contain commas that do not separate list items.
+const NOT_LISTS: &[&str] = &[
+    "WWW-Authenticate",
+    "Authorization",
+    "Proxy-Authenticate",
+    "Proxy-Authorization",
+    "Authentication-Info",
+    "Date",
+    "Retry-After",
+    "Subject",
+    "User-Agent",
+    "Server",
+    "Call-ID",
+    "Organization",
+    "Timestamp",
+    "Warning",
+];
+
+/// The canonical spelling of a header name: compact forms expanded, known names in
+/// their RFC spelling, anything else as written.
+pub(crate) fn canonical_name(name: &str) -> &str {
+    for (long, compact) in KNOWN {
+        if long.len() == name.len() && long.eq_ignore_ascii_case(name) {
+            return long;
+        }
+        if let Some(c) = compact {
+            if c.len() == name.len() && c.eq_ignore_ascii_case(name) {
+                return long;
+            }
+        }
+    }
+    name
+}
+
+/// One header field as received: canonical name and its value, unfolded and trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
     pub name: String,
@@ -50,32 +184,90 @@ pub struct Headers {
     entries: Vec<Header>,
 }
 
+fn missing(name: &str) -> ParseError {
+    ParseError::new(ParseErrorKind::MissingHeader, format!("missing {name}"))
+}
+
+fn bad_value(detail: impl Into<String>) -> ParseError {
+    ParseError::new(ParseErrorKind::BadHeaderValue, detail)
+}
+
 impl Headers {
     pub fn new() -> Headers {
         Headers::default()
     }
+
+    fn matching<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a Header> + 'a {
+        let canon = canonical_name(name).to_string();
+        self.entries
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(&canon))
+    }
+
     /// Value of the first field named `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        todo!()
+        self.matching(name).next().map(|h| h.value.as_str())
     }
+
     /// Every comma-separated value of every field named `name`, in order (commas inside
-    /// quotes or `<...>` do not split).
+    /// quotes or `<...>` do not split; headers such as WWW-Authenticate are not lists).
     pub fn get_all(&self, name: &str) -> Vec<&str> {
-        todo!()
+        let canon = canonical_name(name);
+        let list = !NOT_LISTS.iter().any(|n| n.eq_ignore_ascii_case(canon));
+        let mut out = Vec::new();
+        for h in self.matching(name) {
+            if list {
+                split_commas(&h.value, &mut out);
+            } else {
+                out.push(h.value.as_str());
+            }
+        }
+        out
     }
+
     /// Appends a field (name is canonicalised).
     pub fn push(&mut self, name: &str, value: impl Into<String>) {
-        todo!()
+        self.entries.push(Header {
+            name: canonical_name(name).to_string(),
+            value: value.into(),
+        });
     }
+
+    /// Appends a header exactly as parsed (already canonical).
+    pub(crate) fn push_raw(&mut self, header: Header) {
+        self.entries.push(header);
+    }
+
     /// Replaces every field named `name` with one field holding `value`, keeping the
     /// position of the first one (or appending).
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
-        todo!()
+        let canon = canonical_name(name).to_string();
+        let value = value.into();
+        match self
+            .entries
+            .iter()
+            .position(|h| h.name.eq_ignore_ascii_case(&canon))
+        {
+            Some(pos) => {
+                self.entries[pos].value = value;
+                let mut i = 0;
+                self.entries.retain(|h| {
+                    let keep = i <= pos || !h.name.eq_ignore_ascii_case(&canon);
+                    i += 1;
+                    keep
+                });
+            }
+            None => self.entries.push(Header { name: canon, value }),
+        }
     }
+
     /// Removes every field named `name`.
     pub fn remove(&mut self, name: &str) {
-        todo!()
+        let canon = canonical_name(name).to_string();
+        self.entries
+            .retain(|h| !h.name.eq_ignore_ascii_case(&canon));
     }
+
     pub fn iter(&self) -> std::slice::Iter<'_, Header> {
         self.entries.iter()
     }
@@ -86,37 +278,108 @@ impl Headers {
         self.entries.is_empty()
     }
 
-    // Typed accessors. Each parses on demand and says what was wrong.
-
     /// All Via values, topmost first.
     pub fn vias(&self) -> Result<Vec<Via>, ParseError> {
-        todo!()
+        let all = self.get_all("Via");
+        if all.is_empty() {
+            return Err(missing("Via"));
+        }
+        all.into_iter().map(Via::parse).collect()
     }
     pub fn top_via(&self) -> Result<Via, ParseError> {
-        todo!()
+        let first = self
+            .get_all("Via")
+            .into_iter()
+            .next()
+            .ok_or_else(|| missing("Via"))?;
+        Via::parse(first)
     }
     pub fn from(&self) -> Result<NameAddr, ParseError> {
-        todo!()
+        NameAddr::parse(self.get("From").ok_or_else(|| missing("From"))?)
+            .map_err(|e| bad_value(format!("bad From: {}", e.detail)))
     }
     pub fn to(&self) -> Result<NameAddr, ParseError> {
-        todo!()
+        NameAddr::parse(self.get("To").ok_or_else(|| missing("To"))?)
+            .map_err(|e| bad_value(format!("bad To: {}", e.detail)))
     }
     pub fn call_id(&self) -> Result<&str, ParseError> {
-        todo!()
+        let v = self.get("Call-ID").ok_or_else(|| missing("Call-ID"))?;
+        if v.is_empty() || v.contains(char::is_whitespace) {
+            return Err(bad_value(format!("bad Call-ID {v:?}")));
+        }
+        Ok(v)
     }
     pub fn cseq(&self) -> Result<CSeq, ParseError> {
-        todo!()
+        CSeq::parse(self.get("CSeq").ok_or_else(|| missing("CSeq"))?)
     }
     /// Contact values; `*` is [`Contact::Star`].
     pub fn contacts(&self) -> Result<Vec<Contact>, ParseError> {
-        todo!()
+        self.get_all("Contact")
+            .into_iter()
+            .map(|v| {
+                if v.trim() == "*" {
+                    Ok(Contact::Star)
+                } else {
+                    NameAddr::parse(v)
+                        .map(Contact::Addr)
+                        .map_err(|e| bad_value(format!("bad Contact: {}", e.detail)))
+                }
+            })
+            .collect()
     }
     /// `Expires` header as seconds, if present.
     pub fn expires(&self) -> Result<Option<u32>, ParseError> {
-        todo!()
+        self.number("Expires")
     }
     pub fn max_forwards(&self) -> Result<Option<u32>, ParseError> {
-        todo!()
+        self.number("Max-Forwards")
+    }
+
+    fn number(&self, name: &str) -> Result<Option<u32>, ParseError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => {
+                let v = v.trim();
+                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad_value(format!("bad {name} {v:?}: not a number")));
+                }
+                v.parse::<u32>()
+                    .map(Some)
+                    .map_err(|_| bad_value(format!("bad {name} {v:?}: too large")))
+            }
+        }
+    }
+}
+
+/// Splits a list header value on commas outside quotes and angle brackets.
+fn split_commas<'a>(value: &'a str, out: &mut Vec<&'a str>) {
+    let mut depth = 0i32;
+    let mut quoted = false;
+    let mut escaped = false;
+    let mut start = 0;
+    for (i, b) in value.bytes().enumerate() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match b {
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b'<' if !quoted => depth += 1,
+            b'>' if !quoted => depth -= 1,
+            b',' if !quoted && depth <= 0 => {
+                let item = value[start..i].trim();
+                if !item.is_empty() {
+                    out.push(item);
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    let item = value[start..].trim();
+    if !item.is_empty() {
+        out.push(item);
     }
 }
 
@@ -146,18 +409,52 @@ pub struct Response {
 
 impl Response {
     /// Builds a response to `req` per RFC 3261 §8.2.6: copies Via (all, in order),
-    /// From, To, Call-ID and CSeq; Content-Length 0. Does not add a To tag.
+    /// From, To, Call-ID and CSeq. Does not add a To tag.
     pub fn to_request(req: &Request, code: u16, reason: &str) -> Response {
-        todo!()
+        Response::to_headers(&req.headers, code, reason).unwrap_or_else(|| Response {
+            status: StatusLine {
+                code,
+                reason: reason.to_string(),
+            },
+            headers: Headers::new(),
+            body: Vec::new(),
+        })
     }
+
     /// Same, from the headers salvaged out of a message that failed to parse
-    /// (for `400 Bad Request`); None when Via is missing or unusable.
+    /// (for `400 Bad Request`); None when there is no Via.
     pub fn to_headers(headers: &Headers, code: u16, reason: &str) -> Option<Response> {
-        todo!()
+        let mut out = Headers::new();
+        for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+            for h in headers.matching(name) {
+                out.push_raw(h.clone());
+            }
+        }
+        if out.get("Via").is_none() {
+            return None;
+        }
+        Some(Response {
+            status: StatusLine {
+                code,
+                reason: reason.to_string(),
+            },
+            headers: out,
+            body: Vec::new(),
+        })
     }
+
     /// Adds `;tag=TAG` to the To header when it has none.
     pub fn set_to_tag(&mut self, tag: &str) {
-        todo!()
+        let Some(to) = self.headers.get("To") else {
+            return;
+        };
+        let has_tag = NameAddr::parse(to)
+            .map(|n| n.tag().is_some())
+            .unwrap_or(true);
+        if !has_tag {
+            let v = format!("{to};tag={tag}");
+            self.headers.set("To", v);
+        }
     }
 }
 
@@ -174,5 +471,58 @@ impl Message {
             Message::Request(r) => &r.headers,
             Message::Response(r) => &r.headers,
         }
+    }
+}
+
+/// Checks what every request must carry (RFC 3261 §8.1.1): Via, From, To, Call-ID and a
+/// CSeq whose method is the request's. The error's detail is a precise 400 reason.
+pub fn check_mandatory(req: &Request) -> Result<(), ParseError> {
+    req.headers.vias()?;
+    req.headers.from()?;
+    req.headers.to()?;
+    req.headers.call_id()?;
+    let cseq = req.headers.cseq()?;
+    if cseq.method != req.method {
+        return Err(bad_value(format!(
+            "CSeq method {} does not match {}",
+            cseq.method.as_str(),
+            req.method.as_str()
+        )));
+    }
+    req.headers.max_forwards()?;
+    req.headers.expires()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_and_case_insensitive_lookup() {
+        let mut h = Headers::new();
+        h.push("i", "abc");
+        h.push(
+            "v",
+            "SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2",
+        );
+        h.push("X-Custom", "keep, me");
+        assert_eq!(h.get("call-id"), Some("abc"));
+        assert_eq!(h.iter().next().unwrap().name, "Call-ID");
+        assert_eq!(h.get_all("Via").len(), 2);
+        assert_eq!(h.vias().unwrap()[1].branch(), Some("z9hG4bK2"));
+        h.push("WWW-Authenticate", "Digest realm=\"a\", nonce=\"b\"");
+        assert_eq!(h.get_all("www-authenticate").len(), 1);
+        h.set("Call-ID", "x");
+        assert_eq!(h.get("i"), Some("x"));
+        h.remove("X-CUSTOM");
+        assert!(h.get("X-Custom").is_none());
+    }
+
+    #[test]
+    fn commas_in_quotes_and_brackets_do_not_split() {
+        let mut out = Vec::new();
+        split_commas("\"Doe, J\" <sip:a@b>, <sip:c@d;x=1,2>", &mut out);
+        assert_eq!(out, vec!["\"Doe, J\" <sip:a@b>", "<sip:c@d;x=1,2>"]);
     }
 }

@@ -19,7 +19,9 @@ mod uri;
 
 pub use error::{ParseError, ParseErrorKind};
 pub use header::{CSeq, Contact, NameAddr, Param, Params, Via};
-pub use message::{Header, Headers, Message, Method, Request, Response, StatusLine};
+pub use message::{
+    check_mandatory, Header, Headers, Message, Method, Request, Response, StatusLine,
+};
 pub use parse::{frame_stream, parse_message, Framing};
 pub use uri::{Host, Scheme, Uri};
 

@@ -1,0 +1,319 @@
+//! The API commands of the foundation, with FreeSWITCH's names and output shapes:
+//! `status`, `sofia status`, `sofia status profile NAME [reg]`, `show registrations`,
+//! and loopstart's `user show ID`.
+
+use super::driver::ProfileHandle;
+use crate::esl::{ApiFuture, ApiRegistry};
+use crate::sip::core::SipCore;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Shared facts the commands need besides the profiles.
+pub struct ApiContext {
+    pub started: Instant,
+    pub hostname: String,
+    pub max_sessions: u32,
+    pub profiles: Vec<ProfileHandle>,
+    /// user id → password, for `user show` (configured or first-boot generated).
+    pub passwords: std::collections::BTreeMap<String, String>,
+    pub domain: String,
+}
+
+pub fn register_all(registry: &mut ApiRegistry, ctx: Arc<ApiContext>) {
+    let c = ctx.clone();
+    registry.register_fn(
+        "status",
+        "status",
+        "Show the gateway's status",
+        move |_args: String| -> ApiFuture {
+            let c = c.clone();
+            Box::pin(async move { status(&c).await })
+        },
+    );
+    let c = ctx.clone();
+    registry.register_fn(
+        "sofia",
+        "sofia status [profile <name> [reg]]",
+        "SIP profile status",
+        move |args: String| -> ApiFuture {
+            let c = c.clone();
+            Box::pin(async move { sofia(&c, &args).await })
+        },
+    );
+    let c = ctx.clone();
+    registry.register_fn(
+        "show",
+        "show registrations|channels|calls [count]",
+        "Show lists",
+        move |args: String| -> ApiFuture {
+            let c = c.clone();
+            Box::pin(async move { show(&c, &args).await })
+        },
+    );
+    let c = ctx;
+    registry.register_fn(
+        "user",
+        "user show <id>",
+        "Show a user's password (first-boot generated or configured)",
+        move |args: String| -> ApiFuture {
+            let c = c.clone();
+            Box::pin(async move { user(&c, &args) })
+        },
+    );
+}
+
+async fn status(ctx: &ApiContext) -> Result<String, String> {
+    let up = ctx.started.elapsed();
+    let secs = up.as_secs();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "UP {} years, {} days, {} hours, {} minutes, {} seconds, {} milliseconds, {} microseconds",
+        secs / (365 * 86_400),
+        secs / 86_400 % 365,
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60,
+        up.subsec_millis(),
+        up.subsec_micros() % 1000
+    );
+    let _ = writeln!(
+        out,
+        "loopstart (Version {}) is ready",
+        env!("CARGO_PKG_VERSION")
+    );
+    let _ = writeln!(out, "0 session(s) since startup");
+    let _ = writeln!(out, "0 session(s) - peak 0, last 5min 0");
+    let _ = writeln!(out, "{} session(s) max", ctx.max_sessions);
+    for p in &ctx.profiles {
+        let line = p
+            .query(Box::new(|core: &SipCore| {
+                let s = core.stats();
+                format!(
+                    "registrations {}; transactions {}; received {}; sent {}; \
+                     parse errors {}; bad requests {}; auth failures {}; \
+                     retransmissions absorbed {}; overload 503s {}; transactions evicted {}",
+                    s.registrations,
+                    s.transactions,
+                    s.received,
+                    s.sent,
+                    s.parse_errors,
+                    s.bad_requests,
+                    s.auth_failures,
+                    s.tx_absorbed,
+                    s.overloaded + s.tx_overloaded,
+                    s.tx_evicted
+                )
+            }))
+            .await?;
+        let _ = writeln!(out, "profile {}: {}", p.name, line);
+    }
+    Ok(out)
+}
+
+async fn sofia(ctx: &ApiContext, args: &str) -> Result<String, String> {
+    let words: Vec<&str> = args.split_whitespace().collect();
+    match words.as_slice() {
+        ["status"] => {
+            let bar = "=".repeat(97);
+            let mut out = format!(
+                "{:>25}\t{:>7}\t{:>42}\t{}\n{bar}\n",
+                "Name", "Type", "Data", "State"
+            );
+            for p in &ctx.profiles {
+                let row = p
+                    .query(Box::new(|core: &SipCore| {
+                        let cfg = core.config();
+                        format!(
+                            "{:>25}\t{:>7}\t{:>42}\tRUNNING ({})",
+                            cfg.profile,
+                            "profile",
+                            format!("sip:mod_sofia@{}", cfg.contact_host),
+                            core.registrar().location.len()
+                        )
+                    }))
+                    .await?;
+                let _ = writeln!(out, "{row}");
+            }
+            let _ = writeln!(
+                out,
+                "{bar}\n{} profile{} 0 aliases",
+                ctx.profiles.len(),
+                if ctx.profiles.len() == 1 { "" } else { "s" }
+            );
+            Ok(out)
+        }
+        ["status", "profile", name] => {
+            let p = find_profile(ctx, name)?;
+            p.query(Box::new(profile_summary)).await
+        }
+        ["status", "profile", name, "reg"] | ["status", "profile", name, "reg", _] => {
+            let p = find_profile(ctx, name)?;
+            let filter = words.get(4).map(|s| s.to_string());
+            let host = ctx.hostname.clone();
+            p.query(Box::new(move |core: &SipCore| {
+                profile_registrations(core, filter.as_deref(), &host)
+            }))
+            .await
+        }
+        _ => Err("Usage: sofia status [profile <name> [reg [<user>]]]".into()),
+    }
+}
+
+fn find_profile<'a>(ctx: &'a ApiContext, name: &str) -> Result<&'a ProfileHandle, String> {
+    ctx.profiles
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| format!("Invalid Profile [{name}]"))
+}
+
+fn profile_summary(core: &SipCore) -> String {
+    let cfg = core.config();
+    let s = core.stats();
+    let bar = "=".repeat(97);
+    format!(
+        "{bar}\nName          \t{}\nDomain Name   \t{}\nAuth Realm    \t{}\nURL           \
+         \tsip:mod_sofia@{}\nBIND-URL      \tsip:mod_sofia@{}\nUSER-AGENT    \t{}\n\
+         REGISTRATIONS \t{}\nUSERS         \t{}\nPARSE-ERRORS  \t{}\nAUTH-FAILURES \t{}\n{bar}\n",
+        cfg.profile,
+        core.directory().domain,
+        core.directory().realm,
+        cfg.contact_host,
+        cfg.contact_host,
+        cfg.user_agent,
+        s.registrations,
+        core.directory().len(),
+        s.parse_errors,
+        s.auth_failures,
+    )
+}
+
+fn profile_registrations(core: &SipCore, user: Option<&str>, hostname: &str) -> String {
+    let now = super::driver::unix_ms();
+    let bar = "=".repeat(97);
+    let mut out = format!("\nRegistrations:\n{bar}\n");
+    let mut n = 0;
+    for b in core.registrar().location.all() {
+        let (reg_user, realm) = b.aor.split_once('@').unwrap_or((&b.aor, ""));
+        if user.is_some_and(|u| u != reg_user) {
+            continue;
+        }
+        n += 1;
+        let (ip, port) = split_host_port(&b.source);
+        let left = b.expires_at_unix_ms.saturating_sub(now) / 1000;
+        let _ = write!(
+            out,
+            "Call-ID:    \t{}\nUser:       \t{}\nContact:    \t\"{}\" <{}>\nAgent:      \t{}\n\
+             Status:     \tRegistered({})(unknown) EXP({}) EXPSECS({})\nPing-Status:\tReachable\n\
+             Ping-Time:\t0.00\nHost:       \t{}\nIP:         \t{}\nPort:       \t{}\n\
+             Auth-User:  \t{}\nAuth-Realm: \t{}\nMWI-Account:\t{}\n\n",
+            b.call_id,
+            b.aor,
+            reg_user,
+            b.contact_uri,
+            b.user_agent.as_deref().unwrap_or(""),
+            b.transport.to_uppercase(),
+            b.expires_at_unix_ms / 1000,
+            left,
+            hostname,
+            ip,
+            port,
+            reg_user,
+            realm,
+            b.aor
+        );
+    }
+    let _ = write!(out, "Total items returned: {n}\n{bar}\n");
+    out
+}
+
+async fn show(ctx: &ApiContext, args: &str) -> Result<String, String> {
+    let words: Vec<&str> = args.split_whitespace().collect();
+    match words.as_slice() {
+        ["registrations"] => {
+            let mut out = String::from(
+                "reg_user,realm,token,url,expires,network_ip,network_port,network_proto,hostname,metadata\n",
+            );
+            let mut total = 0;
+            for p in &ctx.profiles {
+                let host = ctx.hostname.clone();
+                let (rows, n) = {
+                    let s = p
+                        .query(Box::new(move |core: &SipCore| {
+                            registrations_csv(core, &host)
+                        }))
+                        .await?;
+                    let n = s.lines().count();
+                    (s, n)
+                };
+                out.push_str(&rows);
+                total += n;
+            }
+            let _ = write!(out, "\n{total} total.\n");
+            Ok(out)
+        }
+        ["registrations", "count"] => {
+            let mut total = 0;
+            for p in &ctx.profiles {
+                let n = p
+                    .query(Box::new(|core: &SipCore| {
+                        core.registrar().location.len().to_string()
+                    }))
+                    .await?;
+                total += n.parse::<usize>().unwrap_or(0);
+            }
+            Ok(format!("\n{total} total.\n"))
+        }
+        // Calls arrive with the calls issue; the lists exist and are empty.
+        ["channels"] | ["calls"] | ["channels", "count"] | ["calls", "count"] => {
+            Ok("\n0 total.\n".into())
+        }
+        _ => Err("Usage: show registrations|channels|calls [count]".into()),
+    }
+}
+
+fn registrations_csv(core: &SipCore, hostname: &str) -> String {
+    let mut out = String::new();
+    let profile = &core.config().profile;
+    for b in core.registrar().location.all() {
+        let (reg_user, realm) = b.aor.split_once('@').unwrap_or((&b.aor, ""));
+        let (ip, port) = split_host_port(&b.source);
+        let _ = writeln!(
+            out,
+            "{},{},{},sofia/{}/{},{},{},{},{},{},",
+            reg_user,
+            realm,
+            b.call_id.replace(',', ""),
+            profile,
+            b.contact_uri.replace(',', "%2C"),
+            b.expires_at_unix_ms / 1000,
+            ip,
+            port,
+            b.transport,
+            hostname
+        );
+    }
+    out
+}
+
+fn user(ctx: &ApiContext, args: &str) -> Result<String, String> {
+    let words: Vec<&str> = args.split_whitespace().collect();
+    match words.as_slice() {
+        ["show", id] => {
+            let id = id.split('@').next().unwrap_or(id);
+            match ctx.passwords.get(id) {
+                Some(pw) => Ok(format!("user: {id}@{}\npassword: {pw}\n", ctx.domain)),
+                None => Err(format!("no user {id} in domain {}", ctx.domain)),
+            }
+        }
+        _ => Err("Usage: user show <id>".into()),
+    }
+}
+
+fn split_host_port(s: &str) -> (String, String) {
+    match s.parse::<std::net::SocketAddr>() {
+        Ok(a) => (a.ip().to_string(), a.port().to_string()),
+        Err(_) => (s.to_string(), String::new()),
+    }
+}

@@ -1,0 +1,157 @@
+//! The IO loop of one SIP profile: sockets and timers in, the sans-IO core in the
+//! middle, sockets and the store out. One task owns the core, so nothing is locked.
+
+use crate::sip::core::{CoreNotice, SipCore, StoreOp};
+use crate::sip::transaction::{Peer, TransportKind};
+use crate::sip::transport::{udp, StreamEvent};
+use crate::store::{Binding, Durability, Tree};
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// A read-only look at the core, run on the driver's task (for API commands).
+pub type CoreJob = Box<dyn FnOnce(&SipCore) -> String + Send>;
+
+/// A query to the driver with the channel its answer goes back on.
+pub struct CoreQuery {
+    pub job: CoreJob,
+    pub reply: oneshot::Sender<String>,
+}
+
+/// Handle for API commands to query a running profile.
+#[derive(Clone)]
+pub struct ProfileHandle {
+    pub name: String,
+    pub queries: mpsc::Sender<CoreQuery>,
+}
+
+impl ProfileHandle {
+    /// Runs `job` against the profile's core and returns its output.
+    pub async fn query(&self, job: CoreJob) -> Result<String, String> {
+        let (reply, rx) = oneshot::channel();
+        self.queries
+            .send(CoreQuery { job, reply })
+            .await
+            .map_err(|_| format!("profile {} is not running", self.name))?;
+        rx.await
+            .map_err(|_| format!("profile {} did not answer", self.name))
+    }
+}
+
+pub struct Driver {
+    pub core: SipCore,
+    pub udp: Option<Arc<UdpSocket>>,
+    pub streams: mpsc::Receiver<StreamEvent>,
+    pub queries: mpsc::Receiver<CoreQuery>,
+    pub registrations: Tree<Binding>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Datagrams handled per wake-up before yielding to timers and other sources.
+const BATCH: usize = 64;
+
+impl Driver {
+    pub async fn run(mut self) {
+        let mut writers: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
+        let mut buf = vec![0u8; udp::MAX_DATAGRAM];
+        let far = Duration::from_secs(3600);
+        loop {
+            let deadline = self
+                .core
+                .poll_timeout()
+                .unwrap_or_else(|| Instant::now() + far);
+            let udp = self.udp.clone();
+            tokio::select! {
+                ready = async { match &udp { Some(s) => s.readable().await, None => std::future::pending().await } } => {
+                    if ready.is_ok() {
+                        if let Some(sock) = &udp {
+                            for _ in 0..BATCH {
+                                match sock.try_recv_from(&mut buf) {
+                                    Ok((n, addr)) => {
+                                        let peer = Peer { addr, transport: TransportKind::Udp };
+                                        self.core.handle_message(&buf[..n], peer, Instant::now(), unix_ms());
+                                    }
+                                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                                    Err(e) => {
+                                        // ICMP port unreachable from a previous send shows up here.
+                                        tracing::trace!(error = %e, "UDP receive error");
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                Some(ev) = self.streams.recv() => match ev {
+                    StreamEvent::Opened { peer, writer } => { writers.insert(peer, writer); }
+                    StreamEvent::Closed { peer } => { writers.remove(&peer); }
+                    StreamEvent::Message { peer, bytes } => {
+                        let peer = Peer { addr: peer, transport: TransportKind::Tcp };
+                        self.core.handle_message(&bytes, peer, Instant::now(), unix_ms());
+                    }
+                },
+                Some(q) = self.queries.recv() => {
+                    let _ = q.reply.send((q.job)(&self.core));
+                }
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    self.core.handle_timeout(Instant::now(), unix_ms());
+                }
+                _ = self.shutdown.changed() => break,
+            }
+            self.flush_outputs(&writers).await;
+        }
+        self.flush_outputs(&writers).await;
+    }
+
+    async fn flush_outputs(&mut self, writers: &HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>) {
+        while let Some(d) = self.core.poll_transmit() {
+            match d.peer.transport {
+                TransportKind::Udp => {
+                    if let Some(sock) = &self.udp {
+                        udp::send(sock, &d.bytes, d.peer.addr).await;
+                    }
+                }
+                TransportKind::Tcp => match writers.get(&d.peer.addr) {
+                    Some(w) => {
+                        if w.try_send(d.bytes).is_err() {
+                            tracing::debug!(peer = %d.peer.addr, "TCP connection backlogged or closed: message dropped");
+                        }
+                    }
+                    None => {
+                        tracing::debug!(peer = %d.peer.addr, "no TCP connection to peer: message dropped")
+                    }
+                },
+            }
+        }
+        while let Some(op) = self.core.poll_store_op() {
+            let result = match &op {
+                StoreOp::Put(b) => self.registrations.insert(&b.key(), b, Durability::Lazy),
+                StoreOp::Delete(key) => self.registrations.remove(key, Durability::Lazy),
+            };
+            if let Err(e) = result {
+                tracing::error!(error = %e, "could not persist a registration change");
+            }
+        }
+        while let Some(n) = self.core.poll_notice() {
+            if let CoreNotice::Registered {
+                aor,
+                contact,
+                source,
+            } = &n
+            {
+                tracing::debug!(%aor, %contact, %source, "REGISTER ok");
+            }
+        }
+    }
+}

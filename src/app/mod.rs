@@ -1,0 +1,344 @@
+//! Wiring: builds the running gateway from the configuration and supervises its tasks.
+//!
+//! `run` loads and validates the config, opens the store, settles first-boot passwords,
+//! binds every listener (so a port clash is reported before anything starts), starts a
+//! driver task per SIP profile and the event socket, then waits for SIGTERM/SIGINT and
+//! shuts down with the store synced.
+
+mod api;
+mod driver;
+pub mod secrets;
+
+pub use driver::unix_ms;
+
+use crate::config::{Config, SipProfile};
+use crate::esl::{self, ApiRegistry, EslServerConfig};
+use crate::sip::auth::Algorithm;
+use crate::sip::core::{CoreConfig, Directory, SipCore};
+use crate::sip::registrar::RegistrarPolicy;
+use crate::sip::transaction::TxConfig;
+use crate::sip::transport::{tcp, StreamEvent};
+use crate::sip::wire::Limits;
+use crate::store::{Binding, Store};
+use driver::{Driver, ProfileHandle};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
+
+/// A startup failure, worded for the operator.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Runs the gateway until SIGTERM or SIGINT.
+pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
+    let started = Instant::now();
+    std::fs::create_dir_all(data_dir).map_err(|e| {
+        StartError(format!(
+            "cannot create data directory {}: {e}",
+            data_dir.display()
+        ))
+    })?;
+    let cache = u64::from(config.switch.store_cache_mb) * 1024 * 1024;
+    let store = Store::open(data_dir, cache).map_err(|e| StartError(e.to_string()))?;
+
+    let domain = config
+        .domains
+        .first()
+        .ok_or_else(|| {
+            StartError(format!(
+                "no domain in {}/directory: add directory/default.xml with a <domain>",
+                config.conf_dir.display()
+            ))
+        })?
+        .clone();
+    if config.domains.len() > 1 {
+        tracing::warn!(
+            "only the first domain ({}) is served; the others are ignored for now",
+            domain.name
+        );
+    }
+
+    // Passwords: configured, or generated once at first boot.
+    let mut passwords = BTreeMap::new();
+    let mut a1_hashes = BTreeMap::new();
+    for user in &domain.users {
+        match secrets::effective_password(&store, user, &domain.name)
+            .map_err(|e| StartError(e.to_string()))?
+        {
+            Some(pw) => {
+                passwords.insert(user.id.clone(), pw);
+            }
+            None => {
+                if let Some(h) = &user.a1_hash {
+                    a1_hashes.insert(user.id.clone(), h.clone());
+                }
+            }
+        }
+    }
+
+    // Event socket: never with a well-known password.
+    let esl_cfg = &config.event_socket;
+    let esl_password = match esl_cfg.password.as_deref() {
+        None => secrets::esl_password(data_dir).map_err(|e| {
+            StartError(format!(
+                "cannot create the event socket password under {}: {e}",
+                data_dir.display()
+            ))
+        })?,
+        Some(p) => esl::validate_password(Some(p))
+            .map_err(|e| StartError(format!("{}: {e}", esl_cfg.source)))?
+            .to_string(),
+    };
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let registrations = store
+        .tree::<Binding>()
+        .map_err(|e| StartError(e.to_string()))?;
+    let mut restored: Vec<Binding> = Vec::new();
+    for (key, item) in registrations.iter() {
+        match item {
+            Ok(b) => restored.push(b),
+            Err(e) => {
+                tracing::warn!(key = %String::from_utf8_lossy(&key), error = %e, "dropping unreadable registration");
+                let _ = registrations.remove(&key, crate::store::Durability::Lazy);
+            }
+        }
+    }
+
+    let mut handles = Vec::new();
+    let mut tasks = Vec::new();
+    let mut ready = Vec::new();
+    for profile in &config.profiles {
+        let (directory, realm) = build_directory(profile, &domain.name, &passwords, &a1_hashes);
+        let core_config = core_config(&config, profile, &realm);
+        let mut core = SipCore::new(
+            core_config,
+            directory,
+            secrets::random_secret(),
+            u64::from_le_bytes(secrets::random_secret()[..8].try_into().unwrap_or([7; 8])),
+        );
+        let mine: Vec<Binding> = restored
+            .iter()
+            .filter(|b| b.aor.ends_with(&format!("@{}", domain.name)))
+            .cloned()
+            .collect();
+        let n_restored = mine.len();
+        core.restore(mine, unix_ms());
+
+        let addr = SocketAddr::new(profile.sip_ip, profile.sip_port);
+        let udp = if profile.udp {
+            let s = UdpSocket::bind(addr)
+                .await
+                .map_err(|e| bind_error("SIP UDP", addr, &profile.source, e))?;
+            Some(Arc::new(s))
+        } else {
+            None
+        };
+        let (stream_tx, stream_rx) = mpsc::channel::<StreamEvent>(1024);
+        if profile.tcp {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| bind_error("SIP TCP", addr, &profile.source, e))?;
+            let limits = tcp::TcpLimits {
+                max_connections: 1024,
+                idle_timeout: Duration::from_secs(3600),
+                wire: wire_limits(&config),
+            };
+            tasks.push(tokio::spawn(tcp::accept_loop(listener, limits, stream_tx)));
+        }
+        let (query_tx, query_rx) = mpsc::channel(64);
+        handles.push(ProfileHandle {
+            name: profile.name.clone(),
+            queries: query_tx,
+        });
+        let driver = Driver {
+            core,
+            udp,
+            streams: stream_rx,
+            queries: query_rx,
+            registrations: store
+                .tree::<Binding>()
+                .map_err(|e| StartError(e.to_string()))?,
+            shutdown: shutdown_rx.clone(),
+        };
+        tasks.push(tokio::spawn(driver.run()));
+        ready.push(format!(
+            "sip profile {} on {addr} ({}{}), {} users, {} registrations restored",
+            profile.name,
+            if profile.udp { "udp" } else { "" },
+            if profile.tcp { " tcp" } else { "" },
+            domain.users.len(),
+            n_restored
+        ));
+    }
+
+    let mut registry = ApiRegistry::new();
+    api::register_all(
+        &mut registry,
+        Arc::new(api::ApiContext {
+            started,
+            hostname: hostname(),
+            max_sessions: config.switch.max_sessions,
+            profiles: handles,
+            passwords,
+            domain: domain.name.clone(),
+        }),
+    );
+    {
+        let password = esl_password;
+        let addr = SocketAddr::new(esl_cfg.listen_ip, esl_cfg.listen_port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| bind_error("event socket", addr, &esl_cfg.source, e))?;
+        let cfg = EslServerConfig {
+            listen: addr,
+            password,
+            max_connections: 32,
+            auth_timeout: Duration::from_secs(10),
+        };
+        tasks.push(tokio::spawn(esl::serve(
+            listener,
+            cfg,
+            registry.clone(),
+            None,
+            None,
+            shutdown_rx.clone(),
+        )));
+        ready.push(format!("event socket on {addr}"));
+    }
+
+    tracing::info!("loopstart ready: {}", ready.join("; "));
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    // Give drivers a moment to write out what they hold.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for t in tasks {
+        t.abort();
+    }
+    store
+        .sync()
+        .map_err(|e| StartError(format!("could not sync the store at shutdown: {e}")))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn bind_error(
+    what: &str,
+    addr: SocketAddr,
+    source: &crate::config::Source,
+    e: std::io::Error,
+) -> StartError {
+    StartError(format!(
+        "cannot listen for {what} on {addr}: {e} (configured at {source}; is another \
+         process using the port, or is the address not on this box?)"
+    ))
+}
+
+fn wire_limits(config: &Config) -> Limits {
+    Limits {
+        max_message_bytes: config.switch.sip_max_message_bytes,
+        max_headers: config.switch.sip_max_headers,
+        max_line_bytes: config.switch.sip_max_line_bytes,
+    }
+}
+
+fn core_config(config: &Config, profile: &SipProfile, _realm: &str) -> CoreConfig {
+    let mut local_hosts = vec![
+        profile.sip_ip.to_string(),
+        format!("{}:{}", profile.sip_ip, profile.sip_port),
+    ];
+    if let Some(ext) = &profile.ext_sip_ip {
+        local_hosts.push(ext.clone());
+    }
+    if let Some(d) = &profile.force_register_domain {
+        local_hosts.push(d.clone());
+    }
+    if let Some(ip) = config.vars.get("local_ip_v4") {
+        local_hosts.push(ip.clone());
+    }
+    local_hosts.push("localhost".into());
+    CoreConfig {
+        profile: profile.name.clone(),
+        contact_host: format!("{}:{}", profile.sip_ip, profile.sip_port),
+        local_hosts,
+        limits: wire_limits(config),
+        tx: TxConfig {
+            max_transactions: config.switch.max_transactions,
+            ..TxConfig::default()
+        },
+        registrar: RegistrarPolicy {
+            min_expires: profile.min_expires,
+            max_expires: profile.max_expires,
+            default_expires: profile.default_expires,
+            max_per_aor: profile.max_registrations_per_extension,
+            max_total: 100_000,
+        },
+        nonce_ttl: Duration::from_secs(u64::from(profile.nonce_ttl)),
+        algorithms: profile
+            .auth_algorithms
+            .iter()
+            .map(|a| match a {
+                crate::config::DigestAlgorithm::Md5 => Algorithm::Md5,
+                crate::config::DigestAlgorithm::Sha256 => Algorithm::Sha256,
+            })
+            .collect(),
+        accept_blind_reg: profile.accept_blind_reg,
+        user_agent: profile.user_agent.clone(),
+    }
+}
+
+/// The profile's view of the domain's users; realm per `challenge-realm`.
+fn build_directory(
+    profile: &SipProfile,
+    domain: &str,
+    passwords: &BTreeMap<String, String>,
+    a1_hashes: &BTreeMap<String, String>,
+) -> (Directory, String) {
+    let realm = match profile.realm.as_deref() {
+        None | Some("auto_to") | Some("auto_from") | Some("") => domain.to_string(),
+        Some(r) => r.to_string(),
+    };
+    let mut dir = Directory::new(domain, &realm);
+    for (id, pw) in passwords {
+        dir.add_password(id, pw);
+    }
+    for (id, h) in a1_hashes {
+        dir.add_a1_hash(id, h);
+    }
+    (dir, realm)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "loopstart".into())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGTERM; stop with SIGINT");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,438 @@
+//! The SIP core of one profile, sans-IO: bytes and `now` in; datagrams to send, store
+//! changes and the next wake-up out.
+//!
+//! It owns the transaction layer, the registrar, the nonce manager and the directory,
+//! and dispatches requests by method. The tokio driver in `crate::app` feeds it what the
+//! transports read and sends what it returns; nothing here touches a socket or a clock,
+//! so a test can push a thousand REGISTERs through it with a virtual clock.
+
+mod directory;
+mod register;
+mod stats;
+mod tags;
+
+pub use directory::{Directory, Secrets};
+pub use stats::CoreStats;
+
+use crate::sip::auth::{Algorithm, NonceManager};
+use crate::sip::registrar::{Registrar, RegistrarPolicy};
+use crate::sip::transaction::{
+    Incoming, Peer, TransactionLayer, TransportKind, TxConfig, TxEvent, TxId,
+};
+use crate::sip::wire::{
+    self, parse_message, Framing, Host, Limits, Message, Method, Request, Response,
+};
+use crate::store::Binding;
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+use tags::TagGen;
+
+/// Methods this core answers itself; everything else gets 405 with this list.
+pub const ALLOW: &str = "REGISTER, OPTIONS";
+
+/// What the core needs from the profile's configuration.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    pub profile: String,
+    /// `ip:port` this profile is reached at (shown in `sofia status`).
+    pub contact_host: String,
+    /// Addresses that mean "this box" in a Request-URI or To host, besides the domain.
+    pub local_hosts: Vec<String>,
+    pub limits: Limits,
+    pub tx: TxConfig,
+    pub registrar: RegistrarPolicy,
+    pub nonce_ttl: Duration,
+    /// Challenge algorithms, strongest first (RFC 8760 §2.4: one challenge each).
+    pub algorithms: Vec<Algorithm>,
+    /// `accept-blind-reg`: register without authentication (lab use only).
+    pub accept_blind_reg: bool,
+    pub user_agent: String,
+}
+
+/// A message to send.
+#[derive(Debug, Clone)]
+pub struct Datagram {
+    pub peer: Peer,
+    pub bytes: Vec<u8>,
+}
+
+/// A change to the persisted location service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreOp {
+    Put(Binding),
+    Delete(Vec<u8>),
+}
+
+/// Something the rest of the box may want to know (fail2ban, events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoreNotice {
+    Registered {
+        aor: String,
+        contact: String,
+        source: String,
+    },
+    Unregistered {
+        aor: String,
+        contact: String,
+        expired: bool,
+    },
+    AuthFailed {
+        user: String,
+        source: IpAddr,
+        reason: String,
+    },
+}
+
+/// The SIP core of one profile.
+pub struct SipCore {
+    config: CoreConfig,
+    directory: Directory,
+    transactions: TransactionLayer,
+    registrar: Registrar,
+    nonces: NonceManager,
+    tags: TagGen,
+    stats: CoreStats,
+    transmits: VecDeque<Datagram>,
+    store_ops: VecDeque<StoreOp>,
+    notices: VecDeque<CoreNotice>,
+    /// The last (monotonic, wall-clock) pair seen, to convert binding expiry times
+    /// (wall clock, they survive restarts) into a monotonic deadline.
+    clock: Option<(Instant, u64)>,
+}
+
+impl SipCore {
+    /// `secret` keys the nonces (32 random bytes at start); `seed` seeds tag generation.
+    pub fn new(config: CoreConfig, directory: Directory, secret: [u8; 32], seed: u64) -> SipCore {
+        SipCore {
+            transactions: TransactionLayer::new(config.tx.clone()),
+            registrar: Registrar::new(config.registrar),
+            nonces: NonceManager::new(secret, config.nonce_ttl, 65_536),
+            tags: TagGen::new(seed),
+            stats: CoreStats::default(),
+            transmits: VecDeque::new(),
+            store_ops: VecDeque::new(),
+            notices: VecDeque::new(),
+            clock: None,
+            config,
+            directory,
+        }
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    pub fn registrar(&self) -> &Registrar {
+        &self.registrar
+    }
+
+    pub fn stats(&self) -> CoreStats {
+        let mut s = self.stats.clone();
+        let tx = self.transactions.stats();
+        s.transactions = tx.server + tx.client;
+        s.tx_absorbed = tx.absorbed;
+        s.tx_overloaded = tx.overloaded;
+        s.tx_evicted = tx.evicted;
+        s.registrations = self.registrar.location.len();
+        s
+    }
+
+    /// Loads persisted bindings; those already expired become store deletions.
+    pub fn restore(&mut self, bindings: Vec<Binding>, now_unix_ms: u64) {
+        for stale in self.registrar.restore(bindings, now_unix_ms) {
+            self.store_ops.push_back(StoreOp::Delete(stale.key()));
+        }
+    }
+
+    /// One message from a transport. `bytes` is a whole datagram (UDP) or one framed
+    /// message (TCP).
+    pub fn handle_message(&mut self, bytes: &[u8], peer: Peer, now: Instant, now_unix_ms: u64) {
+        self.clock = Some((now, now_unix_ms));
+        self.stats.received += 1;
+        let framing = match peer.transport {
+            TransportKind::Udp => Framing::Datagram,
+            TransportKind::Tcp => Framing::Stream,
+        };
+        match parse_message(bytes, framing, &self.config.limits) {
+            Ok(Message::Request(req)) => self.handle_request(req, peer, now, now_unix_ms),
+            Ok(Message::Response(resp)) => {
+                // No client transactions yet in this profile's role; the layer still
+                // matches (and drops) strays.
+                if self.transactions.on_response(resp, now).is_none() {
+                    self.stats.stray_responses += 1;
+                }
+            }
+            Err(err) => self.reject_unparseable(bytes, err, peer),
+        }
+        self.drain_transactions();
+    }
+
+    /// Timers: transaction retransmissions and timeouts, binding expiry.
+    pub fn handle_timeout(&mut self, now: Instant, now_unix_ms: u64) {
+        self.clock = Some((now, now_unix_ms));
+        self.transactions.handle_timeout(now);
+        for gone in self.registrar.expire(now_unix_ms) {
+            tracing::info!(aor = %gone.aor, contact = %gone.contact_uri, "registration expired");
+            self.store_ops.push_back(StoreOp::Delete(gone.key()));
+            self.notices.push_back(CoreNotice::Unregistered {
+                aor: gone.aor,
+                contact: gone.contact_uri,
+                expired: true,
+            });
+        }
+        self.drain_transactions();
+    }
+
+    /// When `handle_timeout` should run next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let tx = self.transactions.poll_timeout();
+        let expiry = match (self.registrar.location.next_expiry(), self.clock) {
+            (Some(at_ms), Some((now, now_ms))) => {
+                Some(now + Duration::from_millis(at_ms.saturating_sub(now_ms)))
+            }
+            _ => None,
+        };
+        match (tx, expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Datagram> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_store_op(&mut self) -> Option<StoreOp> {
+        self.store_ops.pop_front()
+    }
+
+    pub fn poll_notice(&mut self) -> Option<CoreNotice> {
+        self.notices.pop_front()
+    }
+
+    fn handle_request(&mut self, mut req: Request, peer: Peer, now: Instant, now_unix_ms: u64) {
+        if let Err(err) = wire::check_mandatory(&req) {
+            self.stats.bad_requests += 1;
+            tracing::debug!(peer = %peer.addr, error = %err, "bad request");
+            if req.method != Method::Ack {
+                let resp = Response::to_request(&req, 400, &reason_phrase(&err.detail));
+                self.send_stateless(resp, peer);
+            }
+            return;
+        }
+        stamp_received(&mut req, peer.addr);
+
+        match self.transactions.on_request(req, peer, now) {
+            Incoming::New { tx, request } => self.dispatch(tx, request, peer, now, now_unix_ms),
+            Incoming::Absorbed => self.stats.retransmissions += 1,
+            Incoming::AckFor2xx { .. } => {}
+            Incoming::Overloaded { request } => {
+                self.stats.overloaded += 1;
+                let mut resp = Response::to_request(&request, 503, "Service Unavailable");
+                resp.headers.push("Retry-After", "5");
+                self.send_stateless(resp, peer);
+            }
+        }
+    }
+
+    fn dispatch(&mut self, tx: TxId, req: Request, peer: Peer, now: Instant, now_unix_ms: u64) {
+        if let Ok(Some(0)) = req.headers.max_forwards() {
+            if req.method != Method::Options {
+                let resp = self.reply(&req, 483, "Too Many Hops");
+                self.transactions.respond(tx, resp, now);
+                return;
+            }
+        }
+        let resp = match req.method {
+            Method::Register => self.handle_register(&req, peer, now_unix_ms),
+            Method::Options => {
+                let mut resp = self.reply(&req, 200, "OK");
+                resp.headers.push("Allow", ALLOW);
+                resp.headers.push("Accept", "application/sdp");
+                resp.headers.push("Accept-Language", "en");
+                resp
+            }
+            Method::Cancel | Method::Bye => {
+                self.reply(&req, 481, "Call/Transaction Does Not Exist")
+            }
+            _ => {
+                let mut resp = self.reply(&req, 405, "Method Not Allowed");
+                resp.headers.push("Allow", ALLOW);
+                resp
+            }
+        };
+        self.transactions.respond(tx, resp, now);
+    }
+
+    /// A response with our To tag and Server header.
+    fn reply(&mut self, req: &Request, code: u16, reason: &str) -> Response {
+        let mut resp = Response::to_request(req, code, reason);
+        if code > 100 {
+            resp.set_to_tag(&self.tags.next());
+        }
+        resp.headers.push("Server", self.config.user_agent.clone());
+        resp
+    }
+
+    /// A message that failed to parse: 400 when enough of it was readable to address
+    /// the answer, otherwise dropped (counted).
+    fn reject_unparseable(&mut self, bytes: &[u8], err: wire::ParseError, peer: Peer) {
+        self.stats.parse_errors += 1;
+        tracing::debug!(peer = %peer.addr, error = %err, "unparseable SIP message");
+        let Some(headers) = err.salvaged.as_ref() else {
+            return;
+        };
+        // Never answer a response, nor an ACK.
+        if bytes.starts_with(b"SIP/") || is_ack(headers) {
+            return;
+        }
+        if let Some(mut resp) = Response::to_headers(headers, 400, &reason_phrase(&err.detail)) {
+            stamp_received_on_response(&mut resp, peer.addr);
+            self.send_stateless(resp, peer);
+        }
+    }
+
+    fn send_stateless(&mut self, resp: Response, peer: Peer) {
+        let dest = response_destination(&resp, peer);
+        self.transmits.push_back(Datagram {
+            peer: dest,
+            bytes: resp.to_bytes(),
+        });
+    }
+
+    fn drain_transactions(&mut self) {
+        while let Some(t) = self.transactions.poll_transmit() {
+            let peer = match &t.message {
+                Message::Response(r) => response_destination(r, t.peer),
+                Message::Request(_) => t.peer,
+            };
+            self.stats.sent += 1;
+            self.transmits.push_back(Datagram {
+                peer,
+                bytes: t.message.to_bytes(),
+            });
+        }
+        while let Some(ev) = self.transactions.poll_event() {
+            if let TxEvent::Timeout { tx } = ev {
+                tracing::debug!(?tx, "transaction timed out");
+            }
+        }
+    }
+}
+
+/// RFC 3261 §18.2.1 and RFC 3581: record where the request really came from in the top
+/// Via, so responses (and the binding) reach a phone behind NAT.
+fn stamp_received(req: &mut Request, source: SocketAddr) {
+    let Ok(mut via) = req.headers.top_via() else {
+        return;
+    };
+    if apply_received(&mut via, source) {
+        replace_top_via(&mut req.headers, &via.to_string());
+    }
+}
+
+fn stamp_received_on_response(resp: &mut Response, source: SocketAddr) {
+    let Ok(mut via) = resp.headers.top_via() else {
+        return;
+    };
+    if apply_received(&mut via, source) {
+        replace_top_via(&mut resp.headers, &via.to_string());
+    }
+}
+
+fn apply_received(via: &mut wire::Via, source: SocketAddr) -> bool {
+    let mut changed = false;
+    let same_host = match &via.host {
+        Host::V4(ip) => IpAddr::V4(*ip) == source.ip(),
+        Host::V6(ip) => IpAddr::V6(*ip) == source.ip(),
+        Host::Name(_) => false,
+    };
+    let wants_rport = via.params.get("rport").is_some();
+    if !same_host || wants_rport {
+        via.params.set("received", Some(&source.ip().to_string()));
+        changed = true;
+    }
+    if wants_rport {
+        via.params.set("rport", Some(&source.port().to_string()));
+        changed = true;
+    }
+    changed
+}
+
+/// Replaces the first Via value, keeping any further values of that header field.
+fn replace_top_via(headers: &mut wire::Headers, top: &str) {
+    let all: Vec<String> = headers
+        .get_all("Via")
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    headers.remove("Via");
+    let mut first = true;
+    for v in all {
+        if first {
+            headers.push("Via", top.to_string());
+            first = false;
+        } else {
+            headers.push("Via", v);
+        }
+    }
+    // `remove` + `push` appends Via at the end; responses carry Via first by convention
+    // but RFC 3261 §7.3.1 only requires relative order of same-named fields.
+}
+
+/// Where a response goes (RFC 3261 §18.2.2 with RFC 3581): over a stream, back on the
+/// connection; over UDP, to `received`:`rport` when present, else the source address.
+fn response_destination(resp: &Response, peer: Peer) -> Peer {
+    if peer.transport == TransportKind::Tcp {
+        return peer;
+    }
+    let Ok(via) = resp.headers.top_via() else {
+        return peer;
+    };
+    let ip = match via.params.get("received") {
+        Some(Some(r)) => r.parse().unwrap_or(peer.addr.ip()),
+        _ => peer.addr.ip(),
+    };
+    let port = match via.params.get("rport") {
+        Some(Some(p)) => p.parse().unwrap_or(peer.addr.port()),
+        _ => peer.addr.port(),
+    };
+    Peer {
+        addr: SocketAddr::new(ip, port),
+        transport: peer.transport,
+    }
+}
+
+fn is_ack(headers: &wire::Headers) -> bool {
+    match headers.cseq() {
+        Ok(cseq) => cseq.method == Method::Ack,
+        Err(_) => false,
+    }
+}
+
+/// A reason phrase safe for a status line: printable ASCII, bounded.
+fn reason_phrase(detail: &str) -> String {
+    let mut s: String = detail
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                ' '
+            }
+        })
+        .take(100)
+        .collect();
+    if s.trim().is_empty() {
+        s = "Bad Request".into();
+    }
+    format!("Bad Request ({})", s.trim())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,274 @@
+//! REGISTER: authenticate, then hand the bindings to the registrar (RFC 3261 §10.3).
+
+use super::{CoreNotice, SipCore, StoreOp};
+use crate::sip::auth::{self, Challenge, Credentials, RejectReason, Verdict};
+use crate::sip::registrar::{Change, RegisterError, RegisterInput};
+use crate::sip::transaction::{Peer, TransportKind};
+use crate::sip::wire::{Host, Request, Response};
+
+/// Result of the digest step.
+enum AuthStep {
+    Passed,
+    /// Answer this instead of registering.
+    Answer(Response),
+}
+
+impl SipCore {
+    pub(super) fn handle_register(&mut self, req: &Request, peer: Peer, now_ms: u64) -> Response {
+        let to = match req.headers.to() {
+            Ok(to) => to,
+            Err(e) => return self.reply(req, 400, &super::reason_phrase(&e.detail)),
+        };
+        let user = to.uri.user.clone().unwrap_or_default();
+        let local = self.is_local_host(&to.uri.host);
+
+        if !self.config.accept_blind_reg {
+            if let AuthStep::Answer(resp) = self.authenticate(req, &user, local, peer, now_ms) {
+                return resp;
+            }
+        } else if !local || !self.directory.contains(&user) {
+            return self.reply(req, 403, "Forbidden");
+        }
+
+        let contacts = match req.headers.contacts() {
+            Ok(c) => c,
+            Err(e) => return self.reply(req, 400, &super::reason_phrase(&e.detail)),
+        };
+        let expires_header = match req.headers.expires() {
+            Ok(e) => e,
+            Err(e) => return self.reply(req, 400, &super::reason_phrase(&e.detail)),
+        };
+        let cseq = match req.headers.cseq() {
+            Ok(c) => c.seq,
+            Err(e) => return self.reply(req, 400, &super::reason_phrase(&e.detail)),
+        };
+        let call_id = req.headers.call_id().unwrap_or_default().to_string();
+        let aor = format!("{user}@{}", self.directory.domain);
+        let input = RegisterInput {
+            aor: &aor,
+            contacts: &contacts,
+            expires_header,
+            call_id: &call_id,
+            cseq,
+            source: peer.addr.to_string(),
+            transport: match peer.transport {
+                TransportKind::Udp => "udp",
+                TransportKind::Tcp => "tcp",
+            },
+            user_agent: req.headers.get("User-Agent"),
+        };
+
+        match self.registrar.register(&input, now_ms) {
+            Ok(changes) => {
+                self.stats.registers_ok += 1;
+                for change in changes {
+                    self.record_change(change, &aor);
+                }
+                let mut resp = self.reply(req, 200, "OK");
+                for b in self.registrar.location.bindings(&aor) {
+                    let left = b.expires_at_unix_ms.saturating_sub(now_ms).div_ceil(1000);
+                    resp.headers
+                        .push("Contact", format!("<{}>;expires={left}", b.contact_uri));
+                }
+                resp.headers.push("Date", http_date(now_ms / 1000));
+                resp
+            }
+            Err(err) => {
+                let (code, reason) = err.status();
+                tracing::info!(%aor, peer = %peer.addr, error = ?err, "REGISTER refused");
+                let mut resp = self.reply(req, code, reason);
+                if let RegisterError::IntervalTooBrief { min_expires } = err {
+                    resp.headers.push("Min-Expires", min_expires.to_string());
+                }
+                resp
+            }
+        }
+    }
+
+    fn record_change(&mut self, change: Change, aor: &str) {
+        match change {
+            Change::Upsert(b) => {
+                tracing::debug!(%aor, contact = %b.contact_uri, source = %b.source, "registered");
+                self.notices.push_back(CoreNotice::Registered {
+                    aor: b.aor.clone(),
+                    contact: b.contact_uri.clone(),
+                    source: b.source.clone(),
+                });
+                self.store_ops.push_back(StoreOp::Put(b));
+            }
+            Change::Remove { aor, key } => {
+                let contact =
+                    String::from_utf8_lossy(key.split(|&c| c == 0).nth(1).unwrap_or_default())
+                        .into_owned();
+                tracing::debug!(%aor, %contact, "unregistered");
+                self.notices.push_back(CoreNotice::Unregistered {
+                    aor,
+                    contact,
+                    expired: false,
+                });
+                self.store_ops.push_back(StoreOp::Delete(key));
+            }
+        }
+    }
+
+    /// Digest authentication of a request for `user` (RFC 7616, RFC 8760). Unknown users,
+    /// foreign domains and wrong passwords all get the same 403, so a scanner learns
+    /// nothing; the log line tells the operator which it was.
+    fn authenticate(
+        &mut self,
+        req: &Request,
+        user: &str,
+        local: bool,
+        peer: Peer,
+        now_ms: u64,
+    ) -> AuthStep {
+        let Some(header) = req.headers.get("Authorization") else {
+            return AuthStep::Answer(self.challenge(req, false, now_ms));
+        };
+        let creds = match Credentials::parse(header) {
+            Ok(c) => c,
+            Err(e) => {
+                self.auth_failed(user, peer, &format!("malformed credentials: {e}"));
+                return AuthStep::Answer(self.reply(
+                    req,
+                    400,
+                    "Bad Request (malformed Authorization)",
+                ));
+            }
+        };
+        let request_uri = req.uri.to_string();
+        let directory = &self.directory;
+        let lookup = |name: &str, alg| {
+            if local && name == user {
+                directory.ha1(name, alg)
+            } else {
+                None
+            }
+        };
+        let verdict = auth::verify(
+            &mut self.nonces,
+            &creds,
+            req.method.as_str(),
+            &request_uri,
+            &directory.realm,
+            lookup,
+            now_ms,
+        );
+        match verdict {
+            Verdict::Authorized { .. } => AuthStep::Passed,
+            Verdict::Challenge { stale } => AuthStep::Answer(self.challenge(req, stale, now_ms)),
+            // A phone that wrongly reuses a nonce-count gets a fresh nonce, not a ban.
+            Verdict::Rejected {
+                reason: RejectReason::Replayed,
+            } => {
+                tracing::debug!(user = %creds.username, peer = %peer.addr, "nonce-count replayed: new challenge");
+                AuthStep::Answer(self.challenge(req, false, now_ms))
+            }
+            Verdict::Rejected { reason, .. } => {
+                let why = match &reason {
+                    RejectReason::BadCredentials { user_known: false } => {
+                        "unknown user or domain".to_string()
+                    }
+                    RejectReason::BadCredentials { user_known: true } => "wrong password".into(),
+                    other => format!("{other:?}"),
+                };
+                self.auth_failed(&creds.username, peer, &why);
+                AuthStep::Answer(self.reply(req, 403, "Forbidden"))
+            }
+        }
+    }
+
+    fn challenge(&mut self, req: &Request, stale: bool, now_ms: u64) -> Response {
+        self.stats.auth_challenges += 1;
+        let nonce = self.nonces.issue(now_ms);
+        let mut resp = self.reply(req, 401, "Unauthorized");
+        for &algorithm in &self.config.algorithms {
+            let c = Challenge {
+                realm: self.directory.realm.clone(),
+                nonce: nonce.clone(),
+                opaque: None,
+                algorithm,
+                qop_auth: true,
+                stale,
+            };
+            resp.headers.push("WWW-Authenticate", c.to_string());
+        }
+        resp
+    }
+
+    fn auth_failed(&mut self, user: &str, peer: Peer, reason: &str) {
+        self.stats.auth_failures += 1;
+        tracing::warn!(
+            user,
+            peer = %peer.addr,
+            profile = %self.config.profile,
+            reason,
+            "SIP authentication failed"
+        );
+        self.notices.push_back(CoreNotice::AuthFailed {
+            user: user.to_string(),
+            source: peer.addr.ip(),
+            reason: reason.to_string(),
+        });
+    }
+
+    /// Whether a host in a To/Request-URI names this box: the domain or one of our
+    /// addresses.
+    fn is_local_host(&self, host: &Host) -> bool {
+        let h = host.to_string();
+        let bare = h.trim_start_matches('[').trim_end_matches(']');
+        bare.eq_ignore_ascii_case(&self.directory.domain)
+            || self
+                .config
+                .local_hosts
+                .iter()
+                .any(|l| l.eq_ignore_ascii_case(bare))
+    }
+}
+
+/// RFC 7231 IMF-fixdate, e.g. `Sun, 22 Nov 2026 10:53:52 GMT`.
+pub(crate) fn http_date(unix_secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = unix_secs / 86_400;
+    let secs = unix_secs % 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        DAYS[(days % 7) as usize],
+        d,
+        MONTHS[(m - 1) as usize],
+        y,
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day): Howard Hinnant's algorithm.
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::http_date;
+
+    #[test]
+    fn http_date_matches_known_instants() {
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(1_795_344_832), "Sun, 22 Nov 2026 10:53:52 GMT");
+        assert_eq!(http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+    }
+}

@@ -1,0 +1,249 @@
+//! The Event Socket from outside: an existing client library (greenswitch,
+//! through tests/python/esl_greenswitch.py), the raw wire protocol, and
+//! refusing to start with no password or FreeSWITCH's default one.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::esl::EslConn;
+use common::{process, Gateway};
+
+fn gateway() -> Gateway {
+    Gateway::builder()
+        .user("1001", "secret1001")
+        .esl_password("s3cret-esl")
+        .start()
+}
+
+#[test]
+fn greenswitch_client_runs_api_status() {
+    process::require("python3", "python3");
+    let gw = gateway();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/esl_greenswitch.py");
+    assert!(script.is_file(), "missing {}", script.display());
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script)
+        .arg("127.0.0.1")
+        .arg(gw.esl_port().to_string())
+        .arg(gw.esl_password())
+        .arg("UP");
+    let out = process::run_bounded(&mut cmd, gw.root(), Duration::from_secs(30));
+    assert!(
+        out.success(),
+        "greenswitch `api status` failed (is greenswitch installed? \
+         ./scripts/install-test-deps.sh):\n{}\n--- gateway log ---\n{}",
+        out.describe(),
+        gw.log()
+    );
+    assert!(
+        out.stdout.contains("UP"),
+        "status body lacks UP:\n{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn wire_protocol_auth_and_api_status() {
+    let gw = gateway();
+
+    // Wrong password: -ERR invalid, then the server hangs up.
+    let mut c = EslConn::connect(gw.esl_port());
+    let greet = c.read_frame().expect("greeting");
+    assert_eq!(
+        greet.header("Content-Type"),
+        Some("auth/request"),
+        "{greet:?}"
+    );
+    let reply = c.auth("wrong");
+    assert_eq!(
+        reply.header("Reply-Text"),
+        Some("-ERR invalid"),
+        "{reply:?}"
+    );
+    let (closed, _) = c.read_raw_until_close();
+    assert!(
+        closed,
+        "server should close the connection after a failed auth"
+    );
+
+    // Right password: +OK accepted, then api status with exact framing.
+    let mut c = EslConn::connect(gw.esl_port());
+    let greet = c.read_frame().expect("greeting");
+    assert_eq!(greet.header("Content-Type"), Some("auth/request"));
+    let reply = c.auth(&gw.esl_password());
+    assert_eq!(
+        reply.header("Reply-Text"),
+        Some("+OK accepted"),
+        "{reply:?}"
+    );
+    let resp = c.api("status");
+    let len: usize = resp
+        .header("Content-Length")
+        .expect("api/response has Content-Length")
+        .parse()
+        .expect("numeric Content-Length");
+    assert_eq!(len, resp.body.len(), "Content-Length must match the body");
+    let body = resp.body_text();
+    assert!(body.contains("UP"), "status body lacks UP:\n{body}");
+    // Framing is exact: the next frame starts right after the body.
+    let resp2 = c.api("status");
+    assert_eq!(resp2.header("Content-Type"), Some("api/response"));
+
+    // Unknown API command: -ERR in the body, connection stays usable.
+    let bad = c.api("no_such_command_xyz");
+    assert!(
+        bad.body_text().starts_with("-ERR"),
+        "unknown command: {bad:?}"
+    );
+    let resp3 = c.api("status");
+    assert!(resp3.body_text().contains("UP"));
+
+    // Commands before auth are refused.
+    let mut c = EslConn::connect(gw.esl_port());
+    let _ = c.read_frame().expect("greeting");
+    c.send("api status");
+    // Either a -ERR reply or a hang-up is a refusal; the status body is not.
+    if let Ok(f) = c.read_frame() {
+        let text = format!("{:?} {}", f.headers, f.body_text());
+        assert!(
+            !f.body_text().contains("UP") && text.contains("-ERR"),
+            "api before auth must be refused: {text}"
+        );
+    }
+}
+
+#[test]
+fn api_cli_talks_to_the_event_socket() {
+    let gw = gateway();
+    let status = gw.api("status");
+    assert!(status.contains("UP"), "`loopstart api status`:\n{status}");
+    let sofia = gw.api("sofia status");
+    assert!(
+        sofia.contains("internal"),
+        "`sofia status` lacks the internal profile:\n{sofia}"
+    );
+    // Explicit --host/--port/--password work without --conf.
+    let port = gw.esl_port().to_string();
+    let pass = gw.esl_password();
+    let out = gw.cli(&[
+        "api",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--password",
+        &pass,
+        "status",
+    ]);
+    assert!(
+        out.success() && out.stdout.contains("UP"),
+        "{}",
+        out.describe()
+    );
+    // A wrong password fails with a non-zero exit and says so.
+    let out = gw.cli(&[
+        "api",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--password",
+        "nope",
+        "status",
+    ]);
+    assert!(
+        !out.success(),
+        "wrong ESL password must fail: {}",
+        out.describe()
+    );
+}
+
+fn assert_refuses(builder: common::GatewayBuilder, what: &str) {
+    match builder.try_start() {
+        Ok(gw) => panic!("gateway started with {what}; log:\n{}", gw.log()),
+        Err(e) => {
+            let code = e.status.and_then(|s| s.code());
+            assert!(
+                matches!(code, Some(c) if c != 0),
+                "with {what} the process should exit non-zero, got {:?}\n{}",
+                e.status,
+                e.log
+            );
+            assert!(
+                e.log.to_ascii_lowercase().contains("password"),
+                "the error for {what} should mention `password`:\n{}",
+                e.log
+            );
+        }
+    }
+}
+
+/// No password in event_socket.conf.xml: the gateway either refuses to
+/// start (saying `password`), or starts with a generated password kept in
+/// the data dir. Either way nothing opens the socket without a secret.
+#[test]
+fn no_esl_password_means_refuse_or_generate() {
+    let builder = Gateway::builder()
+        .user("1001", "secret1001")
+        .no_esl_password();
+    let gw = match builder.try_start() {
+        Err(e) => {
+            let code = e.status.and_then(|s| s.code());
+            assert!(
+                matches!(code, Some(c) if c != 0),
+                "without a password the process should exit non-zero, got {:?}\n{}",
+                e.status,
+                e.log
+            );
+            assert!(
+                e.log.to_ascii_lowercase().contains("password"),
+                "the error should mention `password`:\n{}",
+                e.log
+            );
+            return;
+        }
+        Ok(gw) => gw,
+    };
+    // Started: empty and FreeSWITCH-default passwords must not work...
+    for guess in ["", "ClueCon"] {
+        let mut c = EslConn::connect(gw.esl_port());
+        let _ = c.read_frame().expect("greeting");
+        c.send(&format!("auth {guess}"));
+        if let Ok(f) = c.read_frame() {
+            assert_ne!(
+                f.header("Reply-Text"),
+                Some("+OK accepted"),
+                "auth {guess:?} accepted without a configured password"
+            );
+        }
+    }
+    // ...and the CLI finds the generated one through --data.
+    let conf = gw.conf_dir();
+    let data = gw.data_dir();
+    let out = gw.cli(&[
+        "api",
+        "--conf",
+        &conf.to_string_lossy(),
+        "--data",
+        &data.to_string_lossy(),
+        "status",
+    ]);
+    assert!(
+        out.success() && out.stdout.contains("UP"),
+        "api with the generated password: {}",
+        out.describe()
+    );
+}
+
+#[test]
+fn refuses_to_start_with_cluecon() {
+    assert_refuses(
+        Gateway::builder()
+            .user("1001", "secret1001")
+            .esl_password("ClueCon"),
+        "password ClueCon",
+    );
+}

@@ -227,7 +227,7 @@ impl Connection {
                     };
                     dec.feed(&chunk[..n]);
                     loop {
-                        let frame = match dec.next() {
+                        let frame = match dec.next_frame() {
                             Ok(Some(f)) => f,
                             Ok(None) => break,
                             Err(e) => {

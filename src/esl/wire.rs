@@ -56,7 +56,7 @@ impl Decoder {
     }
 
     /// The next complete frame, if the buffer holds one.
-    pub fn next(&mut self) -> Result<Option<Frame>, FrameError> {
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, FrameError> {
         // Blank lines between frames are noise (clients send `\n\n` generously).
         let lead = self
             .buf
@@ -160,11 +160,11 @@ mod tests {
             let mut d = Decoder::new(1024);
             d.feed(&stream[..cut]);
             let mut frames = Vec::new();
-            while let Some(f) = d.next().unwrap() {
+            while let Some(f) = d.next_frame().unwrap() {
                 frames.push(f);
             }
             d.feed(&stream[cut..]);
-            while let Some(f) = d.next().unwrap() {
+            while let Some(f) = d.next_frame().unwrap() {
                 frames.push(f);
             }
             assert_eq!(frames.len(), 3, "cut {cut}");
@@ -179,17 +179,20 @@ mod tests {
     fn limits_and_bad_length() {
         let mut d = Decoder::new(16);
         d.feed(&[b'a'; 40]);
-        assert!(matches!(d.next(), Err(FrameError::TooLarge { .. })));
+        assert!(matches!(d.next_frame(), Err(FrameError::TooLarge { .. })));
         let mut d = Decoder::new(1024);
         d.feed(b"Content-Length: x\n\n");
-        assert!(matches!(d.next(), Err(FrameError::BadContentLength(_))));
+        assert!(matches!(
+            d.next_frame(),
+            Err(FrameError::BadContentLength(_))
+        ));
     }
 
     #[test]
     fn command_with_colon_in_args_is_a_command() {
         let mut d = Decoder::new(1024);
         d.feed(b"api originate sofia/gateway/x:1\n\n");
-        let f = d.next().unwrap().unwrap();
+        let f = d.next_frame().unwrap().unwrap();
         assert_eq!(
             f.command.as_deref(),
             Some("api originate sofia/gateway/x:1")

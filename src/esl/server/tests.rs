@@ -52,7 +52,7 @@ impl Client {
     async fn frame(&mut self) -> Option<Frame> {
         let mut buf = [0u8; 4096];
         loop {
-            if let Some(f) = self.dec.next().unwrap() {
+            if let Some(f) = self.dec.next_frame().unwrap() {
                 return Some(f);
             }
             let n = tokio::time::timeout(Duration::from_secs(5), self.s.read(&mut buf))

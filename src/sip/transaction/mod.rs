@@ -107,6 +107,7 @@ pub struct TxStats {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // the RFC's own names
 enum Kind {
     ServerInvite,
     ServerNonInvite,

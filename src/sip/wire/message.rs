@@ -430,9 +430,8 @@ impl Response {
                 out.push_raw(h.clone());
             }
         }
-        if out.get("Via").is_none() {
-            return None;
-        }
+        // Without a Via there is nowhere to send the response.
+        out.get("Via")?;
         Some(Response {
             status: StatusLine {
                 code,

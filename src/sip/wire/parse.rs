@@ -308,6 +308,17 @@ pub fn frame_stream(buf: &[u8], limits: &Limits) -> Result<Option<(usize, usize)
         return Ok(None);
     };
     let head = &rest[..head_end];
+    // A stream whose message does not even start like SIP has lost its framing for good.
+    let first = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let first = first.strip_suffix(b"\r").unwrap_or(first);
+    let plausible = (first.len() >= 8 && first[..8].eq_ignore_ascii_case(b"SIP/2.0 "))
+        || (first.len() >= 8 && first[first.len() - 8..].eq_ignore_ascii_case(b" SIP/2.0"));
+    if !plausible {
+        return Err(err(
+            K::BadStartLine,
+            "stream does not start with a SIP start line",
+        ));
+    }
     let mut length = 0usize;
     for line in head.split(|&b| b == b'\n') {
         let Some(colon) = line.iter().position(|&b| b == b':') else {

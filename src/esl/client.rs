@@ -96,7 +96,7 @@ async fn read_frame(stream: &mut TcpStream, dec: &mut Decoder) -> Result<Frame, 
     let mut chunk = [0u8; 8192];
     loop {
         if let Some(f) = dec
-            .next()
+            .next_frame()
             .map_err(|e| ClientError::Protocol(e.to_string()))?
         {
             return Ok(f);

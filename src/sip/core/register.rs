@@ -22,14 +22,7 @@ impl SipCore {
         let user = to.uri.user.clone().unwrap_or_default();
         let local = self.is_local_host(&to.uri.host);
 
-        if !self.config.accept_blind_reg {
-            if let AuthStep::Answer(resp) = self.authenticate(req, &user, local, peer, now_ms) {
-                return resp;
-            }
-        } else if !local || !self.directory.contains(&user) {
-            return self.reply(req, 403, "Forbidden");
-        }
-
+        // A malformed REGISTER gets its 400 before any challenge.
         let contacts = match req.headers.contacts() {
             Ok(c) => c,
             Err(e) => return self.reply(req, 400, &super::reason_phrase(&e.detail)),
@@ -42,6 +35,14 @@ impl SipCore {
             Ok(c) => c.seq,
             Err(e) => return self.reply(req, 400, &super::reason_phrase(&e.detail)),
         };
+        if !self.config.accept_blind_reg {
+            if let AuthStep::Answer(resp) = self.authenticate(req, &user, local, peer, now_ms) {
+                return resp;
+            }
+        } else if !local || !self.directory.contains(&user) {
+            return self.reply(req, 403, "Forbidden");
+        }
+
         let call_id = req.headers.call_id().unwrap_or_default().to_string();
         let aor = format!("{user}@{}", self.directory.domain);
         let input = RegisterInput {

@@ -22,6 +22,7 @@ LIMIT=${LIMIT:-50}
 TRANSPORT=${TRANSPORT:-u1}
 KAM_CHILDREN=${KAM_CHILDREN:-2}
 ONLY=${ONLY:-}
+SETTLE=${SETTLE:-65}
 SCENARIO="$ROOT/tests/sipp/register.xml"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
@@ -176,7 +177,7 @@ PY
 }
 
 declare -A R_SUCC R_FAIL R_SECS R_RPS
-LS_RSS_IDLE="-"; LS_RSS_REG="-"; LS_VERSION="-"
+LS_RSS_IDLE="-"; LS_RSS_REG="-"; LS_RSS_REST="-"; LS_VERSION="-"
 
 # --- loopstart -------------------------------------------------------------------
 if [ "$ONLY" != kamailio ]; then
@@ -205,8 +206,14 @@ if [ "$ONLY" != kamailio ]; then
     run_sipp loopstart-warmup "$LS_PORT" "$N_USERS" 2000
     sleep 2
     LS_RSS_REG=$(rss_kb "$LS_PID")
+    # At rest: the REGISTER transactions linger 32 s (Timer J) to absorb
+    # retransmissions; measure again once they are gone and the heap is trimmed
+    # (loopstart trims every 60 s).
+    log "waiting ${SETTLE}s for the transactions to expire"
+    sleep "$SETTLE"
+    LS_RSS_REST=$(rss_kb "$LS_PID")
     LS_LISTED=$("$LS_BIN" api --conf "$WORK/conf" "show registrations" 2>/dev/null | tail -1 || echo "?")
-    log "loopstart RSS idle ${LS_RSS_IDLE} kB, after $N_USERS registered ${LS_RSS_REG} kB (show registrations: $LS_LISTED)"
+    log "loopstart RSS idle ${LS_RSS_IDLE} kB, after $N_USERS registered ${LS_RSS_REG} kB, at rest ${SETTLE}s later ${LS_RSS_REST} kB (show registrations: $LS_LISTED)"
     run_sipp loopstart "$LS_PORT" "$CALLS" "$RATE"
     R_SUCC[loopstart]=$SUCC; R_FAIL[loopstart]=$FAIL; R_SECS[loopstart]=$SECS; R_RPS[loopstart]=$RPS
     LS_RSS_AFTER=$(rss_kb "$LS_PID")
@@ -263,5 +270,5 @@ cat <<EOF
 
 loopstart / kamailio reg/s ratio: **$ratio**
 
-loopstart RSS (VmRSS): idle ${LS_RSS_IDLE} kB; after $N_USERS users registered ${LS_RSS_REG} kB; after the rate run ${LS_RSS_AFTER:--} kB.
+loopstart RSS (VmRSS): idle ${LS_RSS_IDLE} kB; right after $N_USERS users registered ${LS_RSS_REG} kB; with the $N_USERS registered users at rest (${SETTLE} s later, transactions expired) ${LS_RSS_REST} kB; after the rate run ${LS_RSS_AFTER:--} kB.
 EOF

@@ -7,6 +7,7 @@
 
 mod api;
 mod driver;
+mod memory;
 pub mod secrets;
 
 pub use driver::unix_ms;
@@ -219,6 +220,17 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
         ready.push(format!("event socket on {addr}"));
     }
 
+    // What start-up parsed is no longer needed; keep only what the tasks hold.
+    drop(config);
+    drop(restored);
+    memory::release_free_memory();
+    tasks.push(tokio::spawn(async {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            memory::release_free_memory();
+        }
+    }));
     tracing::info!("loopstart ready: {}", ready.join("; "));
     wait_for_signal().await;
     tracing::info!("shutting down");

@@ -26,7 +26,7 @@ impl Default for SwitchConfig {
             sip_max_message_bytes: 65_535,
             sip_max_headers: 128,
             sip_max_line_bytes: 8_192,
-            max_transactions: 50_000,
+            max_transactions: 8_192,
         }
     }
 }

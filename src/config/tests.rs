@@ -186,7 +186,7 @@ fn factory_config_loads_cleanly() {
     assert_eq!(p.context, "default");
     assert_eq!(
         p.auth_algorithms,
-        vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5]
+        vec![DigestAlgorithm::Md5, DigestAlgorithm::Sha256]
     );
     let users = &cfg.domains[0].users;
     assert_eq!(users.len(), 10);

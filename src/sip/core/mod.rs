@@ -226,6 +226,8 @@ impl SipCore {
             return;
         }
         stamp_received(&mut req, peer.addr);
+        // Responses on this transaction go where §18.2.2 and RFC 3581 say.
+        let peer = response_destination(&req.headers, peer);
 
         match self.transactions.on_request(req, peer, now) {
             Incoming::New { tx, request } => self.dispatch(tx, request, peer, now, now_unix_ms),
@@ -298,7 +300,7 @@ impl SipCore {
     }
 
     fn send_stateless(&mut self, resp: Response, peer: Peer) {
-        let dest = response_destination(&resp, peer);
+        let dest = response_destination(&resp.headers, peer);
         self.transmits.push_back(Datagram {
             peer: dest,
             bytes: resp.to_bytes(),
@@ -306,15 +308,12 @@ impl SipCore {
     }
 
     fn drain_transactions(&mut self) {
+        // Server transactions were created with their responses' destination.
         while let Some(t) = self.transactions.poll_transmit() {
-            let peer = match &t.message {
-                Message::Response(r) => response_destination(r, t.peer),
-                Message::Request(_) => t.peer,
-            };
             self.stats.sent += 1;
             self.transmits.push_back(Datagram {
-                peer,
-                bytes: t.message.to_bytes(),
+                peer: t.peer,
+                bytes: t.bytes,
             });
         }
         while let Some(ev) = self.transactions.poll_event() {
@@ -387,11 +386,11 @@ fn replace_top_via(headers: &mut wire::Headers, top: &str) {
 
 /// Where a response goes (RFC 3261 §18.2.2 with RFC 3581): over a stream, back on the
 /// connection; over UDP, to `received`:`rport` when present, else the source address.
-fn response_destination(resp: &Response, peer: Peer) -> Peer {
+fn response_destination(headers: &wire::Headers, peer: Peer) -> Peer {
     if peer.transport == TransportKind::Tcp {
         return peer;
     }
-    let Ok(via) = resp.headers.top_via() else {
+    let Ok(via) = headers.top_via() else {
         return peer;
     };
     let ip = match via.params.get("received") {

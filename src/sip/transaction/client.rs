@@ -21,7 +21,7 @@ impl TransactionLayer {
         if let Some(tx) = self.txs.get_mut(&id) {
             tx.request = Some(request.clone());
         }
-        self.send(peer, Message::Request(request));
+        self.send(peer, &Message::Request(request));
         if peer.transport == TransportKind::Udp {
             self.schedule(now + self.config.t1, id, Timer::Retransmit, 0);
         }
@@ -52,8 +52,8 @@ impl TransactionLayer {
                         }
                     } else {
                         let ack = self.ack_for(id, &response);
-                        if let Some(ack) = ack.clone() {
-                            self.send(peer, Message::Request(ack));
+                        if let Some(ack) = &ack {
+                            self.send(peer, &Message::Request(ack.clone()));
                         }
                         if let Some(t) = self.txs.get_mut(&id) {
                             t.ack = ack;
@@ -69,7 +69,7 @@ impl TransactionLayer {
                 State::Completed if code >= 300 => {
                     if let Some(ack) = self.txs.get(&id).and_then(|t| t.ack.clone()) {
                         self.stats.retransmits_sent += 1;
-                        self.send(peer, Message::Request(ack));
+                        self.send(peer, &Message::Request(ack));
                     }
                     self.stats.absorbed += 1;
                     None

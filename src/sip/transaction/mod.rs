@@ -17,7 +17,7 @@ mod server;
 #[cfg(test)]
 mod tests;
 
-use crate::sip::wire::{Message, Request, Response};
+use crate::sip::wire::{Message, Request};
 use key::TxKey;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -39,7 +39,7 @@ impl Default for TxConfig {
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
             t4: Duration::from_secs(5),
-            max_transactions: 50_000,
+            max_transactions: 8_192,
         }
     }
 }
@@ -62,11 +62,11 @@ pub struct Peer {
     pub transport: TransportKind,
 }
 
-/// A message to send.
+/// A message to send, already serialised (a retransmission re-sends the same bytes).
 #[derive(Debug, Clone)]
 pub struct Transmit {
     pub peer: Peer,
-    pub message: Message,
+    pub bytes: Vec<u8>,
 }
 
 /// What became of a request handed to `on_request`.
@@ -143,8 +143,9 @@ struct Tx {
     key: TxKey,
     /// Client: the request, for retransmissions and the ACK.
     request: Option<Request>,
-    /// Server: the last response sent, for retransmissions.
-    last_response: Option<Response>,
+    /// Server: the last response sent, serialised, for retransmissions (bytes, not the
+    /// parsed form: a completed transaction lingers 32 s and thousands may be held).
+    last_response: Option<Vec<u8>>,
     /// Client: the ACK sent for a non-2xx final, re-sent on retransmitted finals.
     ack: Option<Request>,
     interval: Duration,
@@ -237,12 +238,14 @@ impl TransactionLayer {
         let Some(tx) = self.txs.get_mut(&id) else {
             return;
         };
-        let message = match tx.kind {
-            Kind::ServerInvite => tx.last_response.clone().map(Message::Response),
-            Kind::ClientInvite | Kind::ClientNonInvite => tx.request.clone().map(Message::Request),
+        let bytes = match tx.kind {
+            Kind::ServerInvite => tx.last_response.clone(),
+            Kind::ClientInvite | Kind::ClientNonInvite => {
+                tx.request.as_ref().map(Request::to_bytes)
+            }
             Kind::ServerNonInvite => None,
         };
-        let Some(message) = message else {
+        let Some(bytes) = bytes else {
             return;
         };
         // Timer A doubles without bound (Timer B ends it); E and G are capped at T2.
@@ -253,7 +256,7 @@ impl TransactionLayer {
         };
         let (peer, interval, generation) = (tx.peer, tx.interval, tx.generation);
         self.stats.retransmits_sent += 1;
-        self.transmits.push_back(Transmit { peer, message });
+        self.transmits.push_back(Transmit { peer, bytes });
         self.schedule(now + interval, id, Timer::Retransmit, generation);
     }
 
@@ -334,8 +337,12 @@ impl TransactionLayer {
             .is_some_and(|t| t.peer.transport == TransportKind::Tcp)
     }
 
-    fn send(&mut self, peer: Peer, message: Message) {
-        self.transmits.push_back(Transmit { peer, message });
+    fn send(&mut self, peer: Peer, message: &Message) {
+        self.send_bytes(peer, message.to_bytes());
+    }
+
+    fn send_bytes(&mut self, peer: Peer, bytes: Vec<u8>) {
+        self.transmits.push_back(Transmit { peer, bytes });
     }
 
     fn linger_for(&self, reliable: bool, unreliable: Duration) -> Duration {

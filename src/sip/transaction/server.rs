@@ -2,7 +2,7 @@
 
 use super::key::TxKey;
 use super::{Incoming, Kind, Peer, State, Timer, TransactionLayer, TxId};
-use crate::sip::wire::{Message, Method, Request, Response};
+use crate::sip::wire::{Method, Request, Response};
 use std::time::Instant;
 
 impl TransactionLayer {
@@ -45,9 +45,9 @@ impl TransactionLayer {
             }
             _ => None,
         };
-        if let Some(r) = resend {
+        if let Some(bytes) = resend {
             self.stats.retransmits_sent += 1;
-            self.send(peer, Message::Response(r));
+            self.send_bytes(peer, bytes);
         }
         Incoming::Absorbed
     }
@@ -73,11 +73,11 @@ impl TransactionLayer {
         let id = self.insert(kind, state, peer, key);
         if invite {
             // §17.2.1: answer at once so the client stops retransmitting.
-            let trying = Response::to_request(&request, 100, "Trying");
+            let trying = Response::to_request(&request, 100, "Trying").to_bytes();
             if let Some(tx) = self.txs.get_mut(&id) {
                 tx.last_response = Some(trying.clone());
             }
-            self.send(peer, Message::Response(trying));
+            self.send_bytes(peer, trying);
         }
         Incoming::New { tx: id, request }
     }
@@ -90,6 +90,7 @@ impl TransactionLayer {
         };
         let (kind, peer) = (t.kind, t.peer);
         let code = response.status.code;
+        let bytes = response.to_bytes();
         if !matches!(t.state, State::Trying | State::Proceeding) {
             tracing::debug!(?tx, code, "response after the final one: ignored");
             return;
@@ -97,14 +98,14 @@ impl TransactionLayer {
         match kind {
             Kind::ServerInvite => {
                 if code < 200 {
-                    t.last_response = Some(response.clone());
-                    self.send(peer, Message::Response(response));
+                    t.last_response = Some(bytes.clone());
+                    self.send_bytes(peer, bytes);
                 } else if code < 300 {
-                    self.send(peer, Message::Response(response));
+                    self.send_bytes(peer, bytes);
                     self.remove(tx);
                 } else {
-                    t.last_response = Some(response.clone());
-                    self.send(peer, Message::Response(response));
+                    t.last_response = Some(bytes.clone());
+                    self.send_bytes(peer, bytes);
                     let reliable = self.reliable(tx);
                     if let Some(generation) = self.enter(tx, State::Completed) {
                         if !reliable {
@@ -119,8 +120,8 @@ impl TransactionLayer {
                 }
             }
             Kind::ServerNonInvite => {
-                t.last_response = Some(response.clone());
-                self.send(peer, Message::Response(response));
+                t.last_response = Some(bytes.clone());
+                self.send_bytes(peer, bytes);
                 if code < 200 {
                     self.enter(tx, State::Proceeding);
                 } else {

@@ -21,45 +21,45 @@ pub struct ApiContext {
 }
 
 pub fn register_all(registry: &mut ApiRegistry, ctx: Arc<ApiContext>) {
-    let c = ctx.clone();
-    registry.register_fn(
-        "status",
-        "status",
-        "Show the gateway's status",
-        move |_args: String| -> ApiFuture {
-            let c = c.clone();
-            Box::pin(async move { status(&c).await })
-        },
+    let add = |registry: &mut ApiRegistry,
+               (name, syntax, description): (&str, &str, &str),
+               run: fn(Arc<ApiContext>, String) -> ApiFuture| {
+        let ctx = ctx.clone();
+        registry.register_fn(name, syntax, description, move |args| {
+            run(ctx.clone(), args)
+        });
+    };
+    add(
+        registry,
+        ("status", "status", "Show the gateway's status"),
+        |c, _| Box::pin(async move { status(&c).await }),
     );
-    let c = ctx.clone();
-    registry.register_fn(
-        "sofia",
-        "sofia status [profile <name> [reg]]",
-        "SIP profile status",
-        move |args: String| -> ApiFuture {
-            let c = c.clone();
-            Box::pin(async move { sofia(&c, &args).await })
-        },
+    add(
+        registry,
+        (
+            "sofia",
+            "sofia status [profile <name> [reg]]",
+            "SIP profile status",
+        ),
+        |c, a| Box::pin(async move { sofia(&c, &a).await }),
     );
-    let c = ctx.clone();
-    registry.register_fn(
-        "show",
-        "show registrations|channels|calls [count]",
-        "Show lists",
-        move |args: String| -> ApiFuture {
-            let c = c.clone();
-            Box::pin(async move { show(&c, &args).await })
-        },
+    add(
+        registry,
+        (
+            "show",
+            "show registrations|channels|calls [count]",
+            "Show lists",
+        ),
+        |c, a| Box::pin(async move { show(&c, &a).await }),
     );
-    let c = ctx;
-    registry.register_fn(
-        "user",
-        "user show <id>",
-        "Show a user's password (first-boot generated or configured)",
-        move |args: String| -> ApiFuture {
-            let c = c.clone();
-            Box::pin(async move { user(&c, &args) })
-        },
+    add(
+        registry,
+        (
+            "user",
+            "user show <id>",
+            "Show a user's password (first-boot generated or configured)",
+        ),
+        |c, a| Box::pin(async move { user(&c, &a) }),
     );
 }
 

@@ -61,6 +61,9 @@ pub fn unix_ms() -> u64 {
 /// Datagrams handled per wake-up before yielding to timers and other sources.
 const BATCH: usize = 64;
 
+/// How long to keep polling an empty socket before sleeping in the event loop.
+const BUSY_POLL: Duration = Duration::from_micros(50);
+
 impl Driver {
     pub async fn run(mut self) {
         let mut writers: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
@@ -76,13 +79,30 @@ impl Driver {
                 ready = async { match &udp { Some(s) => s.readable().await, None => std::future::pending().await } } => {
                     if ready.is_ok() {
                         if let Some(sock) = &udp {
-                            for _ in 0..BATCH {
+                            let mut idle_since: Option<Instant> = None;
+                            let mut handled = 0;
+                            while handled < BATCH {
                                 match sock.try_recv_from(&mut buf) {
                                     Ok((n, addr)) => {
+                                        idle_since = None;
+                                        handled += 1;
                                         let peer = Peer { addr, transport: TransportKind::Udp };
                                         self.core.handle_message(&buf[..n], peer, Instant::now(), unix_ms());
+                                        // Answer before reading the next one: the peer's
+                                        // latency, not our batch size, sets the pace.
+                                        self.flush_outputs(&writers).await;
                                     }
-                                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                        // Under load the next datagram is microseconds
+                                        // away: poll briefly instead of paying a sleep and
+                                        // wake-up through the event loop for each one.
+                                        let since = *idle_since.get_or_insert_with(Instant::now);
+                                        if since.elapsed() > BUSY_POLL {
+                                            break;
+                                        }
+                                        std::hint::spin_loop();
+                                        continue;
+                                    }
                                     Err(e) => {
                                         // ICMP port unreachable from a previous send shows up here.
                                         tracing::trace!(error = %e, "UDP receive error");

@@ -27,7 +27,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 /// A startup failure, worded for the operator.
@@ -140,8 +140,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
 
         let addr = SocketAddr::new(profile.sip_ip, profile.sip_port);
         let udp = if profile.udp {
-            let s = UdpSocket::bind(addr)
-                .await
+            let s = crate::sip::transport::udp::bind(addr)
                 .map_err(|e| bind_error("SIP UDP", addr, &profile.source, e))?;
             Some(Arc::new(s))
         } else {

@@ -196,18 +196,21 @@ fn api(
     command: &str,
 ) -> ExitCode {
     match api_call(conf, data, host, port, password, timeout, command) {
-        Ok(body) => {
-            print!("{body}");
-            if body.starts_with("-ERR") {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
+        Ok(body) => print_api_body(&body),
         Err(e) => {
             eprintln!("loopstart api: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Prints an API answer; `-ERR ...` answers make the command fail.
+fn print_api_body(body: &str) -> ExitCode {
+    print!("{body}");
+    if body.starts_with("-ERR") {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -265,12 +268,7 @@ fn api_call(
 /// Asks the running gateway when its event socket is up; otherwise reads the store.
 fn user_show(conf: &Path, data: &Path, id: &str) -> ExitCode {
     if let Ok(body) = api_call(conf, data, None, None, None, 5, &format!("user show {id}")) {
-        print!("{body}");
-        return if body.starts_with("-ERR") {
-            ExitCode::FAILURE
-        } else {
-            ExitCode::SUCCESS
-        };
+        return print_api_body(&body);
     }
     let Some(cfg) = load_config(conf) else {
         return ExitCode::FAILURE;

@@ -225,7 +225,7 @@ impl SipCore {
             }
             return;
         }
-        stamp_received(&mut req, peer.addr);
+        stamp_received(&mut req.headers, peer.addr);
         // Responses on this transaction go where §18.2.2 and RFC 3581 say.
         let peer = response_destination(&req.headers, peer);
 
@@ -294,7 +294,7 @@ impl SipCore {
             return;
         }
         if let Some(mut resp) = Response::to_headers(headers, 400, &reason_phrase(&err.detail)) {
-            stamp_received_on_response(&mut resp, peer.addr);
+            stamp_received(&mut resp.headers, peer.addr);
             self.send_stateless(resp, peer);
         }
     }
@@ -326,21 +326,12 @@ impl SipCore {
 
 /// RFC 3261 §18.2.1 and RFC 3581: record where the request really came from in the top
 /// Via, so responses (and the binding) reach a phone behind NAT.
-fn stamp_received(req: &mut Request, source: SocketAddr) {
-    let Ok(mut via) = req.headers.top_via() else {
+fn stamp_received(headers: &mut wire::Headers, source: SocketAddr) {
+    let Ok(mut via) = headers.top_via() else {
         return;
     };
     if apply_received(&mut via, source) {
-        replace_top_via(&mut req.headers, &via.to_string());
-    }
-}
-
-fn stamp_received_on_response(resp: &mut Response, source: SocketAddr) {
-    let Ok(mut via) = resp.headers.top_via() else {
-        return;
-    };
-    if apply_received(&mut via, source) {
-        replace_top_via(&mut resp.headers, &via.to_string());
+        replace_top_via(headers, &via.to_string());
     }
 }
 

@@ -90,15 +90,28 @@ impl Store {
     pub fn open(data_dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         let dir = data_dir.join("db");
         std::fs::create_dir_all(&dir)?;
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(&dir)
             .cache_capacity(cache_bytes)
-            .flush_every_ms(Some(500))
-            .open()
-            .map_err(|source| StoreError::Open {
-                path: dir.clone(),
-                source,
-            })?;
+            .flush_every_ms(Some(500));
+        // sled releases its file lock only when its flusher thread notices the last
+        // handle is gone (up to flush_every_ms later): a quick restart waits for it.
+        let mut attempts = 0;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(source) if attempts < 40 && is_lock_error(&source) => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(source) => {
+                    return Err(StoreError::Open {
+                        path: dir.clone(),
+                        source,
+                    })
+                }
+            }
+        };
         let store = Store { db, dir };
         migrate::run(&store)?;
         Ok(store)
@@ -139,6 +152,10 @@ impl Store {
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
+}
+
+fn is_lock_error(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
 }
 
 /// A sled tree holding records of one type, keyed by caller-chosen byte strings.

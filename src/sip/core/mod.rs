@@ -225,9 +225,11 @@ impl SipCore {
             }
             return;
         }
-        stamp_received(&mut req.headers, peer.addr);
         // Responses on this transaction go where §18.2.2 and RFC 3581 say.
-        let peer = response_destination(&req.headers, peer);
+        let peer = match stamp_received(&mut req.headers, peer.addr) {
+            Some(via) => via_destination(&via, peer),
+            None => peer,
+        };
 
         match self.transactions.on_request(req, peer, now) {
             Incoming::New { tx, request } => self.dispatch(tx, request, peer, now, now_unix_ms),
@@ -294,7 +296,7 @@ impl SipCore {
             return;
         }
         if let Some(mut resp) = Response::to_headers(headers, 400, &reason_phrase(&err.detail)) {
-            stamp_received(&mut resp.headers, peer.addr);
+            let _ = stamp_received(&mut resp.headers, peer.addr);
             self.send_stateless(resp, peer);
         }
     }
@@ -325,14 +327,14 @@ impl SipCore {
 }
 
 /// RFC 3261 §18.2.1 and RFC 3581: record where the request really came from in the top
-/// Via, so responses (and the binding) reach a phone behind NAT.
-fn stamp_received(headers: &mut wire::Headers, source: SocketAddr) {
-    let Ok(mut via) = headers.top_via() else {
-        return;
-    };
+/// Via, so responses (and the binding) reach a phone behind NAT. Returns the top Via as
+/// it now stands.
+fn stamp_received(headers: &mut wire::Headers, source: SocketAddr) -> Option<wire::Via> {
+    let mut via = headers.top_via().ok()?;
     if apply_received(&mut via, source) {
-        replace_top_via(headers, &via.to_string());
+        headers.set_top_via(&via);
     }
+    Some(via)
 }
 
 fn apply_received(via: &mut wire::Via, source: SocketAddr) -> bool {
@@ -354,36 +356,19 @@ fn apply_received(via: &mut wire::Via, source: SocketAddr) -> bool {
     changed
 }
 
-/// Replaces the first Via value, keeping any further values of that header field.
-fn replace_top_via(headers: &mut wire::Headers, top: &str) {
-    let all: Vec<String> = headers
-        .get_all("Via")
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    headers.remove("Via");
-    let mut first = true;
-    for v in all {
-        if first {
-            headers.push("Via", top.to_string());
-            first = false;
-        } else {
-            headers.push("Via", v);
-        }
-    }
-    // `remove` + `push` appends Via at the end; responses carry Via first by convention
-    // but RFC 3261 §7.3.1 only requires relative order of same-named fields.
-}
-
 /// Where a response goes (RFC 3261 §18.2.2 with RFC 3581): over a stream, back on the
 /// connection; over UDP, to `received`:`rport` when present, else the source address.
 fn response_destination(headers: &wire::Headers, peer: Peer) -> Peer {
+    match headers.top_via() {
+        Ok(via) => via_destination(&via, peer),
+        Err(_) => peer,
+    }
+}
+
+fn via_destination(via: &wire::Via, peer: Peer) -> Peer {
     if peer.transport == TransportKind::Tcp {
         return peer;
     }
-    let Ok(via) = headers.top_via() else {
-        return peer;
-    };
     let ip = match via.params.get("received") {
         Some(Some(r)) => r.parse().unwrap_or(peer.addr.ip()),
         _ => peer.addr.ip(),

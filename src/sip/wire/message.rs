@@ -3,6 +3,7 @@
 use super::error::{ParseError, ParseErrorKind};
 use super::header::{CSeq, Contact, NameAddr, Via};
 use super::uri::Uri;
+use std::borrow::Cow;
 
 /// A SIP method. Unknown methods are kept by name (RFC 3261 `extension-method`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -155,26 +156,39 @@ const NOT_LISTS: &[&str] = &[
     "Warning",
 ];
 
+/// The canonical spelling of a known header name (compact forms expanded), or None.
+pub(crate) fn known_name(name: &str) -> Option<&'static str> {
+    if name.len() == 1 {
+        return KNOWN
+            .iter()
+            .find(|(_, c)| c.is_some_and(|c| c.eq_ignore_ascii_case(name)))
+            .map(|(long, _)| *long);
+    }
+    KNOWN
+        .iter()
+        .find(|(long, _)| long.len() == name.len() && long.eq_ignore_ascii_case(name))
+        .map(|(long, _)| *long)
+}
+
 /// The canonical spelling of a header name: compact forms expanded, known names in
 /// their RFC spelling, anything else as written.
 pub(crate) fn canonical_name(name: &str) -> &str {
-    for (long, compact) in KNOWN {
-        if long.len() == name.len() && long.eq_ignore_ascii_case(name) {
-            return long;
-        }
-        if let Some(c) = compact {
-            if c.len() == name.len() && c.eq_ignore_ascii_case(name) {
-                return long;
-            }
-        }
+    known_name(name).unwrap_or(name)
+}
+
+/// A header name for storage: known names borrow the static spelling (no allocation
+/// for the headers every message carries).
+pub(crate) fn stored_name(name: &str) -> Cow<'static, str> {
+    match known_name(name) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(name.to_string()),
     }
-    name
 }
 
 /// One header field as received: canonical name and its value, unfolded and trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
-    pub name: String,
+    pub name: Cow<'static, str>,
     pub value: String,
 }
 
@@ -228,7 +242,7 @@ impl Headers {
     /// Appends a field (name is canonicalised).
     pub fn push(&mut self, name: &str, value: impl Into<String>) {
         self.entries.push(Header {
-            name: canonical_name(name).to_string(),
+            name: stored_name(name),
             value: value.into(),
         });
     }
@@ -257,8 +271,29 @@ impl Headers {
                     keep
                 });
             }
-            None => self.entries.push(Header { name: canon, value }),
+            None => self.entries.push(Header {
+                name: stored_name(&canon),
+                value,
+            }),
         }
+    }
+
+    /// Replaces the topmost Via value in place (keeping any further values that share
+    /// its header line, and the header's position).
+    pub fn set_top_via(&mut self, via: &Via) {
+        let Some(first) = self.entries.iter_mut().find(|h| h.name == "Via") else {
+            self.push("Via", via.to_string());
+            return;
+        };
+        let mut values = Vec::new();
+        split_commas(&first.value, &mut values);
+        let rest: Vec<String> = values.iter().skip(1).map(|v| v.to_string()).collect();
+        let mut value = via.to_string();
+        for r in rest {
+            value.push_str(", ");
+            value.push_str(&r);
+        }
+        first.value = value;
     }
 
     /// Removes every field named `name`.
@@ -447,9 +482,13 @@ impl Response {
         let Some(to) = self.headers.get("To") else {
             return;
         };
-        let has_tag = NameAddr::parse(to)
-            .map(|n| n.tag().is_some())
-            .unwrap_or(true);
+        // Header parameters follow the `>` of a name-addr (or start at the first `;` of a
+        // bare URI, where a `;tag` could only be a header parameter anyway).
+        let params = to.rsplit_once('>').map_or(to, |(_, p)| p);
+        let has_tag = params
+            .split(';')
+            .skip(1)
+            .any(|p| p.trim_start().len() >= 3 && p.trim_start()[..3].eq_ignore_ascii_case("tag"));
         if !has_tag {
             let v = format!("{to};tag={tag}");
             self.headers.set("To", v);

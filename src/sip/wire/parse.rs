@@ -3,7 +3,7 @@
 use super::error::{ParseError, ParseErrorKind as K};
 use super::header::is_token_byte;
 use super::message::{
-    canonical_name, Header, Headers, Message, Method, Request, Response, StatusLine,
+    stored_name, Header, Headers, Message, Method, Request, Response, StatusLine,
 };
 use super::uri::Uri;
 use super::Limits;
@@ -70,7 +70,7 @@ pub fn parse_message(buf: &[u8], framing: Framing, limits: &Limits) -> Result<Me
 
     let mut headers = Headers::new();
     let mut first_error: Option<ParseError> = None;
-    let mut pending: Option<(String, String)> = None;
+    let mut pending: Option<(std::borrow::Cow<'static, str>, String)> = None;
     let mut count = 0usize;
     let note = |e: ParseError, first: &mut Option<ParseError>| {
         if first.is_none() {
@@ -145,7 +145,7 @@ pub fn parse_message(buf: &[u8], framing: Framing, limits: &Limits) -> Result<Me
             );
             break;
         }
-        pending = Some((canonical_name(name).to_string(), value.trim().to_string()));
+        pending = Some((stored_name(name), value.trim().to_string()));
     }
     if let Some((n, v)) = pending.take() {
         headers.push_raw(Header { name: n, value: v });

@@ -106,7 +106,7 @@ impl NonceManager {
     pub fn check(&mut self, nonce: &str, nc: Option<u32>, now_unix_ms: u64) -> NonceStatus {
         let status = self.peek(nonce, nc, now_unix_ms);
         if let (NonceStatus::Valid, Some(nc)) = (status, nc) {
-            self.record(nonce, nc);
+            self.record(nonce, nc, now_unix_ms);
         }
         status
     }
@@ -183,10 +183,24 @@ impl NonceManager {
         ct_eq(&given, &self.mac(issued_ms, seq)).then_some(issued_ms)
     }
 
-    fn record(&mut self, nonce: &str, nc: u32) {
+    fn record(&mut self, nonce: &str, nc: u32, now_unix_ms: u64) {
         if let Some(last) = self.seen.get_mut(nonce) {
             *last = nc;
             return;
+        }
+        // Expired nonces can only ever be answered `Stale`: their counts need no memory.
+        while let Some(front) = self.order.front() {
+            let issued = front
+                .get(0..16)
+                .and_then(|t| u64::from_str_radix(t, 16).ok());
+            match issued {
+                Some(ts) if ts.saturating_add(self.ttl_ms) < now_unix_ms => {
+                    if let Some(old) = self.order.pop_front() {
+                        self.seen.remove(&old);
+                    }
+                }
+                _ => break,
+            }
         }
         while self.seen.len() >= self.capacity {
             let Some(old) = self.order.pop_front() else {
@@ -208,6 +222,20 @@ mod tests {
     use super::*;
 
     const T0: u64 = 1_700_000_000_000;
+
+    #[test]
+    fn expired_nonces_are_forgotten() {
+        let mut m = mgr(1000);
+        for i in 0..10 {
+            let n = m.issue(T0 + i);
+            assert_eq!(m.check(&n, Some(1), T0 + i), NonceStatus::Valid);
+        }
+        assert_eq!(m.tracked(), 10);
+        let later = T0 + 61_000;
+        let n = m.issue(later);
+        assert_eq!(m.check(&n, Some(1), later), NonceStatus::Valid);
+        assert_eq!(m.tracked(), 1, "the ten expired ones were dropped");
+    }
 
     fn mgr(cap: usize) -> NonceManager {
         NonceManager::new([7; 32], Duration::from_secs(60), cap)

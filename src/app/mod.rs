@@ -327,7 +327,13 @@ fn build_directory(
         dir.add_password(id, pw);
     }
     for (id, h) in a1_hashes {
-        dir.add_a1_hash(id, h);
+        if !dir.add_a1_hash(id, h) {
+            tracing::error!(
+                user = %id,
+                "a1-hash of user {id} is not 32 hex digits (MD5 of user:realm:password): \
+                 the user cannot register until it is fixed"
+            );
+        }
     }
     (dir, realm)
 }

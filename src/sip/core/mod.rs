@@ -28,6 +28,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use tags::TagGen;
 
+/// Nonce-counts remembered for replay protection. A nonce evicted early is answered
+/// `stale=true` (one extra round trip for that phone), never accepted twice.
+const NONCE_COUNTS: usize = 16_384;
+
 /// Methods this core answers itself; everything else gets 405 with this list.
 pub const ALLOW: &str = "REGISTER, OPTIONS";
 
@@ -107,7 +111,7 @@ impl SipCore {
         SipCore {
             transactions: TransactionLayer::new(config.tx.clone()),
             registrar: Registrar::new(config.registrar),
-            nonces: NonceManager::new(secret, config.nonce_ttl, 65_536),
+            nonces: NonceManager::new(secret, config.nonce_ttl, NONCE_COUNTS),
             tags: TagGen::new(seed),
             stats: CoreStats::default(),
             transmits: VecDeque::new(),

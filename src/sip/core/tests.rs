@@ -325,3 +325,16 @@ fn thousand_registrations_in_milliseconds() {
     assert_eq!(c.stats().transactions, 0);
     assert!(started.elapsed() < Duration::from_secs(20));
 }
+
+#[test]
+fn a1_hash_users_register_and_bad_hashes_are_refused() {
+    let mut c = core();
+    let a1 = auth::ha1(Algorithm::Md5, "1003", DOMAIN, "pw3");
+    assert!(c.directory.add_a1_hash("1003", &a1.to_uppercase()));
+    assert!(!c.directory.add_a1_hash("1004", "not-hex"));
+    let clock = Clock::new();
+    let ok = register_with_password(&mut c, &clock, "1003", "pw3", 1, "600");
+    assert_eq!(ok.status.code, 200);
+    let bad = register_with_password(&mut c, &clock, "1003", "wrong", 5, "600");
+    assert_eq!(bad.status.code, 403);
+}

@@ -50,7 +50,11 @@ impl Location {
         let key = binding.key();
         self.expiry
             .push(Reverse((binding.expires_at_unix_ms, key.clone())));
-        let list = self.by_aor.entry(binding.aor.clone()).or_default();
+        // Most AORs have one phone: start at capacity 1, not Vec's default of 4 bindings.
+        let list = self
+            .by_aor
+            .entry(binding.aor.clone())
+            .or_insert_with(|| Vec::with_capacity(1));
         match list.iter_mut().find(|b| b.key() == key) {
             Some(slot) => *slot = binding,
             None => {

@@ -12,7 +12,7 @@ pub mod secrets;
 
 pub use driver::unix_ms;
 
-use crate::config::{Config, SipProfile};
+use crate::config::{Config, Domain, SipProfile};
 use crate::esl::{self, ApiRegistry, EslServerConfig};
 use crate::sip::auth::Algorithm;
 use crate::sip::core::{CoreConfig, Directory, SipCore};
@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 /// A startup failure, worded for the operator.
 #[derive(Debug)]
@@ -71,23 +72,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
         );
     }
 
-    // Passwords: configured, or generated once at first boot.
-    let mut passwords = BTreeMap::new();
-    let mut a1_hashes = BTreeMap::new();
-    for user in &domain.users {
-        match secrets::effective_password(&store, user, &domain.name)
-            .map_err(|e| StartError(e.to_string()))?
-        {
-            Some(pw) => {
-                passwords.insert(user.id.clone(), pw);
-            }
-            None => {
-                if let Some(h) = &user.a1_hash {
-                    a1_hashes.insert(user.id.clone(), h.clone());
-                }
-            }
-        }
-    }
+    let (passwords, a1_hashes) = settle_passwords(&store, &domain)?;
 
     // Event socket: never with a well-known password.
     let esl_cfg = &config.event_socket;
@@ -104,84 +89,25 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
     };
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let registrations = store
-        .tree::<Binding>()
-        .map_err(|e| StartError(e.to_string()))?;
-    let mut restored: Vec<Binding> = Vec::new();
-    for (key, item) in registrations.iter() {
-        match item {
-            Ok(b) => restored.push(b),
-            Err(e) => {
-                tracing::warn!(key = %String::from_utf8_lossy(&key), error = %e, "dropping unreadable registration");
-                let _ = registrations.remove(&key, crate::store::Durability::Lazy);
-            }
-        }
-    }
+    let restored = load_registrations(&store)?;
 
     let mut handles = Vec::new();
     let mut tasks = Vec::new();
     let mut ready = Vec::new();
     for profile in &config.profiles {
-        let (directory, realm) = build_directory(profile, &domain.name, &passwords, &a1_hashes);
-        let core_config = core_config(&config, profile, &realm);
-        let mut core = SipCore::new(
-            core_config,
-            directory,
-            secrets::random_secret(),
-            u64::from_le_bytes(secrets::random_secret()[..8].try_into().unwrap_or([7; 8])),
-        );
-        let mine: Vec<Binding> = restored
-            .iter()
-            .filter(|b| b.aor.ends_with(&format!("@{}", domain.name)))
-            .cloned()
-            .collect();
-        let n_restored = mine.len();
-        core.restore(mine, unix_ms());
-
-        let addr = SocketAddr::new(profile.sip_ip, profile.sip_port);
-        let udp = if profile.udp {
-            let s = crate::sip::transport::udp::bind(addr)
-                .map_err(|e| bind_error("SIP UDP", addr, &profile.source, e))?;
-            Some(Arc::new(s))
-        } else {
-            None
-        };
-        let (stream_tx, stream_rx) = mpsc::channel::<StreamEvent>(1024);
-        if profile.tcp {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|e| bind_error("SIP TCP", addr, &profile.source, e))?;
-            let limits = tcp::TcpLimits {
-                max_connections: 1024,
-                idle_timeout: Duration::from_secs(3600),
-                wire: wire_limits(&config),
-            };
-            tasks.push(tokio::spawn(tcp::accept_loop(listener, limits, stream_tx)));
-        }
-        let (query_tx, query_rx) = mpsc::channel(64);
-        handles.push(ProfileHandle {
-            name: profile.name.clone(),
-            queries: query_tx,
-        });
-        let driver = Driver {
-            core,
-            udp,
-            streams: stream_rx,
-            queries: query_rx,
-            registrations: store
-                .tree::<Binding>()
-                .map_err(|e| StartError(e.to_string()))?,
-            shutdown: shutdown_rx.clone(),
-        };
-        tasks.push(tokio::spawn(driver.run()));
-        ready.push(format!(
-            "sip profile {} on {addr} ({}{}), {} users, {} registrations restored",
-            profile.name,
-            if profile.udp { "udp" } else { "" },
-            if profile.tcp { " tcp" } else { "" },
-            domain.users.len(),
-            n_restored
-        ));
+        let started = start_profile(
+            &config,
+            profile,
+            &domain,
+            (&passwords, &a1_hashes),
+            &restored,
+            &store,
+            &shutdown_rx,
+        )
+        .await?;
+        handles.push(started.handle);
+        tasks.extend(started.tasks);
+        ready.push(started.summary);
     }
 
     let mut registry = ApiRegistry::new();
@@ -196,28 +122,25 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             domain: domain.name.clone(),
         }),
     );
-    {
-        let password = esl_password;
-        let addr = SocketAddr::new(esl_cfg.listen_ip, esl_cfg.listen_port);
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| bind_error("event socket", addr, &esl_cfg.source, e))?;
-        let cfg = EslServerConfig {
-            listen: addr,
-            password,
-            max_connections: 32,
-            auth_timeout: Duration::from_secs(10),
-        };
-        tasks.push(tokio::spawn(esl::serve(
-            listener,
-            cfg,
-            registry.clone(),
-            None,
-            None,
-            shutdown_rx.clone(),
-        )));
-        ready.push(format!("event socket on {addr}"));
-    }
+    let addr = SocketAddr::new(esl_cfg.listen_ip, esl_cfg.listen_port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| bind_error("event socket", addr, &esl_cfg.source, e))?;
+    let cfg = EslServerConfig {
+        listen: addr,
+        password: esl_password,
+        max_connections: 32,
+        auth_timeout: Duration::from_secs(10),
+    };
+    tasks.push(tokio::spawn(esl::serve(
+        listener,
+        cfg,
+        registry.clone(),
+        None,
+        None,
+        shutdown_rx.clone(),
+    )));
+    ready.push(format!("event socket on {addr}"));
 
     // What start-up parsed is no longer needed; keep only what the tasks hold.
     drop(config);
@@ -244,6 +167,135 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
         .map_err(|e| StartError(format!("could not sync the store at shutdown: {e}")))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+type Passwords = BTreeMap<String, String>;
+
+/// Each user's effective password (configured, or generated once at first boot), and
+/// the `a1-hash` of users configured with one instead.
+fn settle_passwords(store: &Store, domain: &Domain) -> Result<(Passwords, Passwords), StartError> {
+    let mut passwords = BTreeMap::new();
+    let mut a1_hashes = BTreeMap::new();
+    for user in &domain.users {
+        match secrets::effective_password(store, user, &domain.name)
+            .map_err(|e| StartError(e.to_string()))?
+        {
+            Some(pw) => {
+                passwords.insert(user.id.clone(), pw);
+            }
+            None => {
+                if let Some(h) = &user.a1_hash {
+                    a1_hashes.insert(user.id.clone(), h.clone());
+                }
+            }
+        }
+    }
+    Ok((passwords, a1_hashes))
+}
+
+/// The persisted location service; unreadable entries are logged and dropped (a phone
+/// re-registers, nothing else depends on them).
+fn load_registrations(store: &Store) -> Result<Vec<Binding>, StartError> {
+    let tree = store
+        .tree::<Binding>()
+        .map_err(|e| StartError(e.to_string()))?;
+    let mut restored = Vec::new();
+    for (key, item) in tree.iter() {
+        match item {
+            Ok(b) => restored.push(b),
+            Err(e) => {
+                tracing::warn!(key = %String::from_utf8_lossy(&key), error = %e, "dropping unreadable registration");
+                let _ = tree.remove(&key, crate::store::Durability::Lazy);
+            }
+        }
+    }
+    Ok(restored)
+}
+
+/// A running SIP profile: how to query it, its tasks, and its line for the ready log.
+struct StartedProfile {
+    handle: ProfileHandle,
+    tasks: Vec<JoinHandle<()>>,
+    summary: String,
+}
+
+/// Binds a profile's sockets and starts its driver.
+async fn start_profile(
+    config: &Config,
+    profile: &SipProfile,
+    domain: &Domain,
+    (passwords, a1_hashes): (&Passwords, &Passwords),
+    restored: &[Binding],
+    store: &Store,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<StartedProfile, StartError> {
+    let (directory, realm) = build_directory(profile, &domain.name, passwords, a1_hashes);
+    let seed = secrets::random_secret();
+    let mut core = SipCore::new(
+        core_config(config, profile, &realm),
+        directory,
+        secrets::random_secret(),
+        u64::from_le_bytes([
+            seed[0], seed[1], seed[2], seed[3], seed[4], seed[5], seed[6], seed[7],
+        ]),
+    );
+    let suffix = format!("@{}", domain.name);
+    let mine: Vec<Binding> = restored
+        .iter()
+        .filter(|b| b.aor.ends_with(&suffix))
+        .cloned()
+        .collect();
+    let n_restored = mine.len();
+    core.restore(mine, unix_ms());
+
+    let mut tasks = Vec::new();
+    let addr = SocketAddr::new(profile.sip_ip, profile.sip_port);
+    let udp = if profile.udp {
+        let s = crate::sip::transport::udp::bind(addr)
+            .map_err(|e| bind_error("SIP UDP", addr, &profile.source, e))?;
+        Some(Arc::new(s))
+    } else {
+        None
+    };
+    let (stream_tx, stream_rx) = mpsc::channel::<StreamEvent>(1024);
+    if profile.tcp {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| bind_error("SIP TCP", addr, &profile.source, e))?;
+        let limits = tcp::TcpLimits {
+            max_connections: 1024,
+            idle_timeout: Duration::from_secs(3600),
+            wire: wire_limits(config),
+        };
+        tasks.push(tokio::spawn(tcp::accept_loop(listener, limits, stream_tx)));
+    }
+    let (query_tx, query_rx) = mpsc::channel(64);
+    let driver = Driver {
+        core,
+        udp,
+        streams: stream_rx,
+        queries: query_rx,
+        registrations: store
+            .tree::<Binding>()
+            .map_err(|e| StartError(e.to_string()))?,
+        shutdown: shutdown.clone(),
+    };
+    tasks.push(tokio::spawn(driver.run()));
+    Ok(StartedProfile {
+        handle: ProfileHandle {
+            name: profile.name.clone(),
+            queries: query_tx,
+        },
+        tasks,
+        summary: format!(
+            "sip profile {} on {addr} ({}{}), {} users, {} registrations restored",
+            profile.name,
+            if profile.udp { "udp" } else { "" },
+            if profile.tcp { " tcp" } else { "" },
+            domain.users.len(),
+            n_restored
+        ),
+    })
 }
 
 fn bind_error(

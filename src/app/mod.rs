@@ -123,6 +123,14 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
         }),
     );
     let addr = SocketAddr::new(esl_cfg.listen_ip, esl_cfg.listen_port);
+    if let Some(acl) = &esl_cfg.apply_inbound_acl {
+        tracing::warn!(
+            acl = %acl,
+            "event socket: apply-inbound-acl is not enforced yet (ACL lists arrive with the \
+             trunks work); only listen-ip ({}) limits who can connect",
+            esl_cfg.listen_ip
+        );
+    }
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| bind_error("event socket", addr, &esl_cfg.source, e))?;

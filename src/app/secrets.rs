@@ -91,18 +91,19 @@ pub fn random_password(len: usize) -> String {
     out
 }
 
-/// 32 random bytes (nonce keys).
+/// 32 random bytes (nonce keys, tag seeds); on a box with no entropy source, a
+/// time-derived key with a loud error rather than no SIP service at all.
 pub fn random_secret() -> [u8; 32] {
-    let mut s = [0u8; 32];
-    if getrandom::getrandom(&mut s).is_err() {
+    crate::sip::auth::random_secret().unwrap_or_else(|_| {
         tracing::error!("no OS random source: nonce key is weak");
         let t = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
+        let mut s = [0u8; 32];
         s[..16].copy_from_slice(&t.to_le_bytes());
-    }
-    s
+        s
+    })
 }
 
 /// Where the first-boot event socket password lives when the config sets none.

@@ -93,12 +93,14 @@ pub fn main() -> ExitCode {
             timeout,
             command,
         } => api(
-            &conf,
-            &data,
-            host,
-            port,
-            password,
-            timeout,
+            EslTarget {
+                conf: &conf,
+                data: &data,
+                host,
+                port,
+                password,
+                timeout,
+            },
             &command.join(" "),
         ),
         Command::User {
@@ -186,16 +188,32 @@ fn check(conf: &Path) -> ExitCode {
     }
 }
 
-fn api(
-    conf: &Path,
-    data: &Path,
+/// Where the event socket is and how to log in: the config's settings unless overridden,
+/// and the first-boot password in the data directory when the config sets none.
+struct EslTarget<'a> {
+    conf: &'a Path,
+    data: &'a Path,
     host: Option<String>,
     port: Option<u16>,
     password: Option<String>,
     timeout: u64,
-    command: &str,
-) -> ExitCode {
-    match api_call(conf, data, host, port, password, timeout, command) {
+}
+
+impl<'a> EslTarget<'a> {
+    fn from_config(conf: &'a Path, data: &'a Path) -> Self {
+        EslTarget {
+            conf,
+            data,
+            host: None,
+            port: None,
+            password: None,
+            timeout: 5,
+        }
+    }
+}
+
+fn api(target: EslTarget<'_>, command: &str) -> ExitCode {
+    match api_call(target, command) {
         Ok(body) => print_api_body(&body),
         Err(e) => {
             eprintln!("loopstart api: {e}");
@@ -214,15 +232,15 @@ fn print_api_body(body: &str) -> ExitCode {
     }
 }
 
-fn api_call(
-    conf: &Path,
-    data: &Path,
-    host: Option<String>,
-    port: Option<u16>,
-    password: Option<String>,
-    timeout: u64,
-    command: &str,
-) -> Result<String, String> {
+fn api_call(target: EslTarget<'_>, command: &str) -> Result<String, String> {
+    let EslTarget {
+        conf,
+        data,
+        host,
+        port,
+        password,
+        timeout,
+    } = target;
     let (cfg_host, cfg_port, cfg_password) = match crate::config::load(conf) {
         Ok(cfg) => (
             Some(cfg.event_socket.listen_ip.to_string()),
@@ -267,7 +285,10 @@ fn api_call(
 
 /// Asks the running gateway when its event socket is up; otherwise reads the store.
 fn user_show(conf: &Path, data: &Path, id: &str) -> ExitCode {
-    if let Ok(body) = api_call(conf, data, None, None, None, 5, &format!("user show {id}")) {
+    if let Ok(body) = api_call(
+        EslTarget::from_config(conf, data),
+        &format!("user show {id}"),
+    ) {
         return print_api_body(&body);
     }
     let Some(cfg) = load_config(conf) else {

@@ -237,10 +237,10 @@ async fn start_profile(
     store: &Store,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<StartedProfile, StartError> {
-    let (directory, realm) = build_directory(profile, &domain.name, passwords, a1_hashes);
+    let directory = build_directory(profile, &domain.name, passwords, a1_hashes);
     let seed = secrets::random_secret();
     let mut core = SipCore::new(
-        core_config(config, profile, &realm),
+        core_config(config, profile),
         directory,
         secrets::random_secret(),
         u64::from_le_bytes([
@@ -326,7 +326,7 @@ fn wire_limits(config: &Config) -> Limits {
     }
 }
 
-fn core_config(config: &Config, profile: &SipProfile, _realm: &str) -> CoreConfig {
+fn core_config(config: &Config, profile: &SipProfile) -> CoreConfig {
     let mut local_hosts = vec![
         profile.sip_ip.to_string(),
         format!("{}:{}", profile.sip_ip, profile.sip_port),
@@ -377,7 +377,7 @@ fn build_directory(
     domain: &str,
     passwords: &BTreeMap<String, String>,
     a1_hashes: &BTreeMap<String, String>,
-) -> (Directory, String) {
+) -> Directory {
     let realm = match profile.realm.as_deref() {
         None | Some("auto_to") | Some("auto_from") | Some("") => domain.to_string(),
         Some(r) => r.to_string(),
@@ -395,7 +395,7 @@ fn build_directory(
             );
         }
     }
-    (dir, realm)
+    dir
 }
 
 fn hostname() -> String {

@@ -211,16 +211,20 @@ impl Headers {
         Headers::default()
     }
 
-    fn matching<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a Header> + 'a {
-        let canon = canonical_name(name).to_string();
+    fn matching<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Header> + 'a {
+        let canon = canonical_name(name);
         self.entries
             .iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(&canon))
+            .filter(move |h| h.name.eq_ignore_ascii_case(canon))
     }
 
     /// Value of the first field named `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.matching(name).next().map(|h| h.value.as_str())
+        let canon = canonical_name(name);
+        self.entries
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(canon))
+            .map(|h| h.value.as_str())
     }
 
     /// Every comma-separated value of every field named `name`, in order (commas inside
@@ -229,7 +233,11 @@ impl Headers {
         let canon = canonical_name(name);
         let list = !NOT_LISTS.iter().any(|n| n.eq_ignore_ascii_case(canon));
         let mut out = Vec::new();
-        for h in self.matching(name) {
+        for h in self
+            .entries
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(canon))
+        {
             if list {
                 split_commas(&h.value, &mut out);
             } else {
@@ -255,24 +263,24 @@ impl Headers {
     /// Replaces every field named `name` with one field holding `value`, keeping the
     /// position of the first one (or appending).
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
-        let canon = canonical_name(name).to_string();
+        let canon = canonical_name(name);
         let value = value.into();
         match self
             .entries
             .iter()
-            .position(|h| h.name.eq_ignore_ascii_case(&canon))
+            .position(|h| h.name.eq_ignore_ascii_case(canon))
         {
             Some(pos) => {
                 self.entries[pos].value = value;
                 let mut i = 0;
                 self.entries.retain(|h| {
-                    let keep = i <= pos || !h.name.eq_ignore_ascii_case(&canon);
+                    let keep = i <= pos || !h.name.eq_ignore_ascii_case(canon);
                     i += 1;
                     keep
                 });
             }
             None => self.entries.push(Header {
-                name: stored_name(&canon),
+                name: stored_name(canon),
                 value,
             }),
         }
@@ -298,9 +306,8 @@ impl Headers {
 
     /// Removes every field named `name`.
     pub fn remove(&mut self, name: &str) {
-        let canon = canonical_name(name).to_string();
-        self.entries
-            .retain(|h| !h.name.eq_ignore_ascii_case(&canon));
+        let canon = canonical_name(name);
+        self.entries.retain(|h| !h.name.eq_ignore_ascii_case(canon));
     }
 
     pub fn iter(&self) -> std::slice::Iter<'_, Header> {

@@ -1,9 +1,13 @@
 //! The SIP codec against its fixture collection (tests/fixtures/sip/, written by
 //! generate.py there): every valid message parses, passes the mandatory-header checks
-//! and round-trips; every malformed one is rejected; and no mutation of any of them
-//! makes the parser panic.
+//! and round-trips; every malformed one is rejected with a reason (with its headers
+//! salvaged when a server would answer it); and no mutation of any of them makes the
+//! parser panic or breaks the round trip.
 
-use loopstart::sip::wire::{check_mandatory, parse_message, Framing, Limits, Message};
+use loopstart::sip::wire::{
+    check_mandatory, check_response, frame_stream, parse_message, Framing, Limits, Message,
+    Response,
+};
 use std::path::{Path, PathBuf};
 
 fn fixtures(kind: &str) -> Vec<(String, Vec<u8>)> {
@@ -25,109 +29,43 @@ fn fixtures(kind: &str) -> Vec<(String, Vec<u8>)> {
                 .unwrap_or_default()
                 .to_string_lossy()
                 .into_owned();
-            (name, std::fs::read(&p).unwrap_or_default())
+            let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (name, bytes)
         })
         .collect()
 }
 
-/// What the server checks before acting on a request: mandatory headers, and the
+fn fixture(kind: &str, name: &str) -> Vec<u8> {
+    fixtures(kind)
+        .into_iter()
+        .find(|(f, _)| f == name)
+        .map(|(_, b)| b)
+        .unwrap_or_else(|| panic!("no fixture {kind}/{name}"))
+}
+
+fn parse(bytes: &[u8]) -> Result<Message, loopstart::sip::wire::ParseError> {
+    parse_message(bytes, Framing::Datagram, &Limits::default())
+}
+
+/// What the server checks before acting on a message: mandatory headers, and the
 /// Contact/Expires values a REGISTER depends on.
 fn validate(m: &Message) -> Result<(), String> {
-    if let Message::Request(r) = m {
-        check_mandatory(r).map_err(|e| e.detail)?;
-        r.headers.contacts().map_err(|e| e.detail)?;
-        r.headers.expires().map_err(|e| e.detail)?;
+    match m {
+        Message::Request(r) => {
+            check_mandatory(r).map_err(|e| e.detail)?;
+            r.headers.contacts().map_err(|e| e.detail)?;
+            r.headers.expires().map_err(|e| e.detail)?;
+        }
+        Message::Response(r) => check_response(r).map_err(|e| e.detail)?,
     }
     Ok(())
 }
 
-#[test]
-fn valid_fixtures_parse_validate_and_round_trip() {
-    let all = fixtures("valid");
-    assert!(
-        all.len() >= 15,
-        "fixture collection is missing ({} files)",
-        all.len()
-    );
-    for (name, bytes) in all {
-        let m = parse_message(&bytes, Framing::Datagram, &Limits::default())
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        validate(&m).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let again = parse_message(&m.to_bytes(), Framing::Datagram, &Limits::default())
-            .unwrap_or_else(|e| panic!("{name} after serialising: {e}"));
-        // Serialising always writes a Content-Length; apart from it, nothing changes.
-        assert_eq!(
-            without_length(m),
-            without_length(again),
-            "{name} does not round-trip"
-        );
-    }
-}
-
-#[test]
-fn malformed_fixtures_are_rejected_with_a_reason() {
-    let all = fixtures("malformed");
-    assert!(
-        all.len() >= 25,
-        "fixture collection is missing ({} files)",
-        all.len()
-    );
-    for (name, bytes) in all {
-        let verdict = parse_message(&bytes, Framing::Datagram, &Limits::default())
-            .map_err(|e| e.detail)
-            .and_then(|m| validate(&m));
-        match verdict {
-            Ok(()) => panic!("{name} was accepted"),
-            Err(reason) => assert!(!reason.is_empty(), "{name}: empty reason"),
-        }
-    }
-}
-
-#[test]
-fn specific_rejections_say_what_was_wrong() {
-    let read = |n: &str| {
-        let all = fixtures("malformed");
-        all.into_iter()
-            .find(|(f, _)| f == n)
-            .map(|(_, b)| b)
-            .unwrap_or_default()
-    };
-    let why = |n: &str| {
-        parse_message(&read(n), Framing::Datagram, &Limits::default())
-            .map_err(|e| e.detail)
-            .and_then(|m| validate(&m))
-            .unwrap_err()
-    };
-    assert!(
-        why("scalarlg.sip").contains("CSeq"),
-        "{}",
-        why("scalarlg.sip")
-    );
-    assert!(
-        why("cseqmeth.sip").contains("does not match"),
-        "{}",
-        why("cseqmeth.sip")
-    );
-    assert!(
-        why("mcl01.sip").contains("Content-Length"),
-        "{}",
-        why("mcl01.sip")
-    );
-    assert!(
-        why("clbig.sip").contains("Content-Length 300"),
-        "{}",
-        why("clbig.sip")
-    );
-    assert!(
-        why("nocallid.sip").contains("Call-ID"),
-        "{}",
-        why("nocallid.sip")
-    );
-    assert!(
-        why("toolarge.sip").contains("exceeds"),
-        "{}",
-        why("toolarge.sip")
-    );
+/// Parse, then the server's checks: Err(reason) when the message is to be rejected.
+fn verdict(bytes: &[u8]) -> Result<Message, String> {
+    let m = parse(bytes).map_err(|e| e.detail)?;
+    validate(&m)?;
+    Ok(m)
 }
 
 fn without_length(mut m: Message) -> Message {
@@ -138,17 +76,220 @@ fn without_length(mut m: Message) -> Message {
     m
 }
 
-/// Deterministic mutation fuzzing: every truncation, and pseudo-random byte flips.
+/// parse(serialize(m)) == m, apart from the Content-Length serialising always writes.
+fn assert_round_trips(name: &str, m: &Message) {
+    let again = parse(&m.to_bytes()).unwrap_or_else(|e| {
+        panic!(
+            "{name} after serialising: {e}\n{}",
+            String::from_utf8_lossy(&m.to_bytes())
+        )
+    });
+    assert_eq!(
+        without_length(m.clone()),
+        without_length(again),
+        "{name} does not round-trip"
+    );
+}
+
 #[test]
-fn no_mutation_makes_the_parser_panic() {
-    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = || {
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        seed >> 33
+fn valid_fixtures_parse_validate_and_round_trip() {
+    let all = fixtures("valid");
+    assert!(
+        all.len() >= 25,
+        "fixture collection is missing ({})",
+        all.len()
+    );
+    for (name, bytes) in all {
+        let m = verdict(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_round_trips(&name, &m);
+        // Serialising twice gives the same bytes.
+        let once = m.to_bytes();
+        let twice = parse(&once).map(|m| m.to_bytes());
+        assert_eq!(Ok(once), twice.map_err(|e| e.detail), "{name}");
+    }
+}
+
+#[test]
+fn valid_fixtures_mean_what_they_say() {
+    let req = |n: &str| match parse(&fixture("valid", n)) {
+        Ok(Message::Request(r)) => r,
+        other => panic!("{n}: {other:?}"),
     };
+    let wsinv = req("wsinv.sip");
+    assert_eq!(wsinv.headers.cseq().map(|c| c.seq), Ok(9));
+    assert_eq!(wsinv.headers.max_forwards(), Ok(Some(68)));
+    assert_eq!(wsinv.headers.vias().map(|v| v.len()), Ok(3));
+    assert_eq!(
+        wsinv.headers.from().ok().and_then(|f| f.display),
+        Some("J Rosenberg \\\"".to_string())
+    );
+    assert_eq!(
+        wsinv
+            .headers
+            .to()
+            .ok()
+            .and_then(|t| t.tag().map(str::to_string))
+            .as_deref(),
+        Some("1918181833n")
+    );
+    assert_eq!(wsinv.headers.get("Subject"), Some(""));
+    assert_eq!(
+        wsinv.headers.get("newfangledheader"),
+        Some("newfangled value continued newfangled value")
+    );
+    assert_eq!(wsinv.body.len(), 150);
+
+    let esc01 = req("esc01.sip");
+    assert_eq!(esc01.uri.user.as_deref(), Some("sips:user@example.com"));
+    assert_eq!(
+        esc01.uri.to_string(),
+        "sip:sips%3Auser%40example.com@example.net"
+    );
+    assert_eq!(
+        esc01.headers.to().map(|t| t.uri.user),
+        Ok(Some("user".into()))
+    );
+    let escnull = req("escnull.sip");
+    assert_eq!(
+        escnull.headers.from().map(|f| f.uri.user),
+        Ok(Some("null-\0-null".into()))
+    );
+    let esc02 = req("esc02.sip");
+    assert_eq!(esc02.method.as_str(), "RE%47IST%45R");
+    assert_eq!(esc02.headers.contacts().map(|c| c.len()), Ok(2));
+    assert_eq!(
+        esc02.headers.get("C%6Fntact"),
+        Some("<sip:alias2@host2.example.com>")
+    );
+    let semi = req("semiuri.sip");
+    assert_eq!(semi.uri.user.as_deref(), Some("user;par=u@example.net"));
+    assert!(semi.uri.params.0.is_empty());
+    let dbl = req("dblreq.sip");
+    assert!(dbl.body.is_empty());
+    let nocl = req("nocl.sip");
+    assert_eq!(nocl.body, b"hello");
+    let v6 = req("reg-zoiper-ipv6.sip");
+    assert_eq!(v6.headers.top_via().map(|v| v.port), Ok(Some(37813)));
+    let lin = req("reg-linphone-ipv6.sip");
+    let auth = lin.headers.get_all("Authorization");
+    assert_eq!(auth.len(), 1);
+    assert!(
+        auth[0].contains("algorithm=MD5, username=\"1004\""),
+        "{}",
+        auth[0]
+    );
+}
+
+#[test]
+fn malformed_fixtures_are_rejected_with_a_reason() {
+    let all = fixtures("malformed");
+    assert!(
+        all.len() >= 40,
+        "fixture collection is missing ({})",
+        all.len()
+    );
+    for (name, bytes) in all {
+        match verdict(&bytes) {
+            Ok(_) => panic!("{name} was accepted"),
+            Err(reason) => assert!(!reason.is_empty(), "{name}: empty reason"),
+        }
+    }
+}
+
+#[test]
+fn specific_rejections_say_what_was_wrong() {
+    for (name, want) in [
+        ("scalarlg.sip", "CSeq"),
+        ("cseqbig.sip", "32-bit"),
+        ("scalar02.sip", "Max-Forwards"),
+        ("cseqmeth.sip", "does not match"),
+        ("mismatch02.sip", "does not match"),
+        ("mcl01.sip", "Content-Length"),
+        ("clbig.sip", "Content-Length 300"),
+        ("clerr.sip", "Content-Length 9999"),
+        ("negcl.sip", "Content-Length"),
+        ("nocallid.sip", "Call-ID"),
+        ("novia.sip", "Via"),
+        ("dupcallid.sip", "Call-ID"),
+        ("insuf.sip", "missing"),
+        ("toolarge.sip", "exceeds"),
+        ("toomanyheaders.sip", "headers"),
+        ("longline.sip", "longer"),
+        ("regbadct.sip", "Contact"),
+        ("baddn.sip", "From"),
+        ("badaspec.sip", "To"),
+        ("escruri.sip", "Request-URI"),
+        ("badvers.sip", "version"),
+        ("bigcode.sip", "status code"),
+        ("nul.sip", "control character"),
+        ("latin1.sip", "UTF-8"),
+    ] {
+        let why = verdict(&fixture("malformed", name))
+            .err()
+            .unwrap_or_else(|| panic!("{name} accepted"));
+        assert!(why.contains(want), "{name}: {why:?} lacks {want:?}");
+    }
+}
+
+/// A request that fails to parse still yields what a server needs to answer 400.
+#[test]
+fn unparseable_requests_salvage_their_headers() {
+    for name in [
+        "ltgtruri",
+        "lwsruri",
+        "lwsstart",
+        "trws",
+        "escruri",
+        "badvers",
+        "mailto",
+        "badescape",
+        "badhost",
+        "badport",
+        "nocolon",
+        "badname",
+        "nul",
+        "barecr",
+        "latin1",
+        "noversion",
+        "noblank",
+        "toomanyheaders",
+        "longline",
+        "toolarge",
+        "clerr",
+        "negcl",
+        "clbig",
+        "mcl01",
+    ] {
+        let e = parse(&fixture("malformed", &format!("{name}.sip")))
+            .err()
+            .unwrap_or_else(|| panic!("{name} parsed"));
+        let headers = e
+            .salvaged
+            .unwrap_or_else(|| panic!("{name}: nothing salvaged ({})", e.detail));
+        let resp = Response::to_headers(&headers, 400, &e.detail)
+            .unwrap_or_else(|| panic!("{name}: no Via salvaged"));
+        assert!(resp.headers.cseq().is_ok(), "{name}");
+        assert!(parse(&resp.to_bytes()).is_ok(), "{name}: bad 400");
+    }
+}
+
+/// Deterministic mutation fuzzing: every truncation, and pseudo-random byte flips,
+/// insertions and deletions. Nothing may panic, and whatever parses must round-trip.
+#[test]
+fn no_mutation_makes_the_parser_panic_or_break_the_round_trip() {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as usize
+    };
+    // Bytes that matter to SIP syntax, to make flips interesting.
+    const SPECIAL: &[u8] = b"\r\n :;,<>\"\\%@[]?=/\t\0";
     let limits = Limits::default();
     let mut tried = 0;
-    for (_, bytes) in fixtures("valid").into_iter().chain(fixtures("malformed")) {
+    let mut parsed = 0;
+    for (name, bytes) in fixtures("valid").into_iter().chain(fixtures("malformed")) {
         if bytes.len() > 8192 {
             continue;
         }
@@ -156,23 +297,38 @@ fn no_mutation_makes_the_parser_panic() {
             if let Ok(m) = parse_message(&bytes[..cut], Framing::Datagram, &limits) {
                 let _ = validate(&m);
             }
+            let _ = parse_message(&bytes[..cut], Framing::Stream, &limits);
+            let _ = frame_stream(&bytes[..cut], &limits);
             tried += 1;
         }
-        for _ in 0..300 {
+        for round in 0..400 {
             let mut b = bytes.clone();
             for _ in 0..1 + next() % 4 {
-                let i = (next() as usize) % b.len().max(1);
-                if let Some(x) = b.get_mut(i) {
-                    *x = (next() & 0xff) as u8;
+                let i = next() % b.len().max(1);
+                let x = if next() % 2 == 0 {
+                    SPECIAL[next() % SPECIAL.len()]
+                } else {
+                    next() as u8
+                };
+                match next() % 3 {
+                    0 if i < b.len() => b[i] = x,
+                    1 => b.insert(i.min(b.len()), x),
+                    _ if i < b.len() => {
+                        b.remove(i);
+                    }
+                    _ => {}
                 }
             }
             if let Ok(m) = parse_message(&b, Framing::Datagram, &limits) {
+                parsed += 1;
                 let _ = validate(&m);
-                let _ = m.to_bytes();
+                let label = format!("{name} mutation {round}: {:?}", String::from_utf8_lossy(&b));
+                assert_round_trips(&label, &m);
             }
-            let _ = loopstart::sip::wire::frame_stream(&b, &limits);
+            let _ = frame_stream(&b, &limits);
             tried += 1;
         }
     }
-    assert!(tried > 10_000);
+    assert!(tried > 20_000, "{tried}");
+    assert!(parsed > 1_000, "{parsed}");
 }

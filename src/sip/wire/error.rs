@@ -32,8 +32,9 @@ pub enum ParseErrorKind {
     BadEncoding,
 }
 
-/// What was wrong, where; `salvaged` holds the headers that could be read before the
-/// failure, so a server can still answer 400 on the right transaction.
+/// What was wrong, where; `salvaged` holds the headers that could be read despite the
+/// failure, so a server can still answer 400 on the right transaction. It is None for
+/// responses (never answered) and when no header could be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
     pub kind: ParseErrorKind,

@@ -73,8 +73,25 @@ fn is_host_like(v: &str) -> bool {
 
 /// RFC 3261 `token` characters.
 pub(crate) fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+    TOKEN[b as usize]
 }
+
+/// Lookup table for [`is_token_byte`]: header names and methods are checked byte by
+/// byte on every message.
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        i += 1;
+    }
+    t
+};
 
 pub(crate) fn write_quoted(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
     f.write_char('"')?;
@@ -254,6 +271,14 @@ impl NameAddr {
             if d.contains('"') {
                 return Err(bad(format!("unbalanced quotes in {value:?}")));
             }
+            // An unquoted display name is `*(token LWS)` (§25.1), but phones do send
+            // unquoted UTF-8 and parentheses: only reject the separators that change how
+            // the header reads (RFC 4475 baddn's comma, and the like).
+            if d.contains([',', ';', '<', '>', '@', ':', '\\']) {
+                return Err(bad(format!(
+                    "{value:?}: display name with separators must be quoted"
+                )));
+            }
             (
                 if d.is_empty() {
                     None
@@ -264,6 +289,12 @@ impl NameAddr {
             )
         } else {
             let end = v.find(';').unwrap_or(v.len());
+            // §20.10: a URI with a comma, question mark or semicolon needs <> (regbadct).
+            if v[..end].contains(['?', ',']) {
+                return Err(bad(format!(
+                    "{value:?}: a URI with '?' or ',' must be enclosed in <>"
+                )));
+            }
             let uri = Uri::parse(&v[..end]).map_err(|e| bad(e.detail))?;
             let params = parse_params(&v[end..], "header")?;
             return Ok(NameAddr {
@@ -276,7 +307,12 @@ impl NameAddr {
         let gt = inner
             .find('>')
             .ok_or_else(|| bad(format!("{value:?}: missing '>'")))?;
-        let uri = Uri::parse(&inner[..gt]).map_err(|e| bad(e.detail))?;
+        let spec = &inner[..gt];
+        if spec.starts_with(char::is_whitespace) || spec.ends_with(char::is_whitespace) {
+            // RFC 4475 badaspec: no LWS inside the angle brackets.
+            return Err(bad(format!("{value:?}: whitespace inside <>")));
+        }
+        let uri = Uri::parse(spec).map_err(|e| bad(e.detail))?;
         let params = parse_params(&inner[gt + 1..], "header")?;
         Ok(NameAddr {
             display,
@@ -375,11 +411,21 @@ mod tests {
         let inst = NameAddr::parse("<sip:a@b>;+sip.instance=\"<urn:uuid:1>\";reg-id=1").unwrap();
         assert_eq!(inst.params.get("+sip.instance"), Some(Some("<urn:uuid:1>")));
         assert_eq!(NameAddr::parse(&inst.to_string()).unwrap(), inst);
+        let utf8 = NameAddr::parse("Jürgen (Work) <sip:j@example.com>").unwrap();
+        assert_eq!(utf8.display.as_deref(), Some("Jürgen (Work)"));
         for bad in [
             "\"unbalanced <sip:a@b>",
             "<sip:a@b",
             "<mailto:a@b>",
             "\"x\" sip:a@b",
+            "Bell, Alexander <sip:a.g.bell@example.com>",
+            "a;b <sip:a.g.bell@example.com>",
+            "Watson <sip:t.watson@example.org >",
+            "< sip:t.watson@example.org>",
+            "sip:user@example.com?Route=%3Csip:sip.example.com%3E",
+            "<sip:a@b>;tag=1;;x",
+            "<sip:a@b> junk",
+            "",
         ] {
             assert!(NameAddr::parse(bad).is_err(), "{bad}");
         }
@@ -392,5 +438,45 @@ mod tests {
         assert!(CSeq::parse("-1 INVITE").is_err());
         assert!(CSeq::parse("1").is_err());
         assert!(CSeq::parse("1 INV<ITE").is_err());
+    }
+}
+
+#[cfg(test)]
+mod roundtrip_tests {
+    use super::*;
+    use crate::sip::wire::uri::mutations;
+
+    #[test]
+    fn typed_headers_display_back_to_themselves() {
+        let vias = [
+            "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776;rport;received=192.0.2.9",
+            "SIP/2.0/TCP [2001:db8::9]:5061;branch=z9hG4bKx;received=[2001:db8::7]",
+        ];
+        let mut parsed = 0;
+        for m in mutations(&vias, 3000) {
+            if let Ok(v) = Via::parse(&m) {
+                parsed += 1;
+                let shown = v.to_string();
+                assert_eq!(Via::parse(&shown).as_ref(), Ok(&v), "{m:?} -> {shown:?}");
+            }
+        }
+        let addrs = [
+            "\"Bob \\\"B\\\" Smith\" <sip:bob@example.com;transport=tcp>;tag=abc",
+            "<sip:a@[::1]:5060>;+sip.instance=\"<urn:uuid:1>\";reg-id=1;q=0.5",
+            "Bob Smith <tel:+1555;phone-context=x>;expires=60",
+            "sip:+19725552222@gw1.example.net;unknownparam",
+        ];
+        for m in mutations(&addrs, 3000) {
+            if let Ok(n) = NameAddr::parse(&m) {
+                parsed += 1;
+                let shown = n.to_string();
+                assert_eq!(
+                    NameAddr::parse(&shown).as_ref(),
+                    Ok(&n),
+                    "{m:?} -> {shown:?}"
+                );
+            }
+        }
+        assert!(parsed > 2000, "{parsed}");
     }
 }

@@ -2,6 +2,7 @@
 
 use super::error::{ParseError, ParseErrorKind};
 use super::header::{CSeq, Contact, NameAddr, Via};
+use super::names::{canonical_name, is_list, stored_name};
 use super::uri::Uri;
 use std::borrow::Cow;
 
@@ -68,123 +69,6 @@ impl Method {
     }
 }
 
-/// Compact forms (RFC 3261 §7.3.3 and later RFCs) and the canonical spelling of the
-/// headers we know; lookups go through this so `i:` and `call-id:` are one header.
-const KNOWN: &[(&str, Option<&str>)] = &[
-    ("Via", Some("v")),
-    ("From", Some("f")),
-    ("To", Some("t")),
-    ("Call-ID", Some("i")),
-    ("CSeq", None),
-    ("Contact", Some("m")),
-    ("Max-Forwards", None),
-    ("Expires", None),
-    ("Content-Length", Some("l")),
-    ("Content-Type", Some("c")),
-    ("Content-Encoding", Some("e")),
-    ("Subject", Some("s")),
-    ("Supported", Some("k")),
-    ("Event", Some("o")),
-    ("Allow-Events", Some("u")),
-    ("Refer-To", Some("r")),
-    ("Referred-By", Some("b")),
-    ("Session-Expires", Some("x")),
-    ("Identity", Some("y")),
-    ("Accept-Contact", Some("a")),
-    ("Reject-Contact", Some("j")),
-    ("Request-Disposition", Some("d")),
-    ("Identity-Info", Some("n")),
-    ("Authorization", None),
-    ("WWW-Authenticate", None),
-    ("Proxy-Authenticate", None),
-    ("Proxy-Authorization", None),
-    ("Authentication-Info", None),
-    ("User-Agent", None),
-    ("Server", None),
-    ("Allow", None),
-    ("Require", None),
-    ("Proxy-Require", None),
-    ("Unsupported", None),
-    ("Route", None),
-    ("Record-Route", None),
-    ("Min-Expires", None),
-    ("Min-SE", None),
-    ("Date", None),
-    ("Accept", None),
-    ("Accept-Encoding", None),
-    ("Accept-Language", None),
-    ("Retry-After", None),
-    ("Warning", None),
-    ("Timestamp", None),
-    ("Call-Info", None),
-    ("Alert-Info", None),
-    ("Error-Info", None),
-    ("Organization", None),
-    ("Priority", None),
-    ("Reply-To", None),
-    ("In-Reply-To", None),
-    ("MIME-Version", None),
-    ("Content-Disposition", None),
-    ("Content-Language", None),
-    ("P-Asserted-Identity", None),
-    ("P-Preferred-Identity", None),
-    ("Privacy", None),
-    ("Path", None),
-    ("RSeq", None),
-    ("RAck", None),
-    ("Replaces", None),
-    ("Subscription-State", None),
-    ("Diversion", None),
-    ("Remote-Party-ID", None),
-];
-
-/// Headers whose values contain commas that do not separate list items.
-const NOT_LISTS: &[&str] = &[
-    "WWW-Authenticate",
-    "Authorization",
-    "Proxy-Authenticate",
-    "Proxy-Authorization",
-    "Authentication-Info",
-    "Date",
-    "Retry-After",
-    "Subject",
-    "User-Agent",
-    "Server",
-    "Call-ID",
-    "Organization",
-    "Timestamp",
-    "Warning",
-];
-
-/// The canonical spelling of a known header name (compact forms expanded), or None.
-pub(crate) fn known_name(name: &str) -> Option<&'static str> {
-    if name.len() == 1 {
-        return KNOWN
-            .iter()
-            .find(|(_, c)| c.is_some_and(|c| c.eq_ignore_ascii_case(name)))
-            .map(|(long, _)| *long);
-    }
-    KNOWN
-        .iter()
-        .find(|(long, _)| long.len() == name.len() && long.eq_ignore_ascii_case(name))
-        .map(|(long, _)| *long)
-}
-
-/// The canonical spelling of a header name: compact forms expanded, known names in
-/// their RFC spelling, anything else as written.
-pub(crate) fn canonical_name(name: &str) -> &str {
-    known_name(name).unwrap_or(name)
-}
-
-/// A header name for storage: known names borrow the static spelling (no allocation
-/// for the headers every message carries).
-pub(crate) fn stored_name(name: &str) -> Cow<'static, str> {
-    match known_name(name) {
-        Some(k) => Cow::Borrowed(k),
-        None => Cow::Owned(name.to_string()),
-    }
-}
-
 /// One header field as received: canonical name and its value, unfolded and trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
@@ -211,33 +95,32 @@ impl Headers {
         Headers::default()
     }
 
-    fn matching<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Header> + 'a {
+    /// Room for `n` fields without reallocating.
+    pub fn with_capacity(n: usize) -> Headers {
+        Headers {
+            entries: Vec::with_capacity(n),
+        }
+    }
+
+    /// Fields named `name` (compact or any case), without allocating.
+    fn matching<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a Header> + use<'a, 'n> {
         let canon = canonical_name(name);
         self.entries
             .iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(canon))
+            .filter(move |h| h.name.len() == canon.len() && h.name.eq_ignore_ascii_case(canon))
     }
 
     /// Value of the first field named `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        let canon = canonical_name(name);
-        self.entries
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(canon))
-            .map(|h| h.value.as_str())
+        self.matching(name).next().map(|h| h.value.as_str())
     }
 
     /// Every comma-separated value of every field named `name`, in order (commas inside
     /// quotes or `<...>` do not split; headers such as WWW-Authenticate are not lists).
     pub fn get_all(&self, name: &str) -> Vec<&str> {
-        let canon = canonical_name(name);
-        let list = !NOT_LISTS.iter().any(|n| n.eq_ignore_ascii_case(canon));
+        let list = is_list(canonical_name(name));
         let mut out = Vec::new();
-        for h in self
-            .entries
-            .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case(canon))
-        {
+        for h in self.matching(name) {
             if list {
                 split_commas(&h.value, &mut out);
             } else {
@@ -373,8 +256,12 @@ impl Headers {
     pub fn expires(&self) -> Result<Option<u32>, ParseError> {
         self.number("Expires")
     }
+    /// `Max-Forwards`, which RFC 4475 §3.1.2.4 bounds to 255.
     pub fn max_forwards(&self) -> Result<Option<u32>, ParseError> {
-        self.number("Max-Forwards")
+        match self.number("Max-Forwards")? {
+            Some(n) if n > 255 => Err(bad_value(format!("bad Max-Forwards {n}: larger than 255"))),
+            n => Ok(n),
+        }
     }
 
     fn number(&self, name: &str) -> Result<Option<u32>, ParseError> {
@@ -489,13 +376,11 @@ impl Response {
         let Some(to) = self.headers.get("To") else {
             return;
         };
-        // Header parameters follow the `>` of a name-addr (or start at the first `;` of a
-        // bare URI, where a `;tag` could only be a header parameter anyway).
-        let params = to.rsplit_once('>').map_or(to, |(_, p)| p);
-        let has_tag = params
-            .split(';')
-            .skip(1)
-            .any(|p| p.trim_start().len() >= 3 && p.trim_start()[..3].eq_ignore_ascii_case("tag"));
+        let has_tag = match NameAddr::parse(to) {
+            Ok(n) => n.params.get("tag").is_some(),
+            // Unreadable (the request was not checked): look for the parameter by name.
+            Err(_) => to.to_ascii_lowercase().replace(' ', "").contains(";tag="),
+        };
         if !has_tag {
             let v = format!("{to};tag={tag}");
             self.headers.set("To", v);
@@ -521,12 +406,10 @@ impl Message {
 
 /// Checks what every request must carry (RFC 3261 §8.1.1): Via, From, To, Call-ID and a
 /// CSeq whose method is the request's. The error's detail is a precise 400 reason.
+/// Also checks the numbers (Max-Forwards, Expires) and Contact values when present,
+/// since a request acted on with those unreadable could only be answered wrongly.
 pub fn check_mandatory(req: &Request) -> Result<(), ParseError> {
-    req.headers.vias()?;
-    req.headers.from()?;
-    req.headers.to()?;
-    req.headers.call_id()?;
-    let cseq = req.headers.cseq()?;
+    let cseq = check_common(&req.headers)?;
     if cseq.method != req.method {
         return Err(bad_value(format!(
             "CSeq method {} does not match {}",
@@ -536,38 +419,30 @@ pub fn check_mandatory(req: &Request) -> Result<(), ParseError> {
     }
     req.headers.max_forwards()?;
     req.headers.expires()?;
+    req.headers.contacts()?;
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn compact_and_case_insensitive_lookup() {
-        let mut h = Headers::new();
-        h.push("i", "abc");
-        h.push(
-            "v",
-            "SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2",
-        );
-        h.push("X-Custom", "keep, me");
-        assert_eq!(h.get("call-id"), Some("abc"));
-        assert_eq!(h.iter().next().unwrap().name, "Call-ID");
-        assert_eq!(h.get_all("Via").len(), 2);
-        assert_eq!(h.vias().unwrap()[1].branch(), Some("z9hG4bK2"));
-        h.push("WWW-Authenticate", "Digest realm=\"a\", nonce=\"b\"");
-        assert_eq!(h.get_all("www-authenticate").len(), 1);
-        h.set("Call-ID", "x");
-        assert_eq!(h.get("i"), Some("x"));
-        h.remove("X-CUSTOM");
-        assert!(h.get("X-Custom").is_none());
-    }
-
-    #[test]
-    fn commas_in_quotes_and_brackets_do_not_split() {
-        let mut out = Vec::new();
-        split_commas("\"Doe, J\" <sip:a@b>, <sip:c@d;x=1,2>", &mut out);
-        assert_eq!(out, vec!["\"Doe, J\" <sip:a@b>", "<sip:c@d;x=1,2>"]);
-    }
+/// The response counterpart of [`check_mandatory`]: a client transaction must discard a
+/// response whose Via, From, To, Call-ID or CSeq it cannot read (RFC 3261 §8.1.3.3).
+pub fn check_response(resp: &Response) -> Result<(), ParseError> {
+    check_common(&resp.headers).map(drop)
 }
+
+/// Via, From, To, Call-ID and CSeq present, readable, and (but Via) not repeated.
+fn check_common(headers: &Headers) -> Result<CSeq, ParseError> {
+    for name in ["From", "To", "Call-ID", "CSeq"] {
+        if headers.matching(name).nth(1).is_some() {
+            return Err(bad_value(format!("more than one {name} header")));
+        }
+    }
+    headers.vias()?;
+    headers.from()?;
+    headers.to()?;
+    headers.call_id()?;
+    headers.cseq()
+}
+
+#[cfg(test)]
+#[path = "message_tests.rs"]
+mod tests;

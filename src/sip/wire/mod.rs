@@ -11,18 +11,22 @@
 //! `400 Bad Request` with the right Via/Call-ID/CSeq.
 
 mod error;
+mod frame;
 mod header;
 mod message;
+mod names;
 mod parse;
 mod serialize;
 mod uri;
 
 pub use error::{ParseError, ParseErrorKind};
+pub use frame::frame_stream;
 pub use header::{CSeq, Contact, NameAddr, Param, Params, Via};
 pub use message::{
-    check_mandatory, Header, Headers, Message, Method, Request, Response, StatusLine,
+    check_mandatory, check_response, Header, Headers, Message, Method, Request, Response,
+    StatusLine,
 };
-pub use parse::{frame_stream, parse_message, Framing};
+pub use parse::{parse_message, Framing};
 pub use uri::{Host, Scheme, Uri};
 
 /// Bounds applied to every message read from the network.

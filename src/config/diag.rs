@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// Where a config element came from.
+/// Where a config element came from; shown as `file:line` (just `file` when line is 0).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Source {
     pub file: PathBuf,
@@ -12,17 +12,23 @@ pub struct Source {
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file.display(), self.line)
+        // Line 0 means the file (or folder) as a whole.
+        if self.line == 0 {
+            write!(f, "{}", self.file.display())
+        } else {
+            write!(f, "{}:{}", self.file.display(), self.line)
+        }
     }
 }
 
+/// A warning is reported and loading goes on; any error makes `load` fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Severity {
     Warning,
     Error,
 }
 
-/// One finding about the configuration.
+/// One finding about the configuration; shown as `file:line: warning|error: message`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
     pub severity: Severity,

@@ -1,6 +1,12 @@
-//! `directory/*.xml`: domains and their users, FreeSWITCH-style.
+//! `directory/*.xml`: domains, groups and users, FreeSWITCH-style.
+//!
+//! As in FreeSWITCH, a user sees its domain's params and variables, then its group's,
+//! then its own (later wins): a `password` param on the domain applies to every user
+//! that sets none. `<user id="1001" type="pointer"/>` in another group adds that group
+//! to the user instead of defining it again.
 
 use super::diag::{Diags, Source};
+use super::values::{pairs, Param};
 use super::xml::Element;
 use std::collections::BTreeMap;
 
@@ -19,21 +25,27 @@ pub struct Domain {
 pub struct User {
     pub id: String,
     pub source: Source,
-    /// None when unset or empty.
+    /// `password`; None when unset or empty.
     pub password: Option<String>,
+    /// `a1-hash`: MD5 of user:realm:password, instead of a password.
     pub a1_hash: Option<String>,
     pub vm_password: Option<String>,
+    /// Domain, then group, then user params.
     pub params: BTreeMap<String, String>,
-    /// The domain's variables overlaid by the user's.
+    /// Domain, then group, then user variables (toll_allow, accountcode, user_context,
+    /// effective_caller_id_name/number, outbound_caller_id_name/number, callgroup, ...).
     pub variables: BTreeMap<String, String>,
+    /// The group that defines the user first, then groups that point to it.
     pub groups: Vec<String>,
 }
 
 impl User {
+    /// `user_context` variable, else "default" (FreeSWITCH's fallback).
     pub fn user_context(&self) -> &str {
         self.variables
             .get("user_context")
             .map(String::as_str)
+            .filter(|s| !s.is_empty())
             .unwrap_or("default")
     }
 
@@ -46,7 +58,46 @@ impl User {
     }
 }
 
-/// Reads `<domain>` elements from a directory file's top-level elements.
+/// Directory params (domain, group or user level) FreeSWITCH knows; loopstart reads
+/// `password`, `a1-hash` and `vm-password` and keeps the rest in `params`.
+const KNOWN_PARAMS: &[&str] = &[
+    "password",
+    "a1-hash",
+    "vm-password",
+    "vm-a1-hash",
+    "dial-string",
+    "vm-enabled",
+    "vm-email-all-messages",
+    "vm-attach-file",
+    "vm-mailto",
+    "vm-mailfrom",
+    "vm-cc",
+    "vm-notify-mailto",
+    "vm-keep-local-after-email",
+    "vm-disk-quota",
+    "vm-alternate-greet-id",
+    "vm-skip-instructions",
+    "vm-message-ext",
+    "vm-notify-email-all-messages",
+    "vm-storage-dir",
+    "vm-domain-storage-dir",
+    "jsonrpc-allowed-methods",
+    "jsonrpc-allowed-event-channels",
+    "jsonrpc-allowed-jsapi",
+    "jsonrpc-allowed-fsapi",
+    "allow-empty-password",
+    "reverse-auth-user",
+    "reverse-auth-pass",
+    "auth-acl",
+    "http-allowed-api",
+    "sip-forbid-register",
+    "max-registrations-per-extension",
+    "MWI-Account",
+    "register-gateway",
+];
+
+/// Reads `<domain>` elements from a directory file's top-level elements; a domain met
+/// again (another file) adds its users to the first.
 pub fn domains(top: &[Element], diags: &mut Diags, out: &mut Vec<Domain>) {
     for el in top {
         match el.name.as_str() {
@@ -58,13 +109,47 @@ pub fn domains(top: &[Element], diags: &mut Diags, out: &mut Vec<Domain>) {
                     }
                 }
             }
+            // freeswitch.xml-style wrappers.
             "section" | "document" => domains(&el.children, diags, out),
             other => diags.warn(
                 &el.source,
-                format!("unknown element <{other}> in the directory"),
+                format!("unknown element <{other}> in the directory (ignored; expected <domain>)"),
             ),
         }
     }
+}
+
+/// Reports users defined twice in one domain (after all files are read).
+pub fn check_duplicates(domains: &[Domain], diags: &mut Diags) {
+    for d in domains {
+        let mut seen: BTreeMap<&str, &Source> = BTreeMap::new();
+        for u in &d.users {
+            if let Some(first) = seen.insert(&u.id, &u.source) {
+                diags.error(
+                    &u.source,
+                    format!(
+                        "user {} is defined twice in domain {} (first at {first}); use \
+                         <user id=\"{}\" type=\"pointer\"/> to put a user in another group",
+                        u.id, d.name, u.id
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// What a user inherits from its domain and group.
+struct Inherited<'a> {
+    group: &'a str,
+    params: &'a BTreeMap<String, String>,
+    variables: &'a BTreeMap<String, String>,
+}
+
+/// `<user type="pointer">` waiting for its user.
+struct Pointer {
+    id: String,
+    group: String,
+    source: Source,
 }
 
 fn domain(el: &Element, diags: &mut Diags) -> Option<Domain> {
@@ -83,155 +168,191 @@ fn domain(el: &Element, diags: &mut Diags) -> Option<Domain> {
         users: Vec::new(),
         source: el.source.clone(),
     };
-    // Variables first: users inherit them whatever the element order.
-    for c in el.children_named("variables") {
-        read_pairs(c, "variable", diags, &mut d.variables);
-    }
+    // Params and variables first: users inherit them whatever the element order.
     for c in &el.children {
         match c.name.as_str() {
-            "params" => read_pairs(c, "param", diags, &mut d.params),
-            "variables" => {}
+            "params" => read_params(c, diags, &mut d.params),
+            "variables" => read_variables(c, diags, &mut d.variables),
+            _ => {}
+        }
+    }
+    let mut pointers = Vec::new();
+    for c in &el.children {
+        match c.name.as_str() {
+            "params" | "variables" => {}
             "groups" => {
                 for g in &c.children {
                     if g.name != "group" {
                         diags.warn(
                             &g.source,
-                            format!("unknown element <{}> in <groups>", g.name),
+                            format!("unknown element <{}> in <groups> (ignored)", g.name),
                         );
                         continue;
                     }
-                    let group = g.attr("name").unwrap_or("default").to_string();
-                    for u in &g.children {
-                        if u.name == "users" {
-                            users(u, &group, &d.variables, diags, &mut d.users);
-                        } else {
-                            diags.warn(
-                                &u.source,
-                                format!("unknown element <{}> in <group>", u.name),
-                            );
-                        }
-                    }
+                    group(g, &mut d, diags, &mut pointers);
                 }
             }
-            "users" => users(c, "default", &d.variables, diags, &mut d.users),
-            "user" => {
-                if let Some(u) = user(c, "default", &d.variables, diags) {
-                    d.users.push(u);
+            "users" | "user" => {
+                let from = Inherited {
+                    group: "default",
+                    params: &d.params,
+                    variables: &d.variables,
+                };
+                let mut found = Vec::new();
+                if c.name == "users" {
+                    users(c, &from, diags, &mut found, &mut pointers);
+                } else {
+                    user_or_pointer(c, &from, diags, &mut found, &mut pointers);
                 }
+                d.users.extend(found);
             }
-            other => diags.warn(&c.source, format!("unknown element <{other}> in <domain>")),
+            other => diags.warn(
+                &c.source,
+                format!("unknown element <{other}> in <domain> (ignored)"),
+            ),
         }
     }
-    let mut seen = std::collections::BTreeSet::new();
-    for u in &d.users {
-        if !seen.insert(u.id.clone()) {
-            diags.error(
-                &u.source,
-                format!("user {} is defined twice in domain {name}", u.id),
-            );
+    for p in pointers {
+        match d.users.iter_mut().find(|u| u.id == p.id) {
+            Some(u) => {
+                if !u.groups.contains(&p.group) {
+                    u.groups.push(p.group);
+                }
+            }
+            None => diags.warn(
+                &p.source,
+                format!(
+                    "group {} points to user {}, which domain {name} does not define (ignored)",
+                    p.group, p.id
+                ),
+            ),
         }
     }
     Some(d)
 }
 
-fn users(
-    el: &Element,
-    group: &str,
-    domain_vars: &BTreeMap<String, String>,
-    diags: &mut Diags,
-    out: &mut Vec<User>,
-) {
-    for c in &el.children {
-        if c.name != "user" {
-            diags.warn(
-                &c.source,
-                format!("unknown element <{}> in <users>", c.name),
-            );
-            continue;
+fn group(g: &Element, d: &mut Domain, diags: &mut Diags, pointers: &mut Vec<Pointer>) {
+    let name = g.attr("name").unwrap_or("").trim();
+    if name.is_empty() {
+        diags.error(&g.source, "<group> needs a name (e.g. name=\"default\")");
+        return;
+    }
+    let mut params = d.params.clone();
+    let mut variables = d.variables.clone();
+    for c in &g.children {
+        match c.name.as_str() {
+            "params" => read_params(c, diags, &mut params),
+            "variables" => read_variables(c, diags, &mut variables),
+            _ => {}
         }
-        if let Some(u) = user(c, group, domain_vars, diags) {
-            out.push(u);
+    }
+    let from = Inherited {
+        group: name,
+        params: &params,
+        variables: &variables,
+    };
+    for c in &g.children {
+        match c.name.as_str() {
+            "params" | "variables" => {}
+            "users" => users(c, &from, diags, &mut d.users, pointers),
+            other => diags.warn(
+                &c.source,
+                format!("unknown element <{other}> in <group> (ignored)"),
+            ),
         }
     }
 }
 
-const USER_PARAMS: &[&str] = &[
-    "password",
-    "a1-hash",
-    "vm-password",
-    "dial-string",
-    "vm-enabled",
-    "vm-email-all-messages",
-    "vm-attach-file",
-    "vm-mailto",
-    "vm-notify-mailto",
-    "vm-keep-local-after-email",
-    "jsonrpc-allowed-methods",
-    "jsonrpc-allowed-event-channels",
-    "allow-empty-password",
-];
-
-fn user(
+fn users(
     el: &Element,
-    group: &str,
-    domain_vars: &BTreeMap<String, String>,
+    from: &Inherited,
     diags: &mut Diags,
-) -> Option<User> {
+    out: &mut Vec<User>,
+    pointers: &mut Vec<Pointer>,
+) {
+    for c in &el.children {
+        if c.name == "user" {
+            user_or_pointer(c, from, diags, out, pointers);
+        } else {
+            diags.warn(
+                &c.source,
+                format!("unknown element <{}> in <users> (ignored)", c.name),
+            );
+        }
+    }
+}
+
+fn user_or_pointer(
+    el: &Element,
+    from: &Inherited,
+    diags: &mut Diags,
+    out: &mut Vec<User>,
+    pointers: &mut Vec<Pointer>,
+) {
     let id = el.attr("id").unwrap_or("").trim();
     if id.is_empty() {
         diags.error(
             &el.source,
             "<user> needs an id attribute (e.g. id=\"1001\")",
         );
-        return None;
+        return;
     }
-    let mut params = BTreeMap::new();
-    let mut variables = domain_vars.clone();
+    if el.attr("type") == Some("pointer") {
+        pointers.push(Pointer {
+            id: id.to_string(),
+            group: from.group.to_string(),
+            source: el.source.clone(),
+        });
+        return;
+    }
+    let mut params = from.params.clone();
+    let mut variables = from.variables.clone();
     for c in &el.children {
         match c.name.as_str() {
-            "params" => read_pairs(c, "param", diags, &mut params),
-            "variables" => read_pairs(c, "variable", diags, &mut variables),
-            other => diags.warn(&c.source, format!("unknown element <{other}> in <user>")),
-        }
-    }
-    for (name, _) in params.iter() {
-        if !USER_PARAMS.contains(&name.as_str()) {
-            diags.warn(
-                &el.source,
-                format!("user {id}: unknown param \"{name}\" (ignored)"),
-            );
+            "params" => read_params(c, diags, &mut params),
+            "variables" => read_variables(c, diags, &mut variables),
+            // Per-user gateways and vCards: FreeSWITCH features loopstart lacks.
+            "gateways" | "vcard" => {
+                tracing::debug!(source = %c.source, "<{}> of user {id} is not used by loopstart", c.name)
+            }
+            other => diags.warn(
+                &c.source,
+                format!("unknown element <{other}> in <user> (ignored)"),
+            ),
         }
     }
     let nonempty = |k: &str| params.get(k).filter(|v| !v.is_empty()).cloned();
-    Some(User {
+    out.push(User {
         id: id.to_string(),
         source: el.source.clone(),
         password: nonempty("password"),
         a1_hash: nonempty("a1-hash"),
         vm_password: nonempty("vm-password"),
         variables,
-        groups: vec![group.to_string()],
+        groups: vec![from.group.to_string()],
         params,
-    })
+    });
 }
 
-fn read_pairs(el: &Element, child: &str, diags: &mut Diags, out: &mut BTreeMap<String, String>) {
-    for c in &el.children {
-        if c.name != child {
-            diags.warn(
-                &c.source,
-                format!("unknown element <{}> in <{}>", c.name, el.name),
-            );
-            continue;
-        }
-        match (c.attr("name"), c.attr("value")) {
-            (Some(n), Some(v)) => {
-                out.insert(n.to_string(), v.to_string());
-            }
-            _ => diags.warn(
-                &c.source,
-                format!("<{child}> needs name and value attributes"),
-            ),
-        }
+fn read_params(el: &Element, diags: &mut Diags, out: &mut BTreeMap<String, String>) {
+    for p in pairs(el, "param", diags) {
+        warn_unknown(&p, diags);
+        out.insert(p.name, p.value);
+    }
+}
+
+/// Variables are channel variables: any name is fine.
+fn read_variables(el: &Element, diags: &mut Diags, out: &mut BTreeMap<String, String>) {
+    for p in pairs(el, "variable", diags) {
+        out.insert(p.name, p.value);
+    }
+}
+
+fn warn_unknown(p: &Param, diags: &mut Diags) {
+    if !KNOWN_PARAMS.contains(&p.name.as_str()) {
+        diags.warn(
+            &p.source,
+            format!("unknown directory param \"{}\" (kept, not used)", p.name),
+        );
     }
 }

@@ -5,28 +5,36 @@
 //! Parsing is done in two steps: `xml.rs` preprocesses each file into elements that
 //! remember their file and line, and the section readers turn elements into typed
 //! structs, reporting unknown elements and params as warnings and bad values as errors,
-//! always with file and line.
+//! always with file and line. Nothing here touches the network: `local_ip_v4` only asks
+//! the routing table.
 
 mod diag;
 mod directory;
+mod profile;
 mod sections;
 mod values;
 mod xml;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_directory;
+#[cfg(test)]
+mod tests_freeswitch;
 
 pub use diag::{ConfigErrors, Diagnostic, Severity, Source};
 pub use directory::{Domain, User};
-pub use sections::{DigestAlgorithm, EventSocketConfig, SipProfile, SwitchConfig};
+pub use profile::{DigestAlgorithm, SipProfile};
+pub use sections::{EventSocketConfig, SwitchConfig};
+pub use values::parse_bool;
 
 use diag::Diags;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::path::{Path, PathBuf};
 
-/// The whole configuration.
+/// The whole configuration, read once at start and on `reloadxml`.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub conf_dir: PathBuf,
@@ -40,7 +48,9 @@ pub struct Config {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Loads and validates the tree under `conf_dir`.
+/// Loads and validates the tree under `conf_dir`: `vars.xml`, `autoload_configs/`
+/// (switch.conf, event_socket.conf), `sip_profiles/*.xml` and `directory/*.xml`.
+/// Fails when any diagnostic is an error; warnings come back in `diagnostics`.
 pub fn load(conf_dir: &Path) -> Result<Config, ConfigErrors> {
     let mut diags = Diags::default();
     if !conf_dir.is_dir() {
@@ -67,8 +77,10 @@ pub fn load(conf_dir: &Path) -> Result<Config, ConfigErrors> {
             }
         }
     }
-    vars.entry("domain".into())
-        .or_insert_with(|| vars_local_ip(conf_dir));
+    if !vars.contains_key("domain") {
+        let ip = vars.get("local_ip_v4").cloned().unwrap_or_default();
+        vars.insert("domain".into(), ip);
+    }
 
     let autoload = conf_dir.join("autoload_configs");
     let switch = match read_configuration(
@@ -91,13 +103,16 @@ pub fn load(conf_dir: &Path) -> Result<Config, ConfigErrors> {
         };
 
     let mut profiles = Vec::new();
-    for file in xml_files(&conf_dir.join("sip_profiles")) {
+    for file in xml_files(&conf_dir.join("sip_profiles"), &mut diags) {
         for el in xml::load_file(&file, &mut vars, &mut diags) {
             match el.name.as_str() {
                 "profile" => {
-                    if let Some(p) = sections::profile(&el, &mut diags, &vars) {
+                    if let Some(p) = profile::profile(&el, &mut diags, &vars) {
                         if profiles.iter().any(|x: &SipProfile| x.name == p.name) {
-                            diags.error(&p.source, format!("profile {} is defined twice", p.name));
+                            diags.error(
+                                &p.source,
+                                format!("profile {} is defined twice (ignored)", p.name),
+                            );
                         } else {
                             profiles.push(p);
                         }
@@ -105,7 +120,9 @@ pub fn load(conf_dir: &Path) -> Result<Config, ConfigErrors> {
                 }
                 other => diags.warn(
                     &el.source,
-                    format!("unknown element <{other}> in sip_profiles"),
+                    format!(
+                        "unknown element <{other}> in sip_profiles (ignored; expected <profile>)"
+                    ),
                 ),
             }
         }
@@ -113,9 +130,26 @@ pub fn load(conf_dir: &Path) -> Result<Config, ConfigErrors> {
     check_port_clashes(&profiles, &mut diags);
 
     let mut domains = Vec::new();
-    for file in xml_files(&conf_dir.join("directory")) {
+    for file in xml_files(&conf_dir.join("directory"), &mut diags) {
         let top = xml::load_file(&file, &mut vars, &mut diags);
         directory::domains(&top, &mut diags, &mut domains);
+    }
+    directory::check_duplicates(&domains, &mut diags);
+    let at_dir = |sub: &str| Source {
+        file: conf_dir.join(sub),
+        line: 0,
+    };
+    if profiles.is_empty() {
+        diags.warn(
+            &at_dir("sip_profiles"),
+            "no SIP profile (sip_profiles/*.xml): nothing listens for SIP",
+        );
+    }
+    if domains.is_empty() {
+        diags.warn(
+            &at_dir("directory"),
+            "no domain (directory/*.xml): no phone can register",
+        );
     }
 
     if diags.has_errors() {
@@ -160,16 +194,27 @@ fn read_configuration(
 }
 
 /// `*.xml` directly in `dir`, sorted (subfolders such as `external/` are included by
-/// the files themselves, as in FreeSWITCH).
-fn xml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "xml"))
-                .collect()
-        })
-        .unwrap_or_default();
+/// the files themselves, as in FreeSWITCH). A missing folder is simply empty.
+fn xml_files(dir: &Path, diags: &mut Diags) -> Vec<PathBuf> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            diags.error(
+                &Source {
+                    file: dir.to_path_buf(),
+                    line: 0,
+                },
+                format!("cannot list the folder: {e}"),
+            );
+            return Vec::new();
+        }
+    };
+    let mut v: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "xml"))
+        .collect();
     v.sort();
     v
 }
@@ -192,24 +237,48 @@ fn check_port_clashes(profiles: &[SipProfile], diags: &mut Diags) {
     }
 }
 
-/// The globals FreeSWITCH defines before reading vars.xml.
+/// The globals FreeSWITCH defines before reading vars.xml (so FreeSWITCH's own
+/// configs expand without warnings). Directories follow FreeSWITCH's layout under the
+/// parent of `conf_dir`.
 fn default_vars(conf_dir: &Path) -> BTreeMap<String, String> {
     let mut v = BTreeMap::new();
     v.insert("local_ip_v4".into(), local_ip_v4().to_string());
+    v.insert("local_ip_v6".into(), local_ip_v6().to_string());
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "loopstart".into());
+    v.insert("hostname".into(), hostname.clone());
+    v.insert("switchname".into(), hostname);
+    let base = conf_dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    v.insert("conf_dir".into(), conf_dir.display().to_string());
+    v.insert("base_dir".into(), base.display().to_string());
+    for (name, sub) in [
+        ("log_dir", "log"),
+        ("run_dir", "run"),
+        ("db_dir", "db"),
+        ("sounds_dir", "sounds"),
+        ("recordings_dir", "recordings"),
+        ("storage_dir", "storage"),
+        ("cache_dir", "cache"),
+        ("script_dir", "scripts"),
+        ("certs_dir", "certs"),
+        ("mod_dir", "mod"),
+        ("grammar_dir", "grammar"),
+        ("htdocs_dir", "htdocs"),
+        ("data_dir", "data"),
+    ] {
+        v.insert(name.into(), base.join(sub).display().to_string());
+    }
     v.insert(
-        "hostname".into(),
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "loopstart".into()),
+        "temp_dir".into(),
+        std::env::temp_dir().display().to_string(),
     );
-    let dir = conf_dir.display().to_string();
-    v.insert("conf_dir".into(), dir.clone());
-    v.insert("base_dir".into(), dir);
     v
-}
-
-fn vars_local_ip(_conf_dir: &Path) -> String {
-    local_ip_v4().to_string()
 }
 
 /// The box's primary IPv4 address, found without sending anything: a connected UDP
@@ -224,11 +293,24 @@ pub fn local_ip_v4() -> IpAddr {
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
+/// The primary IPv6 address the same way, `::1` when the box has no IPv6 route.
+pub fn local_ip_v6() -> IpAddr {
+    UdpSocket::bind("[::]:0")
+        .and_then(|s| {
+            s.connect("[2001:db8::1]:9")?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::V6(Ipv6Addr::LOCALHOST))
+}
+
 impl Config {
+    /// The SIP profile called `name` (e.g. "internal").
     pub fn profile(&self, name: &str) -> Option<&SipProfile> {
         self.profiles.iter().find(|p| p.name == name)
     }
 
+    /// The user `user` of domain `domain` (exact names, as in the directory).
     pub fn find_user(&self, user: &str, domain: &str) -> Option<&User> {
         self.domains
             .iter()
@@ -262,13 +344,13 @@ impl Config {
             );
         }
         for d in &self.domains {
-            let ids: Vec<&str> = d.users.iter().map(|u| u.id.as_str()).collect();
             let _ = writeln!(
                 s,
-                "domain {}: {} users ({})",
+                "domain {}: {} user{} ({})",
                 d.name,
                 d.users.len(),
-                ids.join(", ")
+                if d.users.len() == 1 { "" } else { "s" },
+                id_ranges(d.users.iter().map(|u| u.id.as_str()))
             );
         }
         let es = &self.event_socket;
@@ -300,4 +382,37 @@ impl Config {
         );
         s
     }
+}
+
+/// "1001-1010, 2000, alice": runs of consecutive numeric ids collapsed, so the summary
+/// stays one line for a big office.
+fn id_ranges<'a>(ids: impl Iterator<Item = &'a str>) -> String {
+    let mut numeric: Vec<(u64, &str)> = Vec::new();
+    let mut other: Vec<&str> = Vec::new();
+    for id in ids {
+        // Only canonical numbers (no leading zeros) can be collapsed without changing them.
+        match id.parse::<u64>() {
+            Ok(n) if n.to_string() == id => numeric.push((n, id)),
+            _ => other.push(id),
+        }
+    }
+    numeric.sort_unstable();
+    numeric.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < numeric.len() {
+        let mut j = i;
+        while j + 1 < numeric.len() && numeric[j + 1].0 == numeric[j].0 + 1 {
+            j += 1;
+        }
+        parts.push(if j > i {
+            format!("{}-{}", numeric[i].1, numeric[j].1)
+        } else {
+            numeric[i].1.to_string()
+        });
+        i = j + 1;
+    }
+    other.sort_unstable();
+    parts.extend(other.into_iter().map(str::to_string));
+    parts.join(", ")
 }

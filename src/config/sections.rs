@@ -1,20 +1,25 @@
-//! The sections loopstart reads: switch.conf, event_socket.conf and SIP profiles.
+//! `autoload_configs/`: switch.conf and event_socket.conf.
 
 use super::diag::{Diags, Source};
-use super::values::{self, boolean, ip, list, number, params, port, unknown};
+use super::values::{ip, number, params, port, unknown};
 use super::xml::Element;
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 /// Core settings (`autoload_configs/switch.conf.xml`).
 #[derive(Debug, Clone)]
 pub struct SwitchConfig {
+    /// `max-sessions`: concurrent calls (1000).
     pub max_sessions: u32,
-    /// sled page cache, MiB.
+    /// `store-cache-mb`: sled page cache, MiB (16; the box has 128-512 MiB).
     pub store_cache_mb: u32,
+    /// `sip-max-message-bytes`: a bigger SIP message is refused (65535).
     pub sip_max_message_bytes: usize,
+    /// `sip-max-headers`: per message (128).
     pub sip_max_headers: usize,
+    /// `sip-max-line-bytes`: per header line (8192).
     pub sip_max_line_bytes: usize,
+    /// `max-transactions`: the SIP transaction table bound (8192, as the transaction
+    /// layer's own default: bounded memory on a small box).
     pub max_transactions: usize,
 }
 
@@ -31,62 +36,118 @@ impl Default for SwitchConfig {
     }
 }
 
+/// FreeSWITCH switch.conf params loopstart does not use: logged at debug level only.
 const SWITCH_UNUSED: &[&str] = &[
     "loglevel",
+    "debug-level",
     "colorize-console",
+    "console-loglevel",
     "dump-cores",
     "rtp-start-port",
     "rtp-end-port",
+    "rtp-port-usage-robustness",
+    "rtp-enable-zrtp",
+    "rtp-retain-crypto-keys",
     "sessions-per-second",
+    "min-idle-cpu",
+    "cpu-idle-smoothing-depth",
     "max-db-handles",
     "db-handle-timeout",
     "core-db-name",
-    "rtp-enable-zrtp",
-    "debug-level",
+    "core-db-dsn",
+    "core-recovery-db-dsn",
+    "core-dbtype",
+    "core-non-sqlite-db-required",
+    "odbc-skip-autocommit-flip",
+    "auto-create-schemas",
+    "auto-clear-sql",
+    "switchname",
     "max_dtmf_duration",
+    "min_dtmf_duration",
+    "default_dtmf_duration",
+    "max-dtmf-duration",
     "min-dtmf-duration",
     "default-dtmf-duration",
     "mailer-app",
     "mailer-app-args",
+    "dialplan-timestamps",
     "enable-use-system-time",
-    "auto-create-schemas",
-    "auto-clear-sql",
+    "enable-monotonic-timing",
+    "enable-softtimer-timerfd",
+    "enable-cond-yield",
+    "enable-timer-matrix",
     "enable-clock-nanosleep",
+    "enable-early-hangup",
+    "verbose-channel-events",
+    "threaded-system-exec",
+    "spawn-instead-of-system",
+    "exclude-error-log-from-xml-cdr",
+    "initial-event-threads",
+    "event-heartbeat-interval",
+    "event-channel-key-separator",
+    "events-use-dispatch",
+    "multiple-registrations",
+    "tipping-point",
+    "timer-affinity",
+    "max-audio-channels",
+    "sql-buffer-len",
+    "max-sql-buffer-len",
+    "session-thread-pool",
+    "api-expansion",
+    "ssl-version",
 ];
 
+/// Elements of switch.conf loopstart does not read (FreeSWITCH console settings).
+const SWITCH_UNUSED_ELEMENTS: &[&str] = &["variables", "cli-keybindings", "default-ptimes"];
+
+/// Reads `<configuration name="switch.conf">`.
 pub fn switch(el: &Element, diags: &mut Diags) -> SwitchConfig {
     let mut c = SwitchConfig::default();
     for section in &el.children {
         if section.name != "settings" {
-            if !matches!(
-                section.name.as_str(),
-                "variables" | "cli-keybindings" | "default-ptimes"
-            ) {
+            if !SWITCH_UNUSED_ELEMENTS.contains(&section.name.as_str()) {
                 diags.warn(
                     &section.source,
-                    format!("unknown element <{}> in switch.conf", section.name),
+                    format!(
+                        "unknown element <{}> in switch.conf (ignored)",
+                        section.name
+                    ),
                 );
             }
             continue;
         }
         for p in params(section, diags) {
             match p.name.as_str() {
-                "max-sessions" => set(&mut c.max_sessions, number(&p, diags, "1-100000")),
-                "store-cache-mb" => set(&mut c.store_cache_mb, number(&p, diags, "1-1024 (MiB)")),
+                "max-sessions" => set(&mut c.max_sessions, number(&p, diags, 1, 100_000, "calls")),
+                "store-cache-mb" => set(&mut c.store_cache_mb, number(&p, diags, 1, 4096, "MiB")),
                 "sip-max-message-bytes" => set(
                     &mut c.sip_max_message_bytes,
-                    number(&p, diags, "1024-1048576"),
+                    number(&p, diags, 1024, 1_048_576, "bytes"),
                 ),
-                "sip-max-headers" => set(&mut c.sip_max_headers, number(&p, diags, "16-1024")),
-                "sip-max-line-bytes" => {
-                    set(&mut c.sip_max_line_bytes, number(&p, diags, "256-65535"))
-                }
-                "max-transactions" => {
-                    set(&mut c.max_transactions, number(&p, diags, "100-1000000"))
-                }
+                "sip-max-headers" => set(
+                    &mut c.sip_max_headers,
+                    number(&p, diags, 16, 1024, "headers per message"),
+                ),
+                "sip-max-line-bytes" => set(
+                    &mut c.sip_max_line_bytes,
+                    number(&p, diags, 256, 65_535, "bytes"),
+                ),
+                "max-transactions" => set(
+                    &mut c.max_transactions,
+                    number(&p, diags, 100, 1_000_000, "SIP transactions"),
+                ),
                 _ => unknown(&p, SWITCH_UNUSED, diags),
             }
         }
+    }
+    if c.sip_max_line_bytes > c.sip_max_message_bytes {
+        diags.error(
+            &el.source,
+            format!(
+                "switch.conf: sip-max-line-bytes ({}) is above sip-max-message-bytes ({})",
+                c.sip_max_line_bytes, c.sip_max_message_bytes
+            ),
+        );
     }
     c
 }
@@ -97,17 +158,22 @@ fn set<T>(slot: &mut T, v: Option<T>) {
     }
 }
 
-/// `autoload_configs/event_socket.conf.xml`.
+/// `autoload_configs/event_socket.conf.xml`: where the Event Socket listens.
 #[derive(Debug, Clone)]
 pub struct EventSocketConfig {
+    /// `listen-ip` (127.0.0.1).
     pub listen_ip: IpAddr,
+    /// `listen-port` (8021).
     pub listen_port: u16,
+    /// `password`; None when the param is absent (first boot generates one).
     pub password: Option<String>,
     pub apply_inbound_acl: Option<String>,
+    /// The `password` param if present, else the `<configuration>` element.
     pub source: Source,
 }
 
 impl EventSocketConfig {
+    /// The settings of an absent or empty event_socket.conf.
     pub fn defaults(source: Source) -> Self {
         EventSocketConfig {
             listen_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -127,13 +193,17 @@ impl EventSocketConfig {
     }
 }
 
+/// Reads `<configuration name="event_socket.conf">`.
 pub fn event_socket(el: &Element, diags: &mut Diags) -> EventSocketConfig {
     let mut c = EventSocketConfig::defaults(el.source.clone());
     for section in &el.children {
         if section.name != "settings" {
             diags.warn(
                 &section.source,
-                format!("unknown element <{}> in event_socket.conf", section.name),
+                format!(
+                    "unknown element <{}> in event_socket.conf (ignored)",
+                    section.name
+                ),
             );
             continue;
         }
@@ -145,260 +215,13 @@ pub fn event_socket(el: &Element, diags: &mut Diags) -> EventSocketConfig {
                     c.password = Some(p.value.clone());
                     c.source = p.source.clone();
                 }
-                "apply-inbound-acl" => c.apply_inbound_acl = Some(p.value.clone()),
+                "apply-inbound-acl" => {
+                    let v = p.value.trim();
+                    c.apply_inbound_acl = (!v.is_empty()).then(|| v.to_string());
+                }
                 _ => unknown(&p, &["nat-map", "stop-on-bind-error", "debug"], diags),
             }
         }
     }
     c
-}
-
-/// Digest algorithms a profile challenges with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DigestAlgorithm {
-    Md5,
-    Sha256,
-}
-
-/// One `sip_profiles/*.xml` profile.
-#[derive(Debug, Clone)]
-pub struct SipProfile {
-    pub name: String,
-    pub source: Source,
-    pub sip_ip: IpAddr,
-    pub sip_port: u16,
-    pub context: String,
-    pub dialplan: String,
-    pub auth_calls: bool,
-    pub accept_blind_reg: bool,
-    pub accept_blind_auth: bool,
-    pub rtp_ip: IpAddr,
-    pub ext_sip_ip: Option<String>,
-    pub ext_rtp_ip: Option<String>,
-    pub force_register_domain: Option<String>,
-    pub realm: Option<String>,
-    pub udp: bool,
-    pub tcp: bool,
-    pub nonce_ttl: u32,
-    pub min_expires: u32,
-    pub max_expires: u32,
-    pub default_expires: u32,
-    pub max_registrations_per_extension: u32,
-    pub auth_algorithms: Vec<DigestAlgorithm>,
-    pub user_agent: String,
-    pub codec_prefs: Vec<String>,
-    pub rtp_timeout_sec: u32,
-    pub rtp_hold_timeout_sec: u32,
-    pub apply_register_acl: Vec<String>,
-    pub apply_inbound_acl: Vec<String>,
-    /// Every param as written, for later features.
-    pub params: BTreeMap<String, String>,
-}
-
-const PROFILE_UNUSED: &[&str] = &[
-    "debug",
-    "sip-trace",
-    "sip-capture",
-    "watchdog-enabled",
-    "watchdog-step-timeout",
-    "watchdog-event-timeout",
-    "log-auth-failures",
-    "forward-unsolicited-mwi-notify",
-    "rtp-timer-name",
-    "hold-music",
-    "apply-nat-acl",
-    "local-network-acl",
-    "manage-presence",
-    "presence-hosts",
-    "presence-privacy",
-    "dbname",
-    "inbound-codec-negotiation",
-    "tls",
-    "tls-only",
-    "tls-bind-params",
-    "tls-sip-port",
-    "tls-passphrase",
-    "tls-verify-date",
-    "tls-verify-policy",
-    "tls-verify-depth",
-    "tls-verify-in-subjects",
-    "tls-version",
-    "tls-ciphers",
-    "dtmf-duration",
-    "rfc2833-pt",
-    "record-path",
-    "record-template",
-    "auth-all-packets",
-    "inbound-late-negotiation",
-    "outbound-codec-prefs",
-    "dtmf-type",
-    "session-timeout",
-    "pass-rfc2833",
-    "multiple-registrations",
-    "nonce-ttl",
-    "challenge-realm",
-    "user-agent-string",
-    "enable-timer",
-    "enable-100rel",
-    "minimum-session-expires",
-    "rtp-autoflush-during-bridge",
-    "inbound-bypass-media",
-    "inbound-proxy-media",
-    "disable-transcoding",
-    "aggressive-nat-detection",
-    "NDLB-force-rport",
-    "NDLB-received-in-nat-reg-contact",
-    "NDLB-broken-auth-hash",
-    "inbound-reg-force-matching-username",
-    "presence-probe-on-register",
-    "shared-appearance",
-    "manual-redirect",
-    "disable-transfer",
-    "disable-register",
-    "enable-3pcc",
-    "bitpacking",
-    "vad",
-    "media-option",
-    "rtp-ip-v6",
-    "sip-ip-v6",
-    "ws-binding",
-    "wss-binding",
-    "liberal-dtmf",
-    "unregister-on-options-fail",
-    "send-display-update",
-    "max-proceeding",
-];
-
-pub fn profile(
-    el: &Element,
-    diags: &mut Diags,
-    vars: &BTreeMap<String, String>,
-) -> Option<SipProfile> {
-    let Some(name) = el.attr("name") else {
-        diags.error(&el.source, "<profile> needs a name attribute");
-        return None;
-    };
-    let local = vars
-        .get("local_ip_v4")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let mut p = SipProfile {
-        name: name.to_string(),
-        source: el.source.clone(),
-        sip_ip: local,
-        sip_port: 5060,
-        context: "public".into(),
-        dialplan: "XML".into(),
-        auth_calls: true,
-        accept_blind_reg: false,
-        accept_blind_auth: false,
-        rtp_ip: local,
-        ext_sip_ip: None,
-        ext_rtp_ip: None,
-        force_register_domain: None,
-        realm: None,
-        udp: true,
-        tcp: true,
-        nonce_ttl: 60,
-        min_expires: 60,
-        max_expires: 3600,
-        default_expires: 3600,
-        max_registrations_per_extension: 10,
-        auth_algorithms: vec![DigestAlgorithm::Md5],
-        user_agent: "loopstart".into(),
-        codec_prefs: vec!["PCMU".into(), "PCMA".into()],
-        rtp_timeout_sec: 300,
-        rtp_hold_timeout_sec: 1800,
-        apply_register_acl: Vec::new(),
-        apply_inbound_acl: Vec::new(),
-        params: BTreeMap::new(),
-    };
-    for section in &el.children {
-        match section.name.as_str() {
-            "settings" => {}
-            // Filled by later features (trunks, aliases, domains).
-            "gateways" | "aliases" | "domains" => continue,
-            other => {
-                diags.warn(
-                    &section.source,
-                    format!("unknown element <{other}> in profile {name}"),
-                );
-                continue;
-            }
-        }
-        for param in params(section, diags) {
-            p.params.insert(param.name.clone(), param.value.clone());
-            apply_profile_param(&mut p, &param, diags);
-        }
-    }
-    if p.min_expires > p.max_expires {
-        diags.error(
-            &p.source,
-            format!(
-                "profile {name}: sip-expires-min ({}) is above sip-expires-max ({})",
-                p.min_expires, p.max_expires
-            ),
-        );
-    }
-    Some(p)
-}
-
-fn apply_profile_param(p: &mut SipProfile, param: &values::Param, diags: &mut Diags) {
-    let v = param.value.trim();
-    let opt = || {
-        if v.is_empty() {
-            None
-        } else {
-            Some(v.to_string())
-        }
-    };
-    match param.name.as_str() {
-        "sip-ip" => set(&mut p.sip_ip, ip(param, diags)),
-        "sip-port" => set(&mut p.sip_port, port(param, diags)),
-        "rtp-ip" => set(&mut p.rtp_ip, ip(param, diags)),
-        "ext-sip-ip" => p.ext_sip_ip = opt(),
-        "ext-rtp-ip" => p.ext_rtp_ip = opt(),
-        "context" => p.context = v.to_string(),
-        "dialplan" => p.dialplan = v.to_string(),
-        "auth-calls" => set(&mut p.auth_calls, boolean(param, diags)),
-        "accept-blind-reg" => set(&mut p.accept_blind_reg, boolean(param, diags)),
-        "accept-blind-auth" => set(&mut p.accept_blind_auth, boolean(param, diags)),
-        "force-register-domain" => p.force_register_domain = opt(),
-        "challenge-realm" => p.realm = opt(),
-        "enable-udp" => set(&mut p.udp, boolean(param, diags)),
-        "enable-tcp" => set(&mut p.tcp, boolean(param, diags)),
-        "nonce-ttl" => set(&mut p.nonce_ttl, number(param, diags, "seconds, 1-86400")),
-        "sip-expires-min" => set(&mut p.min_expires, number(param, diags, "seconds, 1-86400")),
-        "sip-expires-max" => set(
-            &mut p.max_expires,
-            number(param, diags, "seconds, 1-604800"),
-        ),
-        "sip-expires-default" => set(&mut p.default_expires, number(param, diags, "seconds")),
-        "max-registrations-per-extension" => set(
-            &mut p.max_registrations_per_extension,
-            number(param, diags, "0 (unlimited) or more"),
-        ),
-        "auth-algorithms" => {
-            let mut algs = Vec::new();
-            for a in list(param) {
-                match a.to_ascii_uppercase().as_str() {
-                    "MD5" => algs.push(DigestAlgorithm::Md5),
-                    "SHA-256" | "SHA256" => algs.push(DigestAlgorithm::Sha256),
-                    _ => diags.error(&param.source, format!(
-                        "param \"auth-algorithms\" has unknown algorithm \"{a}\"; allowed: MD5, SHA-256"
-                    )),
-                }
-            }
-            if !algs.is_empty() {
-                p.auth_algorithms = algs;
-            }
-        }
-        "user-agent-string" => p.user_agent = v.to_string(),
-        "inbound-codec-prefs" | "codec-prefs" => p.codec_prefs = list(param),
-        "rtp-timeout-sec" => set(&mut p.rtp_timeout_sec, number(param, diags, "seconds")),
-        "rtp-hold-timeout-sec" => set(&mut p.rtp_hold_timeout_sec, number(param, diags, "seconds")),
-        "apply-register-acl" => p.apply_register_acl.push(v.to_string()),
-        "apply-inbound-acl" => p.apply_inbound_acl.push(v.to_string()),
-        _ => unknown(param, PROFILE_UNUSED, diags),
-    }
 }

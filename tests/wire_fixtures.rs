@@ -5,8 +5,8 @@
 //! parser panic or breaks the round trip.
 
 use loopstart::sip::wire::{
-    check_mandatory, check_response, frame_stream, parse_message, Framing, Limits, Message,
-    Response,
+    check_mandatory, check_response, frame_stream, parse_message, Contact, Framing, Limits,
+    Message, Response,
 };
 use std::path::{Path, PathBuf};
 
@@ -178,6 +178,41 @@ fn valid_fixtures_mean_what_they_say() {
         "{}",
         auth[0]
     );
+
+    let regescrt = req("regescrt.sip");
+    match regescrt.headers.contacts().as_deref() {
+        Ok([Contact::Addr(a)]) => assert_eq!(
+            a.uri.headers,
+            vec![("Route".to_string(), "<sip:sip.example.com>".to_string())]
+        ),
+        other => panic!("regescrt: {other:?}"),
+    }
+    let regaut = req("regaut01.sip");
+    assert_eq!(regaut.headers.get_all("Authorization").len(), 1);
+    let cparam = req("cparam02.sip");
+    match cparam.headers.contacts().as_deref() {
+        Ok([Contact::Addr(a), Contact::Addr(b)]) => {
+            assert_eq!(a.params.get("unknownparam"), Some(Some("a;b,c")));
+            assert_eq!(b.display.as_deref(), Some("Two"));
+            assert_eq!(b.params.get("expires"), Some(Some("30")));
+        }
+        other => panic!("cparam02: {other:?}"),
+    }
+    let inv2543 = req("inv2543.sip");
+    assert_eq!(
+        inv2543.headers.top_via().map(|v| v.branch().is_none()),
+        Ok(true)
+    );
+    assert_eq!(inv2543.headers.max_forwards(), Ok(None));
+    match parse(&fixture("valid", "resp-ipv6.sip")) {
+        Ok(Message::Response(r)) => {
+            assert_eq!(r.status.code, 180);
+            assert_eq!(r.headers.get_all("Record-Route").len(), 2);
+            let via = r.headers.top_via().unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(via.params.get("received"), Some(Some("[2001:db8::10]")));
+        }
+        other => panic!("resp-ipv6: {other:?}"),
+    }
 }
 
 #[test]
@@ -223,6 +258,10 @@ fn specific_rejections_say_what_was_wrong() {
         ("bigcode.sip", "status code"),
         ("nul.sip", "control character"),
         ("latin1.sip", "UTF-8"),
+        ("multi01.sip", "more than one"),
+        ("cseqneg.sip", "CSeq"),
+        ("badver2.sip", "version"),
+        ("badcode.sip", "status code"),
     ] {
         let why = verdict(&fixture("malformed", name))
             .err()

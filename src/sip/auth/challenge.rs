@@ -2,6 +2,7 @@
 
 use super::params::{parse_digest, take, write_quoted};
 use super::{Algorithm, AuthError};
+use std::borrow::Cow;
 use std::fmt;
 
 /// A digest challenge. The server builds one to send (see [`Display`](fmt::Display));
@@ -68,9 +69,9 @@ impl Challenge {
         }
         // domain, charset and extensions are ignored (RFC 7616 §3.3 allows that).
         Ok(Challenge {
-            realm,
-            nonce,
-            opaque,
+            realm: realm.into_owned(),
+            nonce: nonce.into_owned(),
+            opaque: opaque.map(Cow::into_owned),
             algorithm,
             qop_auth,
             stale,

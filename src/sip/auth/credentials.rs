@@ -4,6 +4,7 @@
 use super::digest::{ha1, response};
 use super::params::{parse_digest, take, write_quoted};
 use super::{Algorithm, AuthError, Challenge};
+use std::borrow::Cow;
 use std::fmt;
 
 /// Digest credentials as sent in `Authorization` / `Proxy-Authorization`.
@@ -83,16 +84,16 @@ impl Credentials {
             }
         }
         Ok(Credentials {
-            username,
-            realm,
-            nonce,
-            uri,
-            response,
+            username: username.into_owned(),
+            realm: realm.into_owned(),
+            nonce: nonce.into_owned(),
+            uri: uri.into_owned(),
+            response: response.into_owned(),
             algorithm,
-            cnonce,
+            cnonce: cnonce.map(Cow::into_owned),
             nc,
-            qop,
-            opaque,
+            qop: qop.map(Cow::into_owned),
+            opaque: opaque.map(Cow::into_owned),
         })
     }
 }

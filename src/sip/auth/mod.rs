@@ -25,6 +25,7 @@ mod verify;
 
 pub use challenge::Challenge;
 pub use credentials::{answer, Credentials};
+pub(crate) use digest::hex;
 pub use digest::{ha1, response};
 pub use nonce::{random_secret, NonceManager, NonceStatus};
 pub use verify::{verify, RejectReason, Verdict};

@@ -6,9 +6,10 @@
 //! 16 bytes of HMAC-SHA-256(secret, time ‖ sequence) (32). Hex keeps it safe inside a
 //! quoted-string and in any phone's buffer.
 
-use super::digest::{ct_eq, hex, hmac_sha256};
+use super::digest::{ct_eq, hex, push_hex, HmacSha256};
 use super::{Algorithm, Challenge};
 use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
 use std::time::Duration;
 
 const NONCE_LEN: usize = 56;
@@ -37,7 +38,7 @@ pub enum NonceStatus {
 /// `Stale`, so eviction costs the client a retry, never a replay window.
 #[derive(Debug)]
 pub struct NonceManager {
-    secret: [u8; 32],
+    key: HmacSha256,
     ttl_ms: u64,
     seq: u32,
     capacity: usize,
@@ -60,7 +61,7 @@ impl NonceManager {
     /// there); `replay_capacity` bounds the nonce-count table (at least 1).
     pub fn new(secret: [u8; 32], ttl: Duration, replay_capacity: usize) -> Self {
         NonceManager {
-            secret,
+            key: HmacSha256::new(&secret),
             ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
             seq: 0,
             capacity: replay_capacity.max(1),
@@ -77,8 +78,8 @@ impl NonceManager {
         self.seq = self.seq.wrapping_add(1);
         let mac = self.mac(now_unix_ms, seq);
         let mut s = String::with_capacity(NONCE_LEN);
-        s.push_str(&format!("{now_unix_ms:016x}{seq:08x}"));
-        s.push_str(&hex(&mac));
+        let _ = write!(s, "{now_unix_ms:016x}{seq:08x}");
+        push_hex(&mut s, &mac);
         s
     }
 
@@ -109,6 +110,14 @@ impl NonceManager {
             self.record(nonce, nc, now_unix_ms);
         }
         status
+    }
+
+    /// Records `nc` for a nonce that [`peek`](Self::peek) just found `Valid`, without
+    /// checking it again (each check costs a MAC).
+    pub fn commit(&mut self, nonce: &str, nc: Option<u32>, now_unix_ms: u64) {
+        if let Some(nc) = nc {
+            self.record(nonce, nc, now_unix_ms);
+        }
     }
 
     /// Like [`check`](Self::check) but records nothing: [`verify`](fn@super::verify) peeks
@@ -142,7 +151,7 @@ impl NonceManager {
     /// A per-user stand-in HA1 for unknown users, so that they cost the same hashing
     /// as known ones. Derived from the secret: nobody can compute a matching response.
     pub(crate) fn dummy_ha1(&self, alg: Algorithm, username: &str) -> String {
-        let mac = hmac_sha256(&self.secret, &[b"dummy-ha1\0", username.as_bytes()]);
+        let mac = self.key.mac(&[b"dummy-ha1\0", username.as_bytes()]);
         let mut h = hex(&mac);
         h.truncate(alg.hex_len());
         h
@@ -159,10 +168,9 @@ impl NonceManager {
     }
 
     fn mac(&self, issued_ms: u64, seq: u32) -> [u8; MAC_LEN] {
-        let full = hmac_sha256(
-            &self.secret,
-            &[&issued_ms.to_be_bytes(), &seq.to_be_bytes()],
-        );
+        let full = self
+            .key
+            .mac(&[&issued_ms.to_be_bytes(), &seq.to_be_bytes()]);
         let mut out = [0u8; MAC_LEN];
         out.copy_from_slice(&full[..MAC_LEN]);
         out

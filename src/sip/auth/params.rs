@@ -3,21 +3,25 @@
 //! Names are case-insensitive; values are tokens or quoted-strings with `\` escapes.
 
 use super::AuthError;
-use std::fmt::{self, Write as _};
+pub(crate) use crate::sip::wire::write_quoted;
+use std::borrow::Cow;
+#[cfg(test)]
+use std::fmt;
 
 /// More parameters than any real header carries; past this the input is hostile.
 const MAX_PARAMS: usize = 32;
 
-/// One `name=value` pair; `name` is lowercased, `value` unescaped.
+/// One `name=value` pair, borrowed from the header: `name` as written (compare it
+/// case-insensitively), `value` unescaped (owned only when it had escapes).
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Param {
-    pub name: String,
-    pub value: String,
+pub(crate) struct Param<'a> {
+    pub name: &'a str,
+    pub value: Cow<'a, str>,
 }
 
 /// Parses `Digest <params>`; any other scheme is [`AuthError::Unsupported`].
 /// A parameter given twice is an error: which one to believe would be a guess.
-pub(crate) fn parse_digest(header_value: &str) -> Result<Vec<Param>, AuthError> {
+pub(crate) fn parse_digest(header_value: &str) -> Result<Vec<Param<'_>>, AuthError> {
     let s = header_value.trim_matches(is_lws);
     let scheme_end = s.find(is_lws).unwrap_or(s.len());
     let scheme = &s[..scheme_end];
@@ -31,7 +35,10 @@ pub(crate) fn parse_digest(header_value: &str) -> Result<Vec<Param>, AuthError> 
     }
     let params = parse_params(&s[scheme_end..])?;
     for (i, p) in params.iter().enumerate() {
-        if params[..i].iter().any(|q| q.name == p.name) {
+        if params[..i]
+            .iter()
+            .any(|q| q.name.eq_ignore_ascii_case(p.name))
+        {
             return Err(AuthError::Malformed(format!(
                 "parameter {} given twice",
                 p.name
@@ -49,7 +56,7 @@ fn is_tchar(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
 }
 
-fn parse_params(input: &str) -> Result<Vec<Param>, AuthError> {
+fn parse_params(input: &str) -> Result<Vec<Param<'_>>, AuthError> {
     let mut out = Vec::new();
     let mut rest = input;
     loop {
@@ -97,7 +104,7 @@ fn parse_params(input: &str) -> Result<Vec<Param>, AuthError> {
                     "parameter {name} has a bad character in its value"
                 )));
             }
-            value = v.to_string();
+            value = Cow::Borrowed(v);
             rest = &rest[end..];
         }
         rest = rest.trim_start_matches(is_lws);
@@ -107,30 +114,40 @@ fn parse_params(input: &str) -> Result<Vec<Param>, AuthError> {
                 snippet(rest)
             )));
         }
-        out.push(Param {
-            name: name.to_ascii_lowercase(),
-            value,
-        });
+        out.push(Param { name, value });
     }
 }
 
 /// Reads the inside of a quoted-string (after the opening quote); returns the unescaped
 /// text and what follows the closing quote.
-fn quoted<'a>(s: &'a str, name: &str) -> Result<(String, &'a str), AuthError> {
-    let mut v = String::new();
+fn quoted<'a>(s: &'a str, name: &str) -> Result<(Cow<'a, str>, &'a str), AuthError> {
+    let control = |c: char| c.is_control() && c != '\t';
+    // Most values have no escapes: borrow them.
+    if let Some(end) = s.find(['"', '\\']) {
+        if s.as_bytes()[end] == b'"' {
+            let v = &s[..end];
+            if v.contains(control) {
+                return Err(AuthError::Malformed(format!(
+                    "control character in the value of {name}"
+                )));
+            }
+            return Ok((Cow::Borrowed(v), &s[end + 1..]));
+        }
+    }
+    let mut v = String::with_capacity(s.len().min(256));
     let mut chars = s.char_indices();
     while let Some((i, c)) = chars.next() {
         match c {
-            '"' => return Ok((v, &s[i + 1..])),
+            '"' => return Ok((Cow::Owned(v), &s[i + 1..])),
             '\\' => match chars.next() {
-                Some((_, e)) if !e.is_control() || e == '\t' => v.push(e),
+                Some((_, e)) if !control(e) => v.push(e),
                 _ => {
                     return Err(AuthError::Malformed(format!(
                         "bad escape in the value of {name}"
                     )))
                 }
             },
-            c if c.is_control() && c != '\t' => {
+            c if control(c) => {
                 return Err(AuthError::Malformed(format!(
                     "control character in the value of {name}"
                 )))
@@ -147,21 +164,11 @@ fn snippet(s: &str) -> String {
     s.chars().take(20).collect()
 }
 
-/// Writes `value` as a quoted-string, escaping `"` and `\`.
-pub(crate) fn write_quoted(f: &mut fmt::Formatter<'_>, value: &str) -> fmt::Result {
-    f.write_char('"')?;
-    for c in value.chars() {
-        if c == '"' || c == '\\' {
-            f.write_char('\\')?;
-        }
-        f.write_char(c)?;
-    }
-    f.write_char('"')
-}
-
-/// Removes and returns the parameter `name` (lowercase).
-pub(crate) fn take(params: &mut Vec<Param>, name: &str) -> Option<String> {
-    let i = params.iter().position(|p| p.name == name)?;
+/// Removes and returns the parameter `name` (any case).
+pub(crate) fn take<'a>(params: &mut Vec<Param<'a>>, name: &str) -> Option<Cow<'a, str>> {
+    let i = params
+        .iter()
+        .position(|p| p.name.eq_ignore_ascii_case(name))?;
     Some(params.swap_remove(i).value)
 }
 
@@ -169,10 +176,10 @@ pub(crate) fn take(params: &mut Vec<Param>, name: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn p(n: &str, v: &str) -> Param {
+    fn p<'a>(n: &'a str, v: &'a str) -> Param<'a> {
         Param {
-            name: n.into(),
-            value: v.into(),
+            name: n,
+            value: Cow::Borrowed(v),
         }
     }
 
@@ -185,7 +192,7 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                p("realm", "a \"b\" \\c"),
+                p("Realm", "a \"b\" \\c"),
                 p("nc", "00000001"),
                 p("qop", "auth"),
                 p("uri", "sip:x")

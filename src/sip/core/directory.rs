@@ -27,10 +27,6 @@ fn unhex<const N: usize>(hex: &str) -> Option<[u8; N]> {
     Some(out)
 }
 
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Users of one domain, keyed by user id.
 pub struct Directory {
     pub domain: String,
@@ -92,8 +88,8 @@ impl Directory {
     pub fn ha1(&self, user: &str, alg: Algorithm) -> Option<String> {
         let s = self.users.get(user)?;
         match alg {
-            Algorithm::Md5 => Some(to_hex(&s.ha1_md5)),
-            Algorithm::Sha256 => s.ha1_sha256.as_ref().map(|h| to_hex(h)),
+            Algorithm::Md5 => Some(auth::hex(&s.ha1_md5)),
+            Algorithm::Sha256 => s.ha1_sha256.as_ref().map(|h| auth::hex(h)),
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::sip::transaction::{
     Incoming, Peer, TransactionLayer, TransportKind, TxConfig, TxEvent, TxId,
 };
 use crate::sip::wire::{
-    self, parse_message, Framing, Host, Limits, Message, Method, Request, Response,
+    self, parse_message, Essentials, Framing, Host, Limits, Message, Method, Request, Response,
 };
 use crate::store::Binding;
 use std::collections::VecDeque;
@@ -220,23 +220,31 @@ impl SipCore {
     }
 
     fn handle_request(&mut self, mut req: Request, peer: Peer, now: Instant, now_unix_ms: u64) {
-        if let Err(err) = wire::check_mandatory(&req) {
-            self.stats.bad_requests += 1;
-            tracing::debug!(peer = %peer.addr, error = %err, "bad request");
-            if req.method != Method::Ack {
-                let resp = Response::to_request(&req, 400, &reason_phrase(&err.detail));
-                self.send_stateless(resp, peer);
+        let mut es = match wire::check_mandatory(&req) {
+            Ok(es) => es,
+            Err(err) => {
+                self.stats.bad_requests += 1;
+                tracing::debug!(peer = %peer.addr, error = %err, "bad request");
+                if req.method != Method::Ack {
+                    let resp = Response::to_request(&req, 400, &reason_phrase(&err.detail));
+                    self.send_stateless(resp, peer);
+                }
+                return;
             }
-            return;
-        }
-        // Responses on this transaction go where §18.2.2 and RFC 3581 say.
-        let peer = match stamp_received(&mut req.headers, peer.addr) {
-            Some(via) => via_destination(&via, peer),
-            None => peer,
         };
+        // Responses on this transaction go where §18.2.2 and RFC 3581 say.
+        if apply_received(&mut es.top_via, peer.addr) {
+            req.headers.set_top_via(&es.top_via);
+        }
+        let peer = via_destination(&es.top_via, peer);
 
-        match self.transactions.on_request(req, peer, now) {
-            Incoming::New { tx, request } => self.dispatch(tx, request, peer, now, now_unix_ms),
+        match self
+            .transactions
+            .on_checked_request(req, Some(&es.top_via), peer, now)
+        {
+            Incoming::New { tx, request } => {
+                self.dispatch(tx, &request, &es, peer, now, now_unix_ms)
+            }
             Incoming::Absorbed => self.stats.retransmissions += 1,
             Incoming::AckFor2xx { .. } => {}
             Incoming::Overloaded { request } => {
@@ -248,28 +256,34 @@ impl SipCore {
         }
     }
 
-    fn dispatch(&mut self, tx: TxId, req: Request, peer: Peer, now: Instant, now_unix_ms: u64) {
-        if let Ok(Some(0)) = req.headers.max_forwards() {
-            if req.method != Method::Options {
-                let resp = self.reply(&req, 483, "Too Many Hops");
-                self.transactions.respond(tx, resp, now);
-                return;
-            }
+    fn dispatch(
+        &mut self,
+        tx: TxId,
+        req: &Request,
+        es: &Essentials,
+        peer: Peer,
+        now: Instant,
+        now_unix_ms: u64,
+    ) {
+        if es.max_forwards == Some(0) && req.method != Method::Options {
+            let resp = self.reply(req, es, 483, "Too Many Hops");
+            self.transactions.respond(tx, resp, now);
+            return;
         }
         let resp = match req.method {
-            Method::Register => self.handle_register(&req, peer, now_unix_ms),
+            Method::Register => self.handle_register(req, es, peer, now_unix_ms),
             Method::Options => {
-                let mut resp = self.reply(&req, 200, "OK");
+                let mut resp = self.reply(req, es, 200, "OK");
                 resp.headers.push("Allow", ALLOW);
                 resp.headers.push("Accept", "application/sdp");
                 resp.headers.push("Accept-Language", "en");
                 resp
             }
             Method::Cancel | Method::Bye => {
-                self.reply(&req, 481, "Call/Transaction Does Not Exist")
+                self.reply(req, es, 481, "Call/Transaction Does Not Exist")
             }
             _ => {
-                let mut resp = self.reply(&req, 405, "Method Not Allowed");
+                let mut resp = self.reply(req, es, 405, "Method Not Allowed");
                 resp.headers.push("Allow", ALLOW);
                 resp
             }
@@ -277,13 +291,14 @@ impl SipCore {
         self.transactions.respond(tx, resp, now);
     }
 
-    /// A response with our To tag and Server header.
-    fn reply(&mut self, req: &Request, code: u16, reason: &str) -> Response {
+    /// A response with our To tag (unless the request's To already had one: a request
+    /// inside a dialog) and Server header.
+    fn reply(&mut self, req: &Request, es: &Essentials, code: u16, reason: &str) -> Response {
         let mut resp = Response::to_request(req, code, reason);
-        if code > 100 {
-            resp.set_to_tag(&self.tags.next());
+        if code > 100 && es.to.tag().is_none() {
+            resp.push_to_tag(&self.tags.next());
         }
-        resp.headers.push("Server", self.config.user_agent.clone());
+        resp.headers.push("Server", self.config.user_agent.as_str());
         resp
     }
 

@@ -4,7 +4,8 @@ use super::{CoreNotice, SipCore, StoreOp};
 use crate::sip::auth::{self, Challenge, Credentials, RejectReason, Verdict};
 use crate::sip::registrar::{Change, RegisterError, RegisterInput};
 use crate::sip::transaction::{Peer, TransportKind};
-use crate::sip::wire::{Host, Request, Response};
+use crate::sip::wire::{Essentials, Host, Request, Response};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Result of the digest step.
 enum AuthStep {
@@ -14,43 +15,33 @@ enum AuthStep {
 }
 
 impl SipCore {
-    pub(super) fn handle_register(&mut self, req: &Request, peer: Peer, now_ms: u64) -> Response {
-        let to = match req.headers.to() {
-            Ok(to) => to,
-            Err(e) => return self.reply(req, 400, &super::reason_phrase(&e.detail)),
-        };
-        let user = to.uri.user.clone().unwrap_or_default();
-        let local = self.is_local_host(&to.uri.host);
-
-        // A malformed REGISTER gets its 400 before any challenge.
-        let contacts = match req.headers.contacts() {
-            Ok(c) => c,
-            Err(e) => return self.reply(req, 400, &super::reason_phrase(&e.detail)),
-        };
-        let expires_header = match req.headers.expires() {
-            Ok(e) => e,
-            Err(e) => return self.reply(req, 400, &super::reason_phrase(&e.detail)),
-        };
-        let cseq = match req.headers.cseq() {
-            Ok(c) => c.seq,
-            Err(e) => return self.reply(req, 400, &super::reason_phrase(&e.detail)),
-        };
+    pub(super) fn handle_register(
+        &mut self,
+        req: &Request,
+        es: &Essentials,
+        peer: Peer,
+        now_ms: u64,
+    ) -> Response {
+        // Contact, Expires and the rest were checked before the transaction was made,
+        // so a malformed REGISTER got its 400 before any challenge.
+        let user = es.to.uri.user.as_deref().unwrap_or_default();
+        let local = self.is_local_host(&es.to.uri.host);
         if !self.config.accept_blind_reg {
-            if let AuthStep::Answer(resp) = self.authenticate(req, &user, local, peer, now_ms) {
+            if let AuthStep::Answer(resp) = self.authenticate(req, es, user, local, peer, now_ms) {
                 return resp;
             }
-        } else if !local || !self.directory.contains(&user) {
-            return self.reply(req, 403, "Forbidden");
+        } else if !local || !self.directory.contains(user) {
+            return self.reply(req, es, 403, "Forbidden");
         }
 
-        let call_id = req.headers.call_id().unwrap_or_default().to_string();
+        let call_id = req.headers.call_id().unwrap_or_default();
         let aor = format!("{user}@{}", self.directory.domain);
         let input = RegisterInput {
             aor: &aor,
-            contacts: &contacts,
-            expires_header,
-            call_id: &call_id,
-            cseq,
+            contacts: &es.contacts,
+            expires_header: es.expires,
+            call_id,
+            cseq: es.cseq.seq,
             source: peer.addr.to_string(),
             transport: match peer.transport {
                 TransportKind::Udp => "udp",
@@ -65,7 +56,7 @@ impl SipCore {
                 for change in changes {
                     self.record_change(change, &aor);
                 }
-                let mut resp = self.reply(req, 200, "OK");
+                let mut resp = self.reply(req, es, 200, "OK");
                 for b in self.registrar.location.bindings(&aor) {
                     let left = b.expires_at_unix_ms.saturating_sub(now_ms).div_ceil(1000);
                     resp.headers
@@ -77,7 +68,7 @@ impl SipCore {
             Err(err) => {
                 let (code, reason) = err.status();
                 tracing::info!(%aor, peer = %peer.addr, error = ?err, "REGISTER refused");
-                let mut resp = self.reply(req, code, reason);
+                let mut resp = self.reply(req, es, code, reason);
                 if let RegisterError::IntervalTooBrief { min_expires } = err {
                     resp.headers.push("Min-Expires", min_expires.to_string());
                 }
@@ -118,13 +109,14 @@ impl SipCore {
     fn authenticate(
         &mut self,
         req: &Request,
+        es: &Essentials,
         user: &str,
         local: bool,
         peer: Peer,
         now_ms: u64,
     ) -> AuthStep {
         let Some(header) = req.headers.get("Authorization") else {
-            return AuthStep::Answer(self.challenge(req, false, now_ms));
+            return AuthStep::Answer(self.challenge(req, es, false, now_ms));
         };
         let creds = match Credentials::parse(header) {
             Ok(c) => c,
@@ -132,6 +124,7 @@ impl SipCore {
                 self.auth_failed(user, peer, &format!("malformed credentials: {e}"));
                 return AuthStep::Answer(self.reply(
                     req,
+                    es,
                     400,
                     "Bad Request (malformed Authorization)",
                 ));
@@ -157,13 +150,15 @@ impl SipCore {
         );
         match verdict {
             Verdict::Authorized { .. } => AuthStep::Passed,
-            Verdict::Challenge { stale } => AuthStep::Answer(self.challenge(req, stale, now_ms)),
+            Verdict::Challenge { stale } => {
+                AuthStep::Answer(self.challenge(req, es, stale, now_ms))
+            }
             // A phone that wrongly reuses a nonce-count gets a fresh nonce, not a ban.
             Verdict::Rejected {
                 reason: RejectReason::Replayed,
             } => {
                 tracing::debug!(user = %creds.username, peer = %peer.addr, "nonce-count replayed: new challenge");
-                AuthStep::Answer(self.challenge(req, false, now_ms))
+                AuthStep::Answer(self.challenge(req, es, false, now_ms))
             }
             Verdict::Rejected { reason, .. } => {
                 let why = match &reason {
@@ -174,15 +169,15 @@ impl SipCore {
                     other => format!("{other:?}"),
                 };
                 self.auth_failed(&creds.username, peer, &why);
-                AuthStep::Answer(self.reply(req, 403, "Forbidden"))
+                AuthStep::Answer(self.reply(req, es, 403, "Forbidden"))
             }
         }
     }
 
-    fn challenge(&mut self, req: &Request, stale: bool, now_ms: u64) -> Response {
+    fn challenge(&mut self, req: &Request, es: &Essentials, stale: bool, now_ms: u64) -> Response {
         self.stats.auth_challenges += 1;
         let nonce = self.nonces.issue(now_ms);
-        let mut resp = self.reply(req, 401, "Unauthorized");
+        let mut resp = self.reply(req, es, 401, "Unauthorized");
         for &algorithm in &self.config.algorithms {
             let c = Challenge {
                 realm: self.directory.realm.clone(),
@@ -214,16 +209,17 @@ impl SipCore {
     }
 
     /// Whether a host in a To/Request-URI names this box: the domain or one of our
-    /// addresses.
+    /// addresses. Compared without formatting the host (this runs on every REGISTER).
     fn is_local_host(&self, host: &Host) -> bool {
-        let h = host.to_string();
-        let bare = h.trim_start_matches('[').trim_end_matches(']');
-        bare.eq_ignore_ascii_case(&self.directory.domain)
-            || self
-                .config
-                .local_hosts
-                .iter()
-                .any(|l| l.eq_ignore_ascii_case(bare))
+        let names_us = |ours: &str| {
+            let bare = ours.trim_start_matches('[').trim_end_matches(']');
+            match host {
+                Host::Name(n) => n.eq_ignore_ascii_case(bare),
+                Host::V4(ip) => bare.parse::<Ipv4Addr>().is_ok_and(|o| o == *ip),
+                Host::V6(ip) => bare.parse::<Ipv6Addr>().is_ok_and(|o| o == *ip),
+            }
+        };
+        names_us(&self.directory.domain) || self.config.local_hosts.iter().any(|l| names_us(l))
     }
 }
 
@@ -236,16 +232,28 @@ pub(crate) fn http_date(unix_secs: u64) -> String {
     let days = unix_secs / 86_400;
     let secs = unix_secs % 86_400;
     let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        DAYS[(days % 7) as usize],
-        d,
-        MONTHS[(m - 1) as usize],
-        y,
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    let two = |n: u64| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
+    let mut out = String::with_capacity(29);
+    out.push_str(DAYS[(days % 7) as usize]);
+    out.push_str(", ");
+    push_ascii(&mut out, &two(u64::from(d)));
+    out.push(' ');
+    out.push_str(MONTHS[(m - 1) as usize]);
+    out.push(' ');
+    out.push_str(&y.to_string());
+    out.push(' ');
+    push_ascii(&mut out, &two(secs / 3600));
+    out.push(':');
+    push_ascii(&mut out, &two(secs / 60 % 60));
+    out.push(':');
+    push_ascii(&mut out, &two(secs % 60));
+    out.push_str(" GMT");
+    out
+}
+
+fn push_ascii(out: &mut String, digits: &[u8; 2]) {
+    out.push(char::from(digits[0]));
+    out.push(char::from(digits[1]));
 }
 
 /// Days since 1970-01-01 to (year, month, day): Howard Hinnant's algorithm.

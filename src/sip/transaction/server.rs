@@ -2,13 +2,26 @@
 
 use super::key::TxKey;
 use super::{Incoming, Kind, Peer, State, Timer, TransactionLayer, TxId};
-use crate::sip::wire::{Method, Request, Response};
+use crate::sip::wire::{Method, Request, Response, Via};
 use std::time::Instant;
 
 impl TransactionLayer {
     /// A request from the network.
     pub fn on_request(&mut self, request: Request, peer: Peer, now: Instant) -> Incoming {
-        let Some(key) = TxKey::server(&request, None) else {
+        let via = request.headers.top_via().ok();
+        self.on_checked_request(request, via.as_ref(), peer, now)
+    }
+
+    /// [`on_request`](Self::on_request) for a request whose top Via the caller has
+    /// already parsed (the core's mandatory-header check): not parsed again.
+    pub fn on_checked_request(
+        &mut self,
+        request: Request,
+        top_via: Option<&Via>,
+        peer: Peer,
+        now: Instant,
+    ) -> Incoming {
+        let Some(key) = top_via.and_then(|via| TxKey::server(&request, via, None)) else {
             // Unmatchable (no usable Via): the core's mandatory-header check stops these
             // earlier; treat as new without absorption.
             return self.new_server(request, peer, now, None);
@@ -142,7 +155,8 @@ impl TransactionLayer {
 
     /// The INVITE server transaction a CANCEL targets (§9.2).
     pub fn find_invite_for_cancel(&self, cancel: &Request) -> Option<TxId> {
-        let key = TxKey::server(cancel, Some(&Method::Invite))?;
+        let via = cancel.headers.top_via().ok()?;
+        let key = TxKey::server(cancel, &via, Some(&Method::Invite))?;
         let id = *self.by_key.get(&key)?;
         self.txs
             .get(&id)

@@ -93,14 +93,19 @@ static TOKEN: [bool; 256] = {
     t
 };
 
-pub(crate) fn write_quoted(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+/// Writes `s` as a quoted-string (RFC 3261 §25.1), escaping `"` and `\\`; runs without
+/// either are written whole.
+pub(crate) fn write_quoted(f: &mut impl fmt::Write, s: &str) -> fmt::Result {
     f.write_char('"')?;
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            f.write_char('\\')?;
-        }
-        f.write_char(c)?;
+    let mut rest = s;
+    while let Some(i) = rest.find(['"', '\\']) {
+        f.write_str(&rest[..i])?;
+        f.write_char('\\')?;
+        // The byte at `i` is ASCII, so `i + 1` is a char boundary.
+        f.write_str(&rest[i..i + 1])?;
+        rest = &rest[i + 1..];
     }
+    f.write_str(rest)?;
     f.write_char('"')
 }
 
@@ -377,6 +382,22 @@ impl CSeq {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_strings_escape_quotes_and_backslashes_only() {
+        let quote = |s: &str| {
+            let mut out = String::new();
+            write_quoted(&mut out, s).unwrap();
+            out
+        };
+        assert_eq!(quote(""), r#""""#);
+        assert_eq!(quote("plain, text"), r#""plain, text""#);
+        assert_eq!(quote(r#"a"b\c""#), r#""a\"b\\c\"""#);
+        assert_eq!(quote("Jürgen \"J\""), r#""Jürgen \"J\"""#);
+        // What is written reads back as it was.
+        let (back, used) = take_quoted(&quote(r#"x\"y"#)).unwrap();
+        assert_eq!((back.as_str(), used), (r#"x\"y"#, 8));
+    }
 
     #[test]
     fn via_forms() {

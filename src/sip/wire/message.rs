@@ -371,6 +371,15 @@ impl Response {
         })
     }
 
+    /// Appends `;tag=TAG` to the To header, for a caller that already knows it has
+    /// none (e.g. from the request's [`Essentials`]).
+    pub fn push_to_tag(&mut self, tag: &str) {
+        if let Some(to) = self.headers.get("To") {
+            let v = format!("{to};tag={tag}");
+            self.headers.set("To", v);
+        }
+    }
+
     /// Adds `;tag=TAG` to the To header when it has none.
     pub fn set_to_tag(&mut self, tag: &str) {
         let Some(to) = self.headers.get("To") else {
@@ -404,12 +413,26 @@ impl Message {
     }
 }
 
+/// The headers every request must carry, read once by [`check_mandatory`] so the
+/// layers above (transactions, registrar, dialogs) need not parse them again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Essentials {
+    pub top_via: Via,
+    pub from: NameAddr,
+    pub to: NameAddr,
+    pub cseq: CSeq,
+    /// Every Contact value (empty when there is none).
+    pub contacts: Vec<Contact>,
+    pub expires: Option<u32>,
+    pub max_forwards: Option<u32>,
+}
+
 /// Checks what every request must carry (RFC 3261 §8.1.1): Via, From, To, Call-ID and a
 /// CSeq whose method is the request's. The error's detail is a precise 400 reason.
 /// Also checks the numbers (Max-Forwards, Expires) and Contact values when present,
 /// since a request acted on with those unreadable could only be answered wrongly.
-pub fn check_mandatory(req: &Request) -> Result<(), ParseError> {
-    let cseq = check_common(&req.headers)?;
+pub fn check_mandatory(req: &Request) -> Result<Essentials, ParseError> {
+    let (top_via, from, to, cseq) = check_common(&req.headers)?;
     if cseq.method != req.method {
         return Err(bad_value(format!(
             "CSeq method {} does not match {}",
@@ -417,10 +440,15 @@ pub fn check_mandatory(req: &Request) -> Result<(), ParseError> {
             req.method.as_str()
         )));
     }
-    req.headers.max_forwards()?;
-    req.headers.expires()?;
-    req.headers.contacts()?;
-    Ok(())
+    Ok(Essentials {
+        max_forwards: req.headers.max_forwards()?,
+        expires: req.headers.expires()?,
+        contacts: req.headers.contacts()?,
+        top_via,
+        from,
+        to,
+        cseq,
+    })
 }
 
 /// The response counterpart of [`check_mandatory`]: a client transaction must discard a
@@ -430,17 +458,22 @@ pub fn check_response(resp: &Response) -> Result<(), ParseError> {
 }
 
 /// Via, From, To, Call-ID and CSeq present, readable, and (but Via) not repeated.
-fn check_common(headers: &Headers) -> Result<CSeq, ParseError> {
+/// Returns the top Via, From, To and CSeq.
+fn check_common(headers: &Headers) -> Result<(Via, NameAddr, NameAddr, CSeq), ParseError> {
     for name in ["From", "To", "Call-ID", "CSeq"] {
         if headers.matching(name).nth(1).is_some() {
             return Err(bad_value(format!("more than one {name} header")));
         }
     }
-    headers.vias()?;
-    headers.from()?;
-    headers.to()?;
+    let top_via = headers
+        .vias()?
+        .into_iter()
+        .next()
+        .ok_or_else(|| missing("Via"))?;
+    let from = headers.from()?;
+    let to = headers.to()?;
     headers.call_id()?;
-    headers.cseq()
+    Ok((top_via, from, to, headers.cseq()?))
 }
 
 #[cfg(test)]

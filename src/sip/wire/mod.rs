@@ -21,10 +21,11 @@ mod uri;
 
 pub use error::{ParseError, ParseErrorKind};
 pub use frame::frame_stream;
+pub(crate) use header::write_quoted;
 pub use header::{CSeq, Contact, NameAddr, Param, Params, Via};
 pub use message::{
-    check_mandatory, check_response, Header, Headers, Message, Method, Request, Response,
-    StatusLine,
+    check_mandatory, check_response, Essentials, Header, Headers, Message, Method, Request,
+    Response, StatusLine,
 };
 pub use parse::{parse_message, Framing};
 pub use uri::{Host, Scheme, Uri};

@@ -63,10 +63,35 @@ impl fmt::Display for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Host::Name(n) => f.write_str(n),
-            Host::V4(a) => write!(f, "{a}"),
+            Host::V4(a) => write_ipv4(f, a),
             Host::V6(a) => write!(f, "[{a}]"),
         }
     }
+}
+
+/// Dotted-quad IPv4, built on the stack and written in one piece: hosts are written
+/// into every Via, Contact and transaction key.
+pub(crate) fn write_ipv4(f: &mut impl fmt::Write, ip: &std::net::Ipv4Addr) -> fmt::Result {
+    let mut buf = [0u8; 15];
+    let mut len = 0;
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[len] = b'.';
+            len += 1;
+        }
+        if octet >= 100 {
+            buf[len] = b'0' + octet / 100;
+            len += 1;
+        }
+        if octet >= 10 {
+            buf[len] = b'0' + octet / 10 % 10;
+            len += 1;
+        }
+        buf[len] = b'0' + octet % 10;
+        len += 1;
+    }
+    // Only ASCII digits and dots were written.
+    f.write_str(std::str::from_utf8(&buf[..len]).map_err(|_| fmt::Error)?)
 }
 
 /// A parsed URI. For `tel:` the number is in `user` and `host` is `Host::Name("")`.
@@ -324,6 +349,22 @@ impl fmt::Display for Uri {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv4_hosts_print_as_std_does() {
+        let mut x: u32 = 0x1234_5678;
+        let mut samples = vec![0u32, u32::MAX, 0x0a00_0001, 0x7f00_0001, 0x6464_6464];
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            samples.push(x);
+        }
+        for n in samples {
+            let ip = std::net::Ipv4Addr::from(n);
+            assert_eq!(Host::V4(ip).to_string(), ip.to_string());
+        }
+    }
 
     #[test]
     fn parses_and_displays() {

@@ -189,7 +189,12 @@ fn wrong_password_and_unknown_user_look_the_same() {
     let unknown = register_with_password(&mut b, &clock, "9999", "nope", 1, "600");
     assert_eq!(wrong.status, unknown.status);
     assert_eq!(wrong.status.code, 403);
-    let names = |r: &Response| r.headers.iter().map(|h| h.name.clone()).collect::<Vec<_>>();
+    let names = |r: &Response| {
+        r.headers
+            .iter()
+            .map(|h| h.name.to_string())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(names(&wrong), names(&unknown));
     assert_eq!(a.registrar().location.len(), 0);
     assert_eq!(a.stats().auth_failures, 1);

@@ -69,18 +69,41 @@ impl Method {
     }
 }
 
-/// One header field as received: canonical name and its value, unfolded and trimmed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    pub name: Cow<'static, str>,
-    pub value: String,
+/// One header field: its canonical name and its value, unfolded and trimmed. A view
+/// into [`Headers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
 }
 
 /// Headers in wire order. Lookups are case-insensitive and accept compact names.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Every value lives in one text buffer that entries point into, so a parsed message
+/// costs two allocations for all its headers rather than one per header (the
+/// registrar's hot path is allocation-bound on musl). Replacing a value appends the
+/// new text and leaves the old bytes unused: a message lives for one transaction.
+#[derive(Debug, Clone, Default)]
 pub struct Headers {
-    entries: Vec<Header>,
+    text: String,
+    entries: Vec<Entry>,
 }
+
+#[derive(Debug, Clone)]
+struct Entry {
+    name: Cow<'static, str>,
+    /// The value is `text[start..end]`.
+    start: usize,
+    end: usize,
+}
+
+impl PartialEq for Headers {
+    fn eq(&self, other: &Headers) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Headers {}
 
 fn missing(name: &str) -> ParseError {
     ParseError::new(ParseErrorKind::MissingHeader, format!("missing {name}"))
@@ -95,24 +118,48 @@ impl Headers {
         Headers::default()
     }
 
-    /// Room for `n` fields without reallocating.
-    pub fn with_capacity(n: usize) -> Headers {
+    /// Room for `n` fields and `text` bytes of values without reallocating.
+    pub fn with_capacity(n: usize, text: usize) -> Headers {
         Headers {
+            text: String::with_capacity(text),
             entries: Vec::with_capacity(n),
         }
     }
 
+    fn value_of(&self, e: &Entry) -> &str {
+        // Entries only ever hold ranges of text appended whole.
+        self.text.get(e.start..e.end).unwrap_or_default()
+    }
+
+    fn view<'a>(&'a self, e: &'a Entry) -> Header<'a> {
+        Header {
+            name: &e.name,
+            value: self.value_of(e),
+        }
+    }
+
+    /// Appends `value` to the text buffer; returns its range.
+    fn store(&mut self, value: &str) -> (usize, usize) {
+        let start = self.text.len();
+        self.text.push_str(value);
+        (start, self.text.len())
+    }
+
     /// Fields named `name` (compact or any case), without allocating.
-    fn matching<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a Header> + use<'a, 'n> {
+    pub(crate) fn matching<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = Header<'a>> + use<'a, 'n> {
         let canon = canonical_name(name);
         self.entries
             .iter()
-            .filter(move |h| h.name.len() == canon.len() && h.name.eq_ignore_ascii_case(canon))
+            .filter(move |e| e.name.len() == canon.len() && e.name.eq_ignore_ascii_case(canon))
+            .map(|e| self.view(e))
     }
 
     /// Value of the first field named `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.matching(name).next().map(|h| h.value.as_str())
+        self.matching(name).next().map(|h| h.value)
     }
 
     /// Every comma-separated value of every field named `name`, in order (commas inside
@@ -122,79 +169,93 @@ impl Headers {
         let mut out = Vec::new();
         for h in self.matching(name) {
             if list {
-                split_commas(&h.value, &mut out);
+                split_commas(h.value, &mut out);
             } else {
-                out.push(h.value.as_str());
+                out.push(h.value);
             }
         }
         out
     }
 
     /// Appends a field (name is canonicalised).
-    pub fn push(&mut self, name: &str, value: impl Into<String>) {
-        self.entries.push(Header {
-            name: stored_name(name),
-            value: value.into(),
-        });
+    pub fn push(&mut self, name: &str, value: impl AsRef<str>) {
+        self.push_named(stored_name(name), value.as_ref());
     }
 
-    /// Appends a header exactly as parsed (already canonical).
-    pub(crate) fn push_raw(&mut self, header: Header) {
-        self.entries.push(header);
+    /// Appends a field whose name is already canonical (the parser, response building).
+    pub(crate) fn push_named(&mut self, name: Cow<'static, str>, value: &str) {
+        let (start, end) = self.store(value);
+        self.entries.push(Entry { name, start, end });
+    }
+
+    /// Continues the last field's value (a folded line); the caller adds the separator.
+    pub(crate) fn extend_last(&mut self, more: &str) {
+        // The last entry's value is the tail of `text` while parsing.
+        if let Some(last) = self.entries.last_mut() {
+            if last.end == self.text.len() {
+                self.text.push_str(more);
+                last.end = self.text.len();
+            }
+        }
+    }
+
+    /// Length of the last field's value.
+    pub(crate) fn last_len(&self) -> Option<usize> {
+        self.entries.last().map(|e| e.end - e.start)
     }
 
     /// Replaces every field named `name` with one field holding `value`, keeping the
     /// position of the first one (or appending).
-    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+    pub fn set(&mut self, name: &str, value: impl AsRef<str>) {
         let canon = canonical_name(name);
-        let value = value.into();
         match self
             .entries
             .iter()
-            .position(|h| h.name.eq_ignore_ascii_case(canon))
+            .position(|e| e.name.eq_ignore_ascii_case(canon))
         {
             Some(pos) => {
-                self.entries[pos].value = value;
+                let (start, end) = self.store(value.as_ref());
+                self.entries[pos].start = start;
+                self.entries[pos].end = end;
                 let mut i = 0;
-                self.entries.retain(|h| {
-                    let keep = i <= pos || !h.name.eq_ignore_ascii_case(canon);
+                self.entries.retain(|e| {
+                    let keep = i <= pos || !e.name.eq_ignore_ascii_case(canon);
                     i += 1;
                     keep
                 });
             }
-            None => self.entries.push(Header {
-                name: stored_name(canon),
-                value,
-            }),
+            None => self.push_named(stored_name(canon), value.as_ref()),
         }
     }
 
     /// Replaces the topmost Via value in place (keeping any further values that share
     /// its header line, and the header's position).
     pub fn set_top_via(&mut self, via: &Via) {
-        let Some(first) = self.entries.iter_mut().find(|h| h.name == "Via") else {
+        let Some(pos) = self.entries.iter().position(|e| e.name == "Via") else {
             self.push("Via", via.to_string());
             return;
         };
-        let mut values = Vec::new();
-        split_commas(&first.value, &mut values);
-        let rest: Vec<String> = values.iter().skip(1).map(|v| v.to_string()).collect();
         let mut value = via.to_string();
-        for r in rest {
+        let mut values = Vec::new();
+        split_commas(self.value_of(&self.entries[pos]), &mut values);
+        for rest in values.iter().skip(1) {
             value.push_str(", ");
-            value.push_str(&r);
+            value.push_str(rest);
         }
-        first.value = value;
+        let (start, end) = self.store(&value);
+        self.entries[pos].start = start;
+        self.entries[pos].end = end;
     }
 
     /// Removes every field named `name`.
     pub fn remove(&mut self, name: &str) {
         let canon = canonical_name(name);
-        self.entries.retain(|h| !h.name.eq_ignore_ascii_case(canon));
+        self.entries.retain(|e| !e.name.eq_ignore_ascii_case(canon));
     }
 
-    pub fn iter(&self) -> std::slice::Iter<'_, Header> {
-        self.entries.iter()
+    /// Every field, in order.
+    pub fn iter(&self) -> impl Iterator<Item = Header<'_>> {
+        self.entries.iter().map(|e| self.view(e))
     }
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -353,10 +414,10 @@ impl Response {
     /// Same, from the headers salvaged out of a message that failed to parse
     /// (for `400 Bad Request`); None when there is no Via.
     pub fn to_headers(headers: &Headers, code: u16, reason: &str) -> Option<Response> {
-        let mut out = Headers::new();
+        let mut out = Headers::with_capacity(8, 256);
         for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
             for h in headers.matching(name) {
-                out.push_raw(h.clone());
+                out.push_named(stored_name(h.name), h.value);
             }
         }
         // Without a Via there is nowhere to send the response.

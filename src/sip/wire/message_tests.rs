@@ -253,10 +253,7 @@ fn headers_editing_keeps_order() {
     assert_eq!(vias[0].params.get("received"), Some(Some("192.0.2.7")));
     assert_eq!(vias[1].branch(), Some("z9hG4bK2"));
     h.set("X-A", "3");
-    let names: Vec<(&str, &str)> = h
-        .iter()
-        .map(|x| (x.name.as_ref(), x.value.as_str()))
-        .collect();
+    let names: Vec<(&str, &str)> = h.iter().map(|x| (x.name, x.value)).collect();
     assert_eq!(names[2], ("X-A", "3"));
     assert_eq!(names.len(), 3);
     assert_eq!(

@@ -10,7 +10,7 @@
 
 use super::error::{ParseError, ParseErrorKind as K};
 use super::header::is_token_byte;
-use super::message::{Header, Headers, Message, Method, Request, Response, StatusLine};
+use super::message::{Headers, Message, Method, Request, Response, StatusLine};
 use super::names::stored_name;
 use super::uri::Uri;
 use super::Limits;
@@ -96,14 +96,16 @@ struct HeadScan {
 }
 
 fn scan_headers(buf: &[u8], mut pos: usize, limits: &Limits) -> HeadScan {
-    let mut headers = Headers::with_capacity(16);
+    // Values are at most the rest of the buffer.
+    let mut headers = Headers::with_capacity(16, buf.len().saturating_sub(pos));
     let mut first_error: Option<ParseError> = None;
     let mut note = |e: ParseError| {
         if first_error.is_none() {
             first_error = Some(e);
         }
     };
-    let mut pending: Option<Header> = None;
+    // Whether the last field pushed may still be continued by a folded line.
+    let mut open = false;
     let mut count = 0usize;
     let mut body_start = None;
     while let Some((end, next)) = next_line(buf, pos) {
@@ -122,25 +124,23 @@ fn scan_headers(buf: &[u8], mut pos: usize, limits: &Limits) -> HeadScan {
         };
         if raw[0] == b' ' || raw[0] == b'\t' {
             // Folded continuation (§7.3.1): one SP replaces the line break and LWS.
-            match pending.as_mut() {
-                Some(h) if h.value.len() + line.len() > limits.max_line_bytes => note(err(
+            match headers.last_len().filter(|_| open) {
+                Some(len) if len + line.len() > limits.max_line_bytes => note(err(
                     K::LineTooLong,
                     format!("folded header longer than {} bytes", limits.max_line_bytes),
                 )),
-                Some(h) => {
+                Some(len) => {
                     let more = trim_lws(line);
-                    if !h.value.is_empty() && !more.is_empty() {
-                        h.value.push(' ');
+                    if len > 0 && !more.is_empty() {
+                        headers.extend_last(" ");
                     }
-                    h.value.push_str(more);
+                    headers.extend_last(more);
                 }
                 None => note(err(K::BadHeaderLine, "continuation line before any header")),
             }
             continue;
         }
-        if let Some(h) = pending.take() {
-            headers.push_raw(h);
-        }
+        open = false;
         let Some((name, value)) = line.split_once(':') else {
             note(err(
                 K::BadHeaderLine,
@@ -164,13 +164,8 @@ fn scan_headers(buf: &[u8], mut pos: usize, limits: &Limits) -> HeadScan {
             ));
             break;
         }
-        pending = Some(Header {
-            name: stored_name(name),
-            value: trim_lws(value).to_string(),
-        });
-    }
-    if let Some(h) = pending.take() {
-        headers.push_raw(h);
+        headers.push_named(stored_name(name), trim_lws(value));
+        open = true;
     }
     HeadScan {
         headers,
@@ -356,7 +351,7 @@ pub(crate) fn content_length_value(v: &str) -> Result<usize, ParseError> {
 fn content_length(headers: &Headers) -> Result<Option<usize>, ParseError> {
     let mut found: Option<usize> = None;
     for h in headers.iter().filter(|h| h.name == "Content-Length") {
-        let n = content_length_value(&h.value)?;
+        let n = content_length_value(h.value)?;
         if found.is_some_and(|f| f != n) {
             return Err(err(
                 K::BadContentLength,

@@ -26,7 +26,7 @@ fn write_headers(out: &mut Vec<u8>, headers: &Headers, body: &[u8]) {
         }
         out.extend_from_slice(h.name.as_bytes());
         out.extend_from_slice(b": ");
-        put_line_text(out, &h.value);
+        put_line_text(out, h.value);
         out.extend_from_slice(b"\r\n");
     }
     if !wrote_length {

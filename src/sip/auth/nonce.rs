@@ -42,10 +42,18 @@ pub struct NonceManager {
     ttl_ms: u64,
     seq: u32,
     capacity: usize,
-    seen: HashMap<String, u32>,
-    order: VecDeque<String>,
+    seen: HashMap<NonceId, u32>,
+    order: VecDeque<NonceId>,
     watermark_ms: Option<u64>,
     evictions: u64,
+}
+
+/// What tells our nonces apart (the MAC makes the pair unique to one issue): the
+/// replay table keys on it, 12 bytes instead of the 56-character nonce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct NonceId {
+    issued_ms: u64,
+    seq: u32,
 }
 
 /// 32 random bytes from the OS, for [`NonceManager::new`]. A secret that changes at
@@ -106,8 +114,8 @@ impl NonceManager {
     /// highest seen. `nc` is `None` for the RFC 2069 form.
     pub fn check(&mut self, nonce: &str, nc: Option<u32>, now_unix_ms: u64) -> NonceStatus {
         let status = self.peek(nonce, nc, now_unix_ms);
-        if let (NonceStatus::Valid, Some(nc)) = (status, nc) {
-            self.record(nonce, nc, now_unix_ms);
+        if let (NonceStatus::Valid, Some(nc), Some(id)) = (status, nc, read_id(nonce)) {
+            self.record(id, nc, now_unix_ms);
         }
         status
     }
@@ -115,8 +123,8 @@ impl NonceManager {
     /// Records `nc` for a nonce that [`peek`](Self::peek) just found `Valid`, without
     /// checking it again (each check costs a MAC).
     pub fn commit(&mut self, nonce: &str, nc: Option<u32>, now_unix_ms: u64) {
-        if let Some(nc) = nc {
-            self.record(nonce, nc, now_unix_ms);
+        if let (Some(nc), Some(id)) = (nc, read_id(nonce)) {
+            self.record(id, nc, now_unix_ms);
         }
     }
 
@@ -124,9 +132,10 @@ impl NonceManager {
     /// first and commits only once the digest is right, so a forged request cannot burn
     /// a genuine client's nonce-counts.
     pub fn peek(&self, nonce: &str, nc: Option<u32>, now_unix_ms: u64) -> NonceStatus {
-        let Some(issued_ms) = self.decode(nonce) else {
+        let Some(id) = self.decode(nonce) else {
             return NonceStatus::Invalid;
         };
+        let issued_ms = id.issued_ms;
         let age_ok = if issued_ms <= now_unix_ms {
             now_unix_ms - issued_ms <= self.ttl_ms
         } else {
@@ -139,7 +148,7 @@ impl NonceManager {
         let Some(nc) = nc else {
             return NonceStatus::Valid;
         };
-        match self.seen.get(nonce) {
+        match self.seen.get(&id) {
             Some(&last) if nc <= last => NonceStatus::Replayed,
             Some(_) => NonceStatus::Valid,
             None if self.watermark_ms.is_some_and(|w| issued_ms <= w) => NonceStatus::Stale,
@@ -176,39 +185,29 @@ impl NonceManager {
         out
     }
 
-    /// The issue time of a nonce we made, or None.
-    fn decode(&self, nonce: &str) -> Option<u64> {
-        if nonce.len() != NONCE_LEN || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        let issued_ms = u64::from_str_radix(nonce.get(0..16)?, 16).ok()?;
-        let seq = u32::from_str_radix(nonce.get(16..24)?, 16).ok()?;
+    /// The identity of a nonce we made, or None (malformed, or the MAC is not ours).
+    fn decode(&self, nonce: &str) -> Option<NonceId> {
+        let id = read_id(nonce)?;
         let mut given = [0u8; MAC_LEN];
         for (i, b) in given.iter_mut().enumerate() {
             let at = 24 + 2 * i;
             *b = u8::from_str_radix(nonce.get(at..at + 2)?, 16).ok()?;
         }
-        ct_eq(&given, &self.mac(issued_ms, seq)).then_some(issued_ms)
+        ct_eq(&given, &self.mac(id.issued_ms, id.seq)).then_some(id)
     }
 
-    fn record(&mut self, nonce: &str, nc: u32, now_unix_ms: u64) {
-        if let Some(last) = self.seen.get_mut(nonce) {
+    fn record(&mut self, id: NonceId, nc: u32, now_unix_ms: u64) {
+        if let Some(last) = self.seen.get_mut(&id) {
             *last = nc;
             return;
         }
         // Expired nonces can only ever be answered `Stale`: their counts need no memory.
         while let Some(front) = self.order.front() {
-            let issued = front
-                .get(0..16)
-                .and_then(|t| u64::from_str_radix(t, 16).ok());
-            match issued {
-                Some(ts) if ts.saturating_add(self.ttl_ms) < now_unix_ms => {
-                    if let Some(old) = self.order.pop_front() {
-                        self.seen.remove(&old);
-                    }
-                }
-                _ => break,
+            if front.issued_ms.saturating_add(self.ttl_ms) >= now_unix_ms {
+                break;
             }
+            self.seen.remove(front);
+            self.order.pop_front();
         }
         while self.seen.len() >= self.capacity {
             let Some(old) = self.order.pop_front() else {
@@ -216,13 +215,25 @@ impl NonceManager {
             };
             self.seen.remove(&old);
             self.evictions += 1;
-            if let Some(ts) = old.get(0..16).and_then(|t| u64::from_str_radix(t, 16).ok()) {
-                self.watermark_ms = Some(self.watermark_ms.map_or(ts, |w| w.max(ts)));
-            }
+            self.watermark_ms = Some(
+                self.watermark_ms
+                    .map_or(old.issued_ms, |w| w.max(old.issued_ms)),
+            );
         }
-        self.seen.insert(nonce.to_string(), nc);
-        self.order.push_back(nonce.to_string());
+        self.seen.insert(id, nc);
+        self.order.push_back(id);
     }
+}
+
+/// The issue time and sequence number written in a nonce, unchecked (see `decode`).
+fn read_id(nonce: &str) -> Option<NonceId> {
+    if nonce.len() != NONCE_LEN || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(NonceId {
+        issued_ms: u64::from_str_radix(nonce.get(0..16)?, 16).ok()?,
+        seq: u32::from_str_radix(nonce.get(16..24)?, 16).ok()?,
+    })
 }
 
 #[cfg(test)]

@@ -291,3 +291,32 @@ fn a_thousand_transactions_in_milliseconds() {
     assert_eq!(l.stats().timeouts, 1000);
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn tables_give_memory_back_after_a_burst() {
+    let t0 = Instant::now();
+    let mut l = TransactionLayer::new(TxConfig::default());
+    for i in 0..2000 {
+        let r = req("REGISTER", &format!("z9hG4bKburst{i}"));
+        let Incoming::New { tx, .. } = l.on_request(r.clone(), udp(), t0) else {
+            panic!("new")
+        };
+        l.respond(tx, resp(&r, 200), t0);
+    }
+    drain(&mut l);
+    let peak = l.txs.capacity() + l.by_key.capacity() + l.timers.capacity();
+    assert!(peak >= 6000, "{peak}");
+    // Timer J ends them all; one transaction arrives afterwards.
+    l.handle_timeout(t0 + Duration::from_secs(33));
+    assert_eq!(l.stats().server, 0);
+    let r = req("REGISTER", "z9hG4bKlate");
+    assert!(matches!(
+        l.on_request(r, udp(), t0 + Duration::from_secs(34)),
+        Incoming::New { .. }
+    ));
+    let after = l.txs.capacity() + l.by_key.capacity() + l.timers.capacity();
+    assert!(
+        after < 400,
+        "capacity kept after the burst: {after} (peak {peak})"
+    );
+}

@@ -110,20 +110,20 @@ impl TransactionLayer {
             body: Vec::new(),
         };
         if let Some(via) = invite.headers.get_all("Via").first() {
-            ack.headers.push("Via", via.to_string());
+            ack.headers.push("Via", via);
         }
         for route in invite.headers.get_all("Route") {
-            ack.headers.push("Route", route.to_string());
+            ack.headers.push("Route", route);
         }
         ack.headers.push("Max-Forwards", "70");
         if let Some(from) = invite.headers.get("From") {
-            ack.headers.push("From", from.to_string());
+            ack.headers.push("From", from);
         }
         if let Some(to) = response.headers.get("To") {
-            ack.headers.push("To", to.to_string());
+            ack.headers.push("To", to);
         }
         if let Some(call_id) = invite.headers.get("Call-ID") {
-            ack.headers.push("Call-ID", call_id.to_string());
+            ack.headers.push("Call-ID", call_id);
         }
         let seq = invite.headers.cseq().ok()?.seq;
         ack.headers.push("CSeq", format!("{seq} ACK"));

@@ -32,7 +32,7 @@ fn parses_compact_folded_and_body() {
     assert_eq!(r.headers.get("Subject"), Some("folded over lines"));
     assert_eq!(r.headers.get("x-odd"), Some("keep me"));
     // Unknown names keep their spelling; compact ones are expanded.
-    let names: Vec<&str> = r.headers.iter().map(|h| h.name.as_ref()).collect();
+    let names: Vec<&str> = r.headers.iter().map(|h| h.name).collect();
     assert_eq!(
         names,
         [

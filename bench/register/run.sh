@@ -8,6 +8,7 @@
 # Env:   N_USERS=1000 CALLS=100000 RATE=30000 LIMIT=50 TRANSPORT=u1
 #        KAM_CHILDREN=2 LOOPSTART_BIN=path (skip the release build)
 #        ONLY=loopstart|kamailio (run one side only)
+#        SERVER_CPUS=1 SIPP_CPUS=0 (taskset pinning, same for both servers)
 # Everything listens on 127.0.0.1 only; every process it starts is stopped
 # by PID on exit. Prints a Markdown block for bench/RESULTS.md on stdout;
 # progress goes to stderr.
@@ -22,6 +23,11 @@ LIMIT=${LIMIT:-50}
 TRANSPORT=${TRANSPORT:-u1}
 KAM_CHILDREN=${KAM_CHILDREN:-2}
 ONLY=${ONLY:-}
+# Optional CPU pinning (taskset lists), the same for both servers: e.g.
+# SERVER_CPUS=1 SIPP_CPUS=0 gives each side its own core.
+SERVER_PIN=""; SIPP_PIN=""
+[ -n "${SERVER_CPUS:-}" ] && SERVER_PIN="taskset -c $SERVER_CPUS"
+[ -n "${SIPP_CPUS:-}" ] && SIPP_PIN="taskset -c $SIPP_CPUS"
 SETTLE=${SETTLE:-65}
 SCENARIO="$ROOT/tests/sipp/register.xml"
 
@@ -147,20 +153,43 @@ EOF
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
-# run_sipp NAME PORT CALLS RATE -> sets SUCC FAIL SECS RPS
+# cpu_ticks PID... -> user+system CPU of these processes and their children, in
+# clock ticks (1/100 s), from /proc.
+cpu_ticks() {
+    local total=0 p
+    for p in "$@" $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        [ -r "/proc/$p/stat" ] || continue
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+    echo "$total"
+}
+
+# run_sipp NAME PORT CALLS RATE [SERVER_PID] -> sets SUCC FAIL SECS RPS, and with a
+# server PID also SERVER_CPU and SIPP_CPU (CPU seconds used during the run).
 run_sipp() {
     local name=$1 port=$2 calls=$3 rate=$4 dir="$WORK/sipp-$1-$3"
     mkdir -p "$dir"
     local lport; lport=$(free_port)
-    local t0 t1
+    local t0 t1 c0=0 c1=0 server_pid=${5:-}
+    [ -n "$server_pid" ] && c0=$(cpu_ticks "$server_pid")
     t0=$(date +%s.%N)
-    (cd "$dir" && sipp "127.0.0.1:$port" -sf "$SCENARIO" -inf "$WORK/users.csv" \
+    (cd "$dir" && $SIPP_PIN sipp "127.0.0.1:$port" -sf "$SCENARIO" -inf "$WORK/users.csv" \
         -key expires 3600 -m "$calls" -r "$rate" -rp 1000 -l "$LIMIT" \
         -i 127.0.0.1 -p "$lport" -t "$TRANSPORT" -nostdin -default_behaviors -bye \
         -timeout 300s -recv_timeout 5000 \
         -trace_stat -stf stats.csv -fd 1 -trace_err -error_file errors.log \
-        -trace_screen -screen_file screen.log > sipp.out 2>&1) || true
+        -trace_screen -screen_file screen.log > sipp.out 2>&1; times > sipp.times) || true
     t1=$(date +%s.%N)
+    if [ -n "$server_pid" ]; then
+        c1=$(cpu_ticks "$server_pid")
+        SERVER_CPU=$(python3 -c "print(f'{($c1 - $c0) / 100:.2f}')")
+        # `times`, second line: the subshell's children (SIPp) user and system time.
+        SIPP_CPU=$(sed -n 2p "$dir/sipp.times" | python3 -c "
+import re, sys
+t = [int(m) * 60 + float(s) for m, s in re.findall(r'(\d+)m([\d.]+)s', sys.stdin.read())]
+print(f'{sum(t):.2f}')")
+        log "$name: server CPU ${SERVER_CPU}s, SIPp CPU ${SIPP_CPU}s"
+    fi
     read -r SUCC FAIL < <(python3 - "$dir/stats.csv" <<'PY'
 import csv, sys
 rows = list(csv.reader(open(sys.argv[1]), delimiter=';'))
@@ -176,7 +205,7 @@ PY
     fi
 }
 
-declare -A R_SUCC R_FAIL R_SECS R_RPS
+declare -A R_SUCC R_FAIL R_SECS R_RPS R_SCPU R_PCPU
 LS_RSS_IDLE="-"; LS_RSS_REG="-"; LS_RSS_REST="-"; LS_VERSION="-"
 
 # --- loopstart -------------------------------------------------------------------
@@ -190,7 +219,7 @@ if [ "$ONLY" != kamailio ]; then
     fi
     LS_VERSION=$("$LS_BIN" --version 2>/dev/null | head -1 || echo loopstart)
     log "starting loopstart on 127.0.0.1:$LS_PORT"
-    NO_COLOR=1 "$LS_BIN" run --conf "$WORK/conf" --data "$WORK/data" \
+    NO_COLOR=1 $SERVER_PIN "$LS_BIN" run --conf "$WORK/conf" --data "$WORK/data" \
         2> "$WORK/loopstart.log" &
     LS_PID=$!
     PIDS+=("$LS_PID")
@@ -214,8 +243,9 @@ if [ "$ONLY" != kamailio ]; then
     LS_RSS_REST=$(rss_kb "$LS_PID")
     LS_LISTED=$("$LS_BIN" api --conf "$WORK/conf" "show registrations" 2>/dev/null | tail -1 || echo "?")
     log "loopstart RSS idle ${LS_RSS_IDLE} kB, after $N_USERS registered ${LS_RSS_REG} kB, at rest ${SETTLE}s later ${LS_RSS_REST} kB (show registrations: $LS_LISTED)"
-    run_sipp loopstart "$LS_PORT" "$CALLS" "$RATE"
+    run_sipp loopstart "$LS_PORT" "$CALLS" "$RATE" "$LS_PID"
     R_SUCC[loopstart]=$SUCC; R_FAIL[loopstart]=$FAIL; R_SECS[loopstart]=$SECS; R_RPS[loopstart]=$RPS
+    R_SCPU[loopstart]=$SERVER_CPU; R_PCPU[loopstart]=$SIPP_CPU
     LS_RSS_AFTER=$(rss_kb "$LS_PID")
     kill -TERM "$LS_PID"; wait "$LS_PID" 2>/dev/null || true
 fi
@@ -224,7 +254,7 @@ fi
 if [ "$ONLY" != loopstart ]; then
     KAM_VERSION=$("$KAMAILIO" -v 2>/dev/null | head -1 | awk '{print $2, $3}')
     log "starting kamailio ($KAM_VERSION) on 127.0.0.1:$KAM_PORT, children=$KAM_CHILDREN"
-    "$KAMAILIO" -f "$HERE/kamailio.cfg" -DD -E -m 256 -M 64 \
+    $SERVER_PIN "$KAMAILIO" -f "$HERE/kamailio.cfg" -DD -E -m 256 -M 64 \
         -l "udp:127.0.0.1:$KAM_PORT" -l "tcp:127.0.0.1:$KAM_PORT" \
         -A "DBURL=\"text://$WORK/kamdb\"" -A "CHILDREN=$KAM_CHILDREN" -A MIN_EXPIRES=60 \
         -P "$WORK/kamailio.pid" -Y "$WORK" \
@@ -238,8 +268,9 @@ if [ "$ONLY" != loopstart ]; then
     done
     sleep 1
     run_sipp kamailio-warmup "$KAM_PORT" "$N_USERS" 2000
-    run_sipp kamailio "$KAM_PORT" "$CALLS" "$RATE"
+    run_sipp kamailio "$KAM_PORT" "$CALLS" "$RATE" "$KAM_PID"
     R_SUCC[kamailio]=$SUCC; R_FAIL[kamailio]=$FAIL; R_SECS[kamailio]=$SECS; R_RPS[kamailio]=$RPS
+    R_SCPU[kamailio]=$SERVER_CPU; R_PCPU[kamailio]=$SIPP_CPU
     kill -TERM "$KAM_PID"; wait "$KAM_PID" 2>/dev/null || true
 fi
 
@@ -257,14 +288,14 @@ SIPp $(sipp -v 2>/dev/null | grep -o 'v[0-9][^ -]*' | head -1), scenario tests/s
 
 SIPp keeps at most LIMIT=$LIMIT registrations in flight (-l) with a target rate far above capacity (-r $RATE -rp 1000): the achieved rate is the server's capacity (with SIPp sharing the $(nproc) cores). A registration is two REGISTER transactions (401 challenge, then 200), so REGISTER requests/s is twice reg/s.
 
-| server | registrations ok | failed | seconds | reg/s | REGISTER req/s |
-|---|---:|---:|---:|---:|---:|
+| server | registrations ok | failed | seconds | reg/s | REGISTER req/s | server CPU s | SIPp CPU s |
+|---|---:|---:|---:|---:|---:|---:|---:|
 EOF
 for s in loopstart kamailio; do
     [ -n "${R_RPS[$s]:-}" ] || continue
     name=$s; [ "$s" = kamailio ] && name="kamailio ${KAM_VERSION:-} (children=$KAM_CHILDREN, usrloc db_mode 0, auth_db db_text)"
     [ "$s" = loopstart ] && name="loopstart ($LS_VERSION)"
-    echo "| $name | ${R_SUCC[$s]} | ${R_FAIL[$s]} | ${R_SECS[$s]} | ${R_RPS[$s]} | $((2 * R_RPS[$s])) |"
+    echo "| $name | ${R_SUCC[$s]} | ${R_FAIL[$s]} | ${R_SECS[$s]} | ${R_RPS[$s]} | $((2 * R_RPS[$s])) | ${R_SCPU[$s]:--} | ${R_PCPU[$s]:--} |"
 done
 cat <<EOF
 

@@ -8,5 +8,6 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod esl;
+pub mod guard;
 pub mod sip;
 pub mod store;

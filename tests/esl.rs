@@ -236,3 +236,66 @@ fn refuses_to_start_with_cluecon() {
         "password ClueCon",
     );
 }
+
+/// `apply-inbound-acl` is enforced: a peer outside the list is turned away with
+/// FreeSWITCH's rude rejection before any greeting; a peer inside gets `auth/request`.
+#[test]
+fn apply_inbound_acl_turns_other_addresses_away() {
+    let gw = Gateway::builder()
+        .user("1001", "secret1001")
+        .esl_password("s3cret-esl")
+        .esl_param("apply-inbound-acl", "127.0.0.2/32")
+        .start();
+
+    let mut outsider = EslConn::connect_from("127.0.0.1", gw.esl_port());
+    let (closed, bytes) = outsider.read_raw_until_close();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(closed, "the server should hang up on 127.0.0.1: {text}");
+    assert!(text.contains("text/rude-rejection"), "{text}");
+    assert!(!text.contains("auth/request"), "{text}");
+
+    let mut insider = EslConn::connect_from("127.0.0.2", gw.esl_port());
+    let greet = insider.read_frame().expect("greeting for 127.0.0.2");
+    assert_eq!(greet.header("Content-Type"), Some("auth/request"));
+    let reply = insider.auth("s3cret-esl");
+    assert_eq!(
+        reply.header("Reply-Text"),
+        Some("+OK accepted"),
+        "{reply:?}"
+    );
+    assert!(
+        gw.log().contains("refused by apply-inbound-acl"),
+        "the refusal is logged for the operator:\n{}",
+        gw.log()
+    );
+}
+
+/// A list name loopstart does not know stops the start (rather than leaving the
+/// socket open to everyone), naming the file and line, and `check` says the same.
+#[test]
+fn unknown_acl_list_is_refused_with_file_and_line() {
+    let builder = Gateway::builder()
+        .user("1001", "secret1001")
+        .esl_password("s3cret-esl")
+        .esl_param("apply-inbound-acl", "office-lan");
+    let gw_conf = builder.build();
+    let check = gw_conf.cli(&["check", "--conf", &gw_conf.conf_dir().to_string_lossy()]);
+    assert!(!check.success(), "check must fail: {}", check.describe());
+    assert!(
+        check.stderr.contains("event_socket.conf.xml:") && check.stderr.contains("office-lan"),
+        "{}",
+        check.describe()
+    );
+    match builder.try_start() {
+        Ok(gw) => panic!("started with an unknown ACL list; log:\n{}", gw.log()),
+        Err(e) => {
+            assert!(
+                e.log.contains("event_socket.conf.xml:")
+                    && e.log.contains("no ACL list named \"office-lan\"")
+                    && e.log.contains("loopback.auto"),
+                "{}",
+                e.log
+            );
+        }
+    }
+}

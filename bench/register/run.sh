@@ -5,7 +5,7 @@
 # Also measures loopstart's RSS idle and after N_USERS users registered.
 #
 # Usage: bench/register/run.sh            (see bench/README.md)
-# Env:   N_USERS=1000 CALLS=100000 RATE=30000 LIMIT=50 TRANSPORT=u1
+# Env:   N_USERS=1000 CALLS=100000 ROUNDS=4 RATE=30000 LIMIT=50 TRANSPORT=u1
 #        KAM_CHILDREN=2 LOOPSTART_BIN=path (skip the release build)
 #        ONLY=loopstart|kamailio (run one side only)
 #        SERVER_CPUS=1 SIPP_CPUS=0 (taskset pinning, same for both servers)
@@ -22,6 +22,7 @@ RATE=${RATE:-30000}
 LIMIT=${LIMIT:-50}
 TRANSPORT=${TRANSPORT:-u1}
 KAM_CHILDREN=${KAM_CHILDREN:-2}
+ROUNDS=${ROUNDS:-4}
 ONLY=${ONLY:-}
 # Optional CPU pinning (taskset lists), the same for both servers: e.g.
 # SERVER_CPUS=1 SIPP_CPUS=0 gives each side its own core.
@@ -205,10 +206,11 @@ PY
     fi
 }
 
-declare -A R_SUCC R_FAIL R_SECS R_RPS R_SCPU R_PCPU
+declare -A R_SUCC R_FAIL R_SECS R_RPS R_SCPU R_PCPU PORT PID
 LS_RSS_IDLE="-"; LS_RSS_REG="-"; LS_RSS_REST="-"; LS_VERSION="-"
+SERVERS=()
 
-# --- loopstart -------------------------------------------------------------------
+# --- loopstart: start, register everyone, memory at rest --------------------------
 if [ "$ONLY" != kamailio ]; then
     if [ -n "${LOOPSTART_BIN:-}" ]; then
         LS_BIN=$LOOPSTART_BIN
@@ -236,21 +238,16 @@ if [ "$ONLY" != kamailio ]; then
     sleep 2
     LS_RSS_REG=$(rss_kb "$LS_PID")
     # At rest: the REGISTER transactions linger 32 s (Timer J) to absorb
-    # retransmissions; measure again once they are gone and the heap is trimmed
-    # (loopstart trims every 60 s).
+    # retransmissions; measure again once they are gone.
     log "waiting ${SETTLE}s for the transactions to expire"
     sleep "$SETTLE"
     LS_RSS_REST=$(rss_kb "$LS_PID")
     LS_LISTED=$("$LS_BIN" api --conf "$WORK/conf" "show registrations" 2>/dev/null | tail -1 || echo "?")
     log "loopstart RSS idle ${LS_RSS_IDLE} kB, after $N_USERS registered ${LS_RSS_REG} kB, at rest ${SETTLE}s later ${LS_RSS_REST} kB (show registrations: $LS_LISTED)"
-    run_sipp loopstart "$LS_PORT" "$CALLS" "$RATE" "$LS_PID"
-    R_SUCC[loopstart]=$SUCC; R_FAIL[loopstart]=$FAIL; R_SECS[loopstart]=$SECS; R_RPS[loopstart]=$RPS
-    R_SCPU[loopstart]=$SERVER_CPU; R_PCPU[loopstart]=$SIPP_CPU
-    LS_RSS_AFTER=$(rss_kb "$LS_PID")
-    kill -TERM "$LS_PID"; wait "$LS_PID" 2>/dev/null || true
+    SERVERS+=(loopstart); PORT[loopstart]=$LS_PORT; PID[loopstart]=$LS_PID
 fi
 
-# --- Kamailio --------------------------------------------------------------------
+# --- Kamailio: start, register everyone -------------------------------------------
 if [ "$ONLY" != loopstart ]; then
     KAM_VERSION=$("$KAMAILIO" -v 2>/dev/null | head -1 | awk '{print $2, $3}')
     log "starting kamailio ($KAM_VERSION) on 127.0.0.1:$KAM_PORT, children=$KAM_CHILDREN"
@@ -268,38 +265,69 @@ if [ "$ONLY" != loopstart ]; then
     done
     sleep 1
     run_sipp kamailio-warmup "$KAM_PORT" "$N_USERS" 2000
-    run_sipp kamailio "$KAM_PORT" "$CALLS" "$RATE" "$KAM_PID"
-    R_SUCC[kamailio]=$SUCC; R_FAIL[kamailio]=$FAIL; R_SECS[kamailio]=$SECS; R_RPS[kamailio]=$RPS
-    R_SCPU[kamailio]=$SERVER_CPU; R_PCPU[kamailio]=$SIPP_CPU
-    kill -TERM "$KAM_PID"; wait "$KAM_PID" 2>/dev/null || true
+    SERVERS+=(kamailio); PORT[kamailio]=$KAM_PORT; PID[kamailio]=$KAM_PID
 fi
+
+# --- the rate runs, interleaved ----------------------------------------------------
+# ROUNDS rounds of CALLS/ROUNDS registrations per server, alternating which goes
+# first, so that a slow spell on the shared machine hits both servers alike.
+PER_ROUND=$((CALLS / ROUNDS))
+ROUND_RATIOS=()
+for s in "${SERVERS[@]}"; do
+    R_SUCC[$s]=0; R_FAIL[$s]=0; R_SECS[$s]=0; R_SCPU[$s]=0; R_PCPU[$s]=0
+done
+for r in $(seq 1 "$ROUNDS"); do
+    order=("${SERVERS[@]}")
+    if [ $((r % 2)) = 0 ] && [ "${#SERVERS[@]}" = 2 ]; then
+        order=("${SERVERS[1]}" "${SERVERS[0]}")
+    fi
+    declare -A RPS_THIS=()
+    for s in "${order[@]}"; do
+        run_sipp "$s-round$r" "${PORT[$s]}" "$PER_ROUND" "$RATE" "${PID[$s]}"
+        RPS_THIS[$s]=$RPS
+        R_SUCC[$s]=$((R_SUCC[$s] + SUCC)); R_FAIL[$s]=$((R_FAIL[$s] + FAIL))
+        R_SECS[$s]=$(python3 -c "print(f'{${R_SECS[$s]} + $SECS:.2f}')")
+        R_SCPU[$s]=$(python3 -c "print(f'{${R_SCPU[$s]} + $SERVER_CPU:.2f}')")
+        R_PCPU[$s]=$(python3 -c "print(f'{${R_PCPU[$s]} + $SIPP_CPU:.2f}')")
+    done
+    if [ -n "${RPS_THIS[loopstart]:-}" ] && [ -n "${RPS_THIS[kamailio]:-}" ]; then
+        ROUND_RATIOS+=("$(python3 -c "print(f'{${RPS_THIS[loopstart]} / ${RPS_THIS[kamailio]}:.2f}')")")
+    fi
+done
+for s in "${SERVERS[@]}"; do
+    R_RPS[$s]=$(python3 -c "print(f'{${R_SUCC[$s]} / ${R_SECS[$s]}:.0f}')")
+done
+if [ -n "${PID[loopstart]:-}" ]; then LS_RSS_AFTER=$(rss_kb "${PID[loopstart]}"); fi
+for s in "${SERVERS[@]}"; do
+    kill -TERM "${PID[$s]}"; wait "${PID[$s]}" 2>/dev/null || true
+done
 
 # --- report ----------------------------------------------------------------------
 ratio="-"
 if [ -n "${R_RPS[loopstart]:-}" ] && [ -n "${R_RPS[kamailio]:-}" ] && [ "${R_RPS[kamailio]}" != 0 ]; then
     ratio=$(python3 -c "print(f'{${R_RPS[loopstart]} / ${R_RPS[kamailio]}:.2f}')")
 fi
-cat <<EOF
+cat <<REPORT
 
 ### Registration rate ($(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r))
 
-Command: \`N_USERS=$N_USERS CALLS=$CALLS RATE=$RATE LIMIT=$LIMIT TRANSPORT=$TRANSPORT KAM_CHILDREN=$KAM_CHILDREN bench/register/run.sh\`
+Command: \`N_USERS=$N_USERS CALLS=$CALLS ROUNDS=$ROUNDS RATE=$RATE LIMIT=$LIMIT TRANSPORT=$TRANSPORT KAM_CHILDREN=$KAM_CHILDREN bench/register/run.sh\`
 SIPp $(sipp -v 2>/dev/null | grep -o 'v[0-9][^ -]*' | head -1), scenario tests/sipp/register.xml (REGISTER, 401, REGISTER with digest qop=auth, 200), $N_USERS users cycled, Expires 3600.
 
-SIPp keeps at most LIMIT=$LIMIT registrations in flight (-l) with a target rate far above capacity (-r $RATE -rp 1000): the achieved rate is the server's capacity (with SIPp sharing the $(nproc) cores). A registration is two REGISTER transactions (401 challenge, then 200), so REGISTER requests/s is twice reg/s.
+SIPp keeps at most LIMIT=$LIMIT registrations in flight (-l) with a target rate far above capacity (-r $RATE -rp 1000): the achieved rate is the server's capacity (with SIPp sharing the $(nproc) cores). A registration is two REGISTER transactions (401 challenge, then 200), so REGISTER requests/s is twice reg/s. The servers take turns, $ROUNDS rounds of $PER_ROUND registrations each.
 
 | server | registrations ok | failed | seconds | reg/s | REGISTER req/s | server CPU s | SIPp CPU s |
 |---|---:|---:|---:|---:|---:|---:|---:|
-EOF
+REPORT
 for s in loopstart kamailio; do
     [ -n "${R_RPS[$s]:-}" ] || continue
     name=$s; [ "$s" = kamailio ] && name="kamailio ${KAM_VERSION:-} (children=$KAM_CHILDREN, usrloc db_mode 0, auth_db db_text)"
     [ "$s" = loopstart ] && name="loopstart ($LS_VERSION)"
-    echo "| $name | ${R_SUCC[$s]} | ${R_FAIL[$s]} | ${R_SECS[$s]} | ${R_RPS[$s]} | $((2 * R_RPS[$s])) | ${R_SCPU[$s]:--} | ${R_PCPU[$s]:--} |"
+    echo "| $name | ${R_SUCC[$s]} | ${R_FAIL[$s]} | ${R_SECS[$s]} | ${R_RPS[$s]} | $((2 * R_RPS[$s])) | ${R_SCPU[$s]} | ${R_PCPU[$s]} |"
 done
-cat <<EOF
+cat <<REPORT
 
-loopstart / kamailio reg/s ratio: **$ratio**
+loopstart / kamailio reg/s ratio: **$ratio** (per round: ${ROUND_RATIOS[*]:--})
 
-loopstart RSS (VmRSS): idle ${LS_RSS_IDLE} kB; right after $N_USERS users registered ${LS_RSS_REG} kB; with the $N_USERS registered users at rest (${SETTLE} s later, transactions expired) ${LS_RSS_REST} kB; after the rate run ${LS_RSS_AFTER:--} kB.
-EOF
+loopstart RSS (VmRSS): idle ${LS_RSS_IDLE} kB; right after $N_USERS users registered ${LS_RSS_REG} kB; with the $N_USERS registered users at rest (${SETTLE} s later, transactions expired) ${LS_RSS_REST} kB; after the rate runs ${LS_RSS_AFTER:--} kB.
+REPORT

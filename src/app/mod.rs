@@ -13,7 +13,8 @@ pub mod secrets;
 pub use driver::unix_ms;
 
 use crate::config::{Config, Domain, SipProfile};
-use crate::esl::{self, ApiRegistry, EslServerConfig};
+use crate::esl::{self, AclCheck, ApiRegistry, EslServerConfig};
+use crate::guard::acl::{self, Acls};
 use crate::sip::auth::Algorithm;
 use crate::sip::core::{CoreConfig, Directory, SipCore};
 use crate::sip::registrar::RegistrarPolicy;
@@ -123,14 +124,18 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
         }),
     );
     let addr = SocketAddr::new(esl_cfg.listen_ip, esl_cfg.listen_port);
-    if let Some(acl) = &esl_cfg.apply_inbound_acl {
-        tracing::warn!(
-            acl = %acl,
-            "event socket: apply-inbound-acl is not enforced yet (ACL lists arrive with the \
-             trunks work); only listen-ip ({}) limits who can connect",
-            esl_cfg.listen_ip
-        );
-    }
+    let esl_acl = match &esl_cfg.apply_inbound_acl {
+        None => None,
+        Some((name, source)) => {
+            let list = Acls::built_in(&acl::local_networks())
+                .resolve(name)
+                .map_err(|e| StartError(format!("{source}: apply-inbound-acl: {e}")))?;
+            let name = name.clone();
+            let check: AclCheck = Arc::new(move |ip| list.allows(ip));
+            ready.push(format!("event socket ACL {name}"));
+            Some(check)
+        }
+    };
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| bind_error("event socket", addr, &esl_cfg.source, e))?;
@@ -140,12 +145,13 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
         max_connections: 32,
         auth_timeout: Duration::from_secs(10),
     };
-    tasks.push(tokio::spawn(esl::serve(
+    tasks.push(tokio::spawn(esl::serve_with_acl(
         listener,
         cfg,
         registry.clone(),
         None,
         None,
+        esl_acl,
         shutdown_rx.clone(),
     )));
     ready.push(format!("event socket on {addr}"));

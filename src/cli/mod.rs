@@ -181,6 +181,12 @@ fn check(conf: &Path) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             }
+            if let Some((acl, source)) = &cfg.event_socket.apply_inbound_acl {
+                if let Err(e) = crate::guard::acl::Acls::built_in(&[]).resolve(acl) {
+                    eprintln!("{source}: error: apply-inbound-acl: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
             println!("configuration OK");
             ExitCode::SUCCESS
         }

@@ -167,7 +167,8 @@ pub struct EventSocketConfig {
     pub listen_port: u16,
     /// `password`; None when the param is absent (first boot generates one).
     pub password: Option<String>,
-    pub apply_inbound_acl: Option<String>,
+    /// The list (or address/CIDR) named by `apply-inbound-acl`, and where.
+    pub apply_inbound_acl: Option<(String, Source)>,
     /// The `password` param if present, else the `<configuration>` element.
     pub source: Source,
 }
@@ -217,7 +218,8 @@ pub fn event_socket(el: &Element, diags: &mut Diags) -> EventSocketConfig {
                 }
                 "apply-inbound-acl" => {
                     let v = p.value.trim();
-                    c.apply_inbound_acl = (!v.is_empty()).then(|| v.to_string());
+                    c.apply_inbound_acl =
+                        (!v.is_empty()).then(|| (v.to_string(), p.source.clone()));
                 }
                 _ => unknown(&p, &["nat-map", "stop-on-bind-error", "debug"], diags),
             }

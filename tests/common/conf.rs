@@ -32,6 +32,8 @@ pub struct ConfSpec {
     pub sip_port: u16,
     pub esl_port: u16,
     pub esl_password: EslPassword,
+    /// Further event_socket.conf params (e.g. apply-inbound-acl).
+    pub esl_params: Vec<(String, String)>,
     pub users: Vec<User>,
     /// `sip_profiles/internal.xml` params in order; later entries with the
     /// same name replace earlier ones in place.
@@ -49,6 +51,7 @@ impl ConfSpec {
             sip_port,
             esl_port,
             esl_password: EslPassword::Set(esl_password.to_string()),
+            esl_params: Vec::new(),
             users: Vec::new(),
             profile_params: vec![
                 p("sip-ip", "127.0.0.1"),
@@ -123,6 +126,14 @@ impl ConfSpec {
             ),
             EslPassword::Missing => String::new(),
         };
+        let mut password = password;
+        for (n, v) in &self.esl_params {
+            password.push_str(&format!(
+                "    <param name=\"{}\" value=\"{}\"/>\n",
+                xml_escape(n),
+                xml_escape(v)
+            ));
+        }
         format!(
             "<configuration name=\"event_socket.conf\" description=\"Socket Client\">\n  \
              <settings>\n    <param name=\"listen-ip\" value=\"127.0.0.1\"/>\n    \

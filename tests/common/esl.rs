@@ -44,6 +44,26 @@ impl EslConn {
         }
     }
 
+    /// Connects to 127.0.0.1:port from the loopback address `source` (to play
+    /// another host).
+    pub fn connect_from(source: &str, port: u16) -> EslConn {
+        use socket2::{Domain, Socket, Type};
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        let from: std::net::SocketAddr = format!("{source}:0").parse().expect("source address");
+        s.bind(&from.into()).expect("bind the source address");
+        let to: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+        s.connect(&to.into())
+            .unwrap_or_else(|e| panic!("connect to event socket port {port} from {source}: {e}"));
+        let s: TcpStream = s.into();
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("set read timeout");
+        let writer = s.try_clone().expect("clone stream");
+        EslConn {
+            reader: BufReader::new(s),
+            writer,
+        }
+    }
+
     /// Sends a command followed by the blank line.
     pub fn send(&mut self, cmd: &str) {
         self.writer

@@ -44,6 +44,7 @@ pub struct GatewayBuilder {
     users: Vec<User>,
     params: Vec<(String, String)>,
     esl_password: EslPassword,
+    esl_params: Vec<(String, String)>,
     extra_files: Vec<(String, String)>,
 }
 
@@ -106,6 +107,12 @@ impl GatewayBuilder {
         self
     }
 
+    /// Adds an event_socket.conf param (e.g. `apply-inbound-acl`).
+    pub fn esl_param(mut self, name: &str, value: &str) -> Self {
+        self.esl_params.push((name.to_string(), value.to_string()));
+        self
+    }
+
     /// Writes event_socket.conf.xml without a password param.
     pub fn no_esl_password(mut self) -> Self {
         self.esl_password = EslPassword::Missing;
@@ -121,6 +128,7 @@ impl GatewayBuilder {
     fn spec(&self, sip_port: u16, esl_port: u16) -> ConfSpec {
         let mut spec = ConfSpec::new(sip_port, esl_port, "x");
         spec.esl_password = self.esl_password.clone();
+        spec.esl_params = self.esl_params.clone();
         spec.users = self.users.clone();
         for (n, v) in &self.params {
             spec.set_profile_param(n, v);
@@ -189,6 +197,7 @@ impl Gateway {
             users: Vec::new(),
             params: Vec::new(),
             esl_password: EslPassword::Set(format!("test-esl-{}", std::process::id())),
+            esl_params: Vec::new(),
             extra_files: Vec::new(),
         }
     }

@@ -1,0 +1,4 @@
+//! The box's own defences: ACLs now; fail2ban-style banning, blacklists and limits
+//! join them here.
+
+pub mod acl;

@@ -13,9 +13,33 @@ pub const MAX_DATAGRAM: usize = 65_535;
 /// a few hundred phones at once is dropped (seen: SIPp with 200 registrations in flight).
 pub const SOCKET_BUFFER: usize = 2 * 1024 * 1024;
 
+/// A bound UDP socket, twice: the tokio handle (sleep until a datagram arrives, send)
+/// and a duplicate descriptor of the same socket for reading while busy-polling.
+///
+/// Why two: tokio's `try_recv_from` answers `WouldBlock` from its cached readiness,
+/// without asking the kernel, until the event loop has run again; a busy-poll through
+/// it only spins. Reads through `poller` are real `recvfrom` calls.
+pub struct UdpEndpoint {
+    pub socket: UdpSocket,
+    poller: std::net::UdpSocket,
+}
+
+impl UdpEndpoint {
+    /// The next datagram if one is queued now (one system call, never blocks).
+    pub fn poll_recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.poller.recv_from(buf)
+    }
+
+    /// Reads through tokio once, so that when nothing is queued tokio learns it and the
+    /// next `readable()` sleeps in the event loop instead of returning at once.
+    pub fn recv_or_rearm(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.socket.try_recv_from(buf)
+    }
+}
+
 /// Binds a non-blocking UDP socket with large kernel buffers (capped by the kernel's
 /// rmem_max/wmem_max; a refusal is not fatal).
-pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
+pub fn bind(addr: SocketAddr) -> io::Result<UdpEndpoint> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if let Err(e) = socket.set_recv_buffer_size(SOCKET_BUFFER) {
@@ -26,7 +50,11 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    UdpSocket::from_std(socket.into())
+    let poller = socket.try_clone()?.into();
+    Ok(UdpEndpoint {
+        socket: UdpSocket::from_std(socket.into())?,
+        poller,
+    })
 }
 
 /// Sends one datagram; waits for room only when the socket buffer is full.

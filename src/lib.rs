@@ -2,12 +2,13 @@
 //!
 //! The binary (`src/main.rs`) is a thin command line over this library. The map of the
 //! modules is `../shared/DESIGN.md`; arrows point down only:
-//! `cli` → `app` → `esl` → `sip` / `store` / `config`.
+//! `cli` → `app` → `esl` / `hw` → `sip` / `store` / `config`.
 
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod esl;
 pub mod guard;
+pub mod hw;
 pub mod sip;
 pub mod store;

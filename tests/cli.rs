@@ -160,3 +160,73 @@ fn first_boot_generates_passwords_that_work() {
         "password changed across restart"
     );
 }
+
+fn reference_board() -> String {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("board/ref-2fxs-1fxo/board.toml");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn check_prints_the_board_and_run_reports_its_voice_devices() {
+    let builder = Gateway::builder()
+        .user("1001", "secret1001")
+        .file("board.toml", &reference_board());
+    let gw = builder.build();
+    let out = gw.cli(&["check", "--conf", &gw.conf_dir().to_string_lossy()]);
+    assert!(out.success(), "{}", out.describe());
+    for want in [
+        "board ref-2fxs-1fxo",
+        "line card: /dev/ttyS1 at 460800 baud",
+        "port fxs1 (FXS, line 0): voice hw:0,0 channel 0 of 4",
+        "port fxo1 (FXO, line 2): voice hw:0,0 channel 2 of 4",
+        "led port fxo1: gpio gpiochip0:16 (active low)",
+        "reset button: gpio gpiochip1:3 (active low), held 10 s = factory reset",
+    ] {
+        assert!(
+            out.stdout.contains(want),
+            "missing {want:?}:\n{}",
+            out.describe()
+        );
+    }
+    // This host has no such codec: the gateway still starts, and says what is wrong.
+    let gw = builder.start();
+    let log = gw.log();
+    assert!(
+        log.contains("board ref-2fxs-1fxo: 3 analog port(s)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("voice for fxs1, fxs2, fxo1: ALSA hw:0,0 unusable"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_broken_board_file_stops_check_and_run_with_file_and_line() {
+    let board = reference_board().replace("alsa-channel = 2", "alsa-channel = 1");
+    let line = board
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim() == "alsa-channel = 1")
+        .nth(1)
+        .map(|(i, _)| i + 1)
+        .expect("two ports on channel 1");
+    let builder = Gateway::builder()
+        .user("1001", "secret1001")
+        .file("board.toml", &board);
+    let gw = builder.build();
+    let out = gw.cli(&["check", "--conf", &gw.conf_dir().to_string_lossy()]);
+    assert_eq!(out.code(), Some(1), "{}", out.describe());
+    let want =
+        format!("board.toml:{line}: error: port fxo1: hw:0,0 channel 1 already carries port fxs2");
+    assert!(
+        out.stderr.contains(&want),
+        "want {want:?}:\n{}",
+        out.describe()
+    );
+    match builder.try_start() {
+        Ok(gw) => panic!("started with a broken board.toml; log:\n{}", gw.log()),
+        Err(e) => assert!(e.log.contains(&want), "{}", e.log),
+    }
+}

@@ -75,6 +75,10 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
 
     let (passwords, a1_hashes) = settle_passwords(&store, &domain)?;
 
+    if let Some(board) = &config.board {
+        crate::hw::report(board);
+    }
+
     // Event socket: never with a well-known password.
     let esl_cfg = &config.event_socket;
     let esl_password = match esl_cfg.password.as_deref() {

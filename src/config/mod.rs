@@ -8,6 +8,7 @@
 //! always with file and line. Nothing here touches the network: `local_ip_v4` only asks
 //! the routing table.
 
+pub mod board;
 mod diag;
 mod directory;
 mod profile;
@@ -17,6 +18,8 @@ mod xml;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_board;
 #[cfg(test)]
 mod tests_directory;
 #[cfg(test)]
@@ -44,6 +47,8 @@ pub struct Config {
     pub profiles: Vec<SipProfile>,
     pub domains: Vec<Domain>,
     pub event_socket: EventSocketConfig,
+    /// The box's hardware (`board.toml`); None on a box without analog ports.
+    pub board: Option<board::Board>,
     /// Warnings that did not stop loading.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -101,6 +106,11 @@ pub fn load(conf_dir: &Path) -> Result<Config, ConfigErrors> {
                 line: 0,
             }),
         };
+
+    let board = board::load(conf_dir).unwrap_or_else(|errors| {
+        diags.0.extend(errors.0);
+        None
+    });
 
     let mut profiles = Vec::new();
     for file in xml_files(&conf_dir.join("sip_profiles"), &mut diags) {
@@ -162,6 +172,7 @@ pub fn load(conf_dir: &Path) -> Result<Config, ConfigErrors> {
         profiles,
         domains,
         event_socket,
+        board,
         diagnostics: diags.0,
     })
 }
@@ -370,6 +381,10 @@ impl Config {
             "store: cache {} MiB; max sessions {}",
             self.switch.store_cache_mb, self.switch.max_sessions
         );
+        match &self.board {
+            Some(b) => s.push_str(&b.summary()),
+            None => s.push_str("board: none (no board.toml: no analog ports)\n"),
+        }
         let warnings = self
             .diagnostics
             .iter()

@@ -2,7 +2,9 @@
 # Installs the real peers the integration tests and benchmarks talk to:
 #   sipp (Debian sip-tester), baresip (baresip-core: no GUI/video deps),
 #   kamailio (bench/register reference), python3 + greenswitch (ESL client),
-#   cargo-nextest (falls back to `cargo test` in scripts/test.sh if absent).
+#   cargo-nextest (falls back to `cargo test` in scripts/test.sh if absent);
+#   for the firmware build and qemu-tests/: clang, lld, make, pkg-config, kmod
+#   (depmod), cpio, e2fsprogs (mke2fs -d) and qemu-system-arm.
 # Idempotent: runs `apt-get update` only when a package is missing, and pip
 # only when the pinned greenswitch is not importable at that version.
 set -euo pipefail
@@ -18,7 +20,9 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # --- Debian packages -------------------------------------------------------
-PKGS=(sip-tester baresip-core kamailio python3 python3-pip procps iproute2)
+PKGS=(sip-tester baresip-core kamailio python3 python3-pip procps iproute2
+      # the firmware build (alsa-lib from source) and the QEMU system tests
+      clang lld make pkg-config bzip2 file kmod xz-utils cpio e2fsprogs qemu-system-arm)
 missing=()
 for p in "${PKGS[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -109,6 +109,11 @@ impl Driver {
     /// before replying added milliseconds at 50 registrations in flight). When the
     /// socket runs dry, lazy store writes are done, then the socket is polled for up to
     /// [`BUSY_POLL`] before the task sleeps in the event loop.
+    ///
+    /// Group commit: once a message queues a store change that must be durable before
+    /// it is acknowledged (a new registration), answers are held back; the batch goes
+    /// on reading, and when it ends or the socket runs dry, one fsync covers every held
+    /// change and then the answers leave. A refresh costs no fsync.
     async fn read_datagrams(
         &mut self,
         buf: &mut [u8],
@@ -119,9 +124,15 @@ impl Driver {
         };
         let mut idle_since: Option<Instant> = None;
         let mut handled = 0;
+        let mut holding = false;
         while handled < BATCH {
             let received = match udp.poll_recv(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if holding {
+                        self.apply_store_ops();
+                        self.send_transmits(Some(&udp.socket), writers).await;
+                        holding = false;
+                    }
                     let since = *idle_since.get_or_insert_with(|| {
                         self.apply_store_ops();
                         Instant::now()
@@ -148,7 +159,10 @@ impl Driver {
                     let bytes = buf.get(..n).unwrap_or_default();
                     self.core
                         .handle_message(bytes, peer, Instant::now(), unix_ms());
-                    self.send_transmits(Some(&udp.socket), writers).await;
+                    holding = holding || self.core.needs_sync();
+                    if !holding {
+                        self.send_transmits(Some(&udp.socket), writers).await;
+                    }
                 }
                 Err(e) => {
                     // ICMP port unreachable from a previous send shows up here.
@@ -158,9 +172,14 @@ impl Driver {
             }
         }
         self.apply_store_ops();
+        self.send_transmits(Some(&udp.socket), writers).await;
     }
 
     async fn flush_outputs(&mut self, writers: &HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>) {
+        // Durable changes first: their answers are among the transmits.
+        if self.core.needs_sync() {
+            self.apply_store_ops();
+        }
         let udp = self.udp.clone();
         self.send_transmits(udp.as_deref().map(|u| &u.socket), writers)
             .await;
@@ -203,16 +222,25 @@ impl Driver {
         }
     }
 
-    /// Writes the location-service changes the core made (lazy durability: sled
-    /// flushes them within its flush interval).
+    /// Writes the location-service changes the core made; when any of them is
+    /// critical, one sync (flush + fsync) at the end makes the whole group durable.
+    /// The rest sled writes back within its flush interval.
     fn apply_store_ops(&mut self) {
+        let mut sync = false;
         while let Some(op) = self.core.poll_store_op() {
+            sync |= op.durability() == Durability::Critical;
             let result = match &op {
-                StoreOp::Put(b) => self.registrations.insert(&b.key(), b, Durability::Lazy),
-                StoreOp::Delete(key) => self.registrations.remove(key, Durability::Lazy),
+                StoreOp::Put(b, _) => self.registrations.insert(&b.key(), b, Durability::Lazy),
+                StoreOp::Delete(key, _) => self.registrations.remove(key, Durability::Lazy),
             };
             if let Err(e) = result {
                 tracing::error!(error = %e, "could not persist a registration change");
+            }
+        }
+        if sync {
+            if let Err(e) = self.registrations.sync() {
+                // Answers still go out: refusing service would not bring the disk back.
+                tracing::error!(error = %e, "could not sync registrations to disk; they may not survive a power cut");
             }
         }
     }

@@ -209,6 +209,12 @@ impl<R: Record> Tree<R> {
         self.tree.is_empty()
     }
 
+    /// Makes every write so far durable (see [`Store::sync`]): one fsync for a group of
+    /// lazy writes that must all be on disk before they are acknowledged.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.store.sync()
+    }
+
     fn settle(&self, durability: Durability) -> Result<(), StoreError> {
         match durability {
             Durability::Lazy => Ok(()),

@@ -22,7 +22,7 @@ use crate::sip::transaction::{
 use crate::sip::wire::{
     self, parse_message, Essentials, Framing, Host, Limits, Message, Method, Request, Response,
 };
-use crate::store::Binding;
+use crate::store::{Binding, Durability};
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -61,11 +61,22 @@ pub struct Datagram {
     pub bytes: Vec<u8>,
 }
 
-/// A change to the persisted location service.
+/// A change to the persisted location service, with how durable it must be before
+/// the response that acknowledges it leaves: a new binding or an unregistration is
+/// `Critical` (a phone told "registered" must still be after a power cut); a refresh
+/// and the removal of an expired binding are `Lazy`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreOp {
-    Put(Binding),
-    Delete(Vec<u8>),
+    Put(Binding, Durability),
+    Delete(Vec<u8>, Durability),
+}
+
+impl StoreOp {
+    pub fn durability(&self) -> Durability {
+        match self {
+            StoreOp::Put(_, d) | StoreOp::Delete(_, d) => *d,
+        }
+    }
 }
 
 /// Something the rest of the box may want to know (fail2ban, events).
@@ -149,7 +160,8 @@ impl SipCore {
     /// Loads persisted bindings; those already expired become store deletions.
     pub fn restore(&mut self, bindings: Vec<Binding>, now_unix_ms: u64) {
         for stale in self.registrar.restore(bindings, now_unix_ms) {
-            self.store_ops.push_back(StoreOp::Delete(stale.key()));
+            self.store_ops
+                .push_back(StoreOp::Delete(stale.key(), Durability::Lazy));
         }
     }
 
@@ -182,7 +194,8 @@ impl SipCore {
         self.transactions.handle_timeout(now);
         for gone in self.registrar.expire(now_unix_ms) {
             tracing::info!(aor = %gone.aor, contact = %gone.contact_uri, "registration expired");
-            self.store_ops.push_back(StoreOp::Delete(gone.key()));
+            self.store_ops
+                .push_back(StoreOp::Delete(gone.key(), Durability::Lazy));
             self.notices.push_back(CoreNotice::Unregistered {
                 aor: gone.aor,
                 contact: gone.contact_uri,
@@ -213,6 +226,14 @@ impl SipCore {
 
     pub fn poll_store_op(&mut self) -> Option<StoreOp> {
         self.store_ops.pop_front()
+    }
+
+    /// Whether a queued store change must be on disk before the transmits queued with
+    /// it may leave (see [`StoreOp`]).
+    pub fn needs_sync(&self) -> bool {
+        self.store_ops
+            .iter()
+            .any(|op| op.durability() == Durability::Critical)
     }
 
     pub fn poll_notice(&mut self) -> Option<CoreNotice> {

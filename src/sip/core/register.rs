@@ -5,6 +5,7 @@ use crate::sip::auth::{self, Challenge, Credentials, RejectReason, Verdict};
 use crate::sip::registrar::{Change, RegisterError, RegisterInput};
 use crate::sip::transaction::{Peer, TransportKind};
 use crate::sip::wire::{Essentials, Host, Request, Response};
+use crate::store::Durability;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Result of the digest step.
@@ -79,14 +80,22 @@ impl SipCore {
 
     fn record_change(&mut self, change: Change, aor: &str) {
         match change {
-            Change::Upsert(b) => {
+            Change::Upsert {
+                binding: b,
+                refresh,
+            } => {
                 tracing::debug!(%aor, contact = %b.contact_uri, source = %b.source, "registered");
                 self.notices.push_back(CoreNotice::Registered {
                     aor: b.aor.clone(),
                     contact: b.contact_uri.clone(),
                     source: b.source.clone(),
                 });
-                self.store_ops.push_back(StoreOp::Put(b));
+                let durability = if refresh {
+                    Durability::Lazy
+                } else {
+                    Durability::Critical
+                };
+                self.store_ops.push_back(StoreOp::Put(b, durability));
             }
             Change::Remove { aor, key } => {
                 let contact =
@@ -98,7 +107,8 @@ impl SipCore {
                     contact,
                     expired: false,
                 });
-                self.store_ops.push_back(StoreOp::Delete(key));
+                self.store_ops
+                    .push_back(StoreOp::Delete(key, Durability::Critical));
             }
         }
     }

@@ -154,7 +154,41 @@ fn register_challenge_then_success_lists_binding() {
     assert_eq!(core.registrar().location.len(), 1);
     let b = &core.registrar().location.bindings("1001@example.test")[0];
     assert_eq!(b.source, "127.0.0.2:5070");
-    assert!(matches!(core.poll_store_op(), Some(StoreOp::Put(_))));
+    assert!(matches!(
+        core.poll_store_op(),
+        Some(StoreOp::Put(_, Durability::Critical))
+    ));
+}
+
+#[test]
+fn new_bindings_and_unregistrations_must_be_durable_refreshes_need_not() {
+    let mut core = core();
+    let clock = Clock::new();
+    let durabilities = |core: &mut SipCore| {
+        let mut v = Vec::new();
+        while let Some(op) = core.poll_store_op() {
+            v.push(op.durability());
+        }
+        v
+    };
+    register_with_password(&mut core, &clock, "1001", "secret1001", 1, "600");
+    assert!(
+        core.needs_sync(),
+        "a new binding is acknowledged only once on disk"
+    );
+    assert_eq!(durabilities(&mut core), [Durability::Critical]);
+    // The same phone, same Call-ID and source: only the expiry moves on.
+    let ok = register_with_password(&mut core, &clock, "1001", "secret1001", 3, "600");
+    assert_eq!(ok.status.code, 200);
+    assert!(!core.needs_sync(), "a refresh needs no fsync");
+    assert_eq!(durabilities(&mut core), [Durability::Lazy]);
+    let ok = register_with_password(&mut core, &clock, "1001", "secret1001", 5, "0");
+    assert_eq!(ok.status.code, 200);
+    assert!(
+        core.needs_sync(),
+        "an unregistration is acknowledged only once on disk"
+    );
+    assert_eq!(durabilities(&mut core), [Durability::Critical]);
 }
 
 #[test]

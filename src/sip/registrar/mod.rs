@@ -39,8 +39,17 @@ pub struct RegisterInput<'a> {
 /// A change to persist.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    Upsert(Binding),
-    Remove { aor: String, key: Vec<u8> },
+    /// A binding added or changed. `refresh` when only its expiry moved on (same
+    /// Call-ID, source and transport): losing that to a power cut loses nothing a
+    /// phone's next refresh does not bring back, so it may be written lazily.
+    Upsert {
+        binding: Binding,
+        refresh: bool,
+    },
+    Remove {
+        aor: String,
+        key: Vec<u8>,
+    },
 }
 
 /// Why a REGISTER was refused, with the response it maps to.
@@ -195,8 +204,14 @@ impl Registrar {
                     });
                 }
             } else {
+                let refresh = self.location.bindings(input.aor).iter().any(|b| {
+                    b.key() == key
+                        && b.call_id == binding.call_id
+                        && b.source == binding.source
+                        && b.transport == binding.transport
+                });
                 self.location.upsert(binding.clone());
-                changes.push(Change::Upsert(binding));
+                changes.push(Change::Upsert { binding, refresh });
             }
         }
         Ok(changes)

@@ -8,6 +8,7 @@
 mod api;
 mod driver;
 mod memory;
+mod notify;
 pub mod secrets;
 
 pub use driver::unix_ms;
@@ -122,7 +123,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             started,
             hostname: hostname(),
             max_sessions: config.switch.max_sessions,
-            profiles: handles,
+            profiles: handles.clone(),
             passwords,
             domain: domain.name.clone(),
         }),
@@ -172,8 +173,18 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
         }
     }));
     tracing::info!("loopstart ready: {}", ready.join("; "));
+    let notifier = notify::Notifier::from_env().map(Arc::new);
+    if let Some(n) = &notifier {
+        n.send(&format!("READY=1\nSTATUS={}", ready.join("; ")));
+        if let Some(every) = notify::watchdog_interval() {
+            tasks.push(tokio::spawn(watchdog(n.clone(), handles, every)));
+        }
+    }
     wait_for_signal().await;
     tracing::info!("shutting down");
+    if let Some(n) = &notifier {
+        n.send("STOPPING=1");
+    }
     let _ = shutdown_tx.send(true);
     // Give drivers a moment to write out what they hold.
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -185,6 +196,26 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
         .map_err(|e| StartError(format!("could not sync the store at shutdown: {e}")))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Pings systemd's watchdog while every SIP profile's driver answers a query: a driver
+/// stuck in a loop stops the pings, and systemd restarts the gateway.
+async fn watchdog(notifier: Arc<notify::Notifier>, profiles: Vec<ProfileHandle>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let mut alive = true;
+        for p in &profiles {
+            let answer = tokio::time::timeout(every, p.query(Box::new(|_| String::new()))).await;
+            if !matches!(answer, Ok(Ok(_))) {
+                tracing::error!(profile = %p.name, "SIP profile driver did not answer within {every:?}: not pinging the watchdog");
+                alive = false;
+            }
+        }
+        if alive {
+            notifier.send("WATCHDOG=1");
+        }
+    }
 }
 
 type Passwords = BTreeMap<String, String>;

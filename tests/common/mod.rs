@@ -46,6 +46,7 @@ pub struct GatewayBuilder {
     esl_password: EslPassword,
     esl_params: Vec<(String, String)>,
     extra_files: Vec<(String, String)>,
+    env: Vec<(String, String)>,
 }
 
 /// Why a gateway did not come up.
@@ -64,6 +65,8 @@ pub struct Gateway {
     spec: ConfSpec,
     child: Option<Child>,
     generation: usize,
+    /// Extra environment for the process (e.g. systemd's NOTIFY_SOCKET).
+    env: Vec<(String, String)>,
 }
 
 impl GatewayBuilder {
@@ -119,6 +122,12 @@ impl GatewayBuilder {
         self
     }
 
+    /// Sets an environment variable for the gateway process.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_string(), value.to_string()));
+        self
+    }
+
     /// Adds a file to the conf dir (path relative to it).
     pub fn file(mut self, rel: &str, text: &str) -> Self {
         self.extra_files.push((rel.to_string(), text.to_string()));
@@ -149,6 +158,7 @@ impl GatewayBuilder {
             spec,
             child: None,
             generation: 0,
+            env: self.env.clone(),
         };
         fs::create_dir_all(gw.data_dir()).expect("create data dir");
         gw.spec.write(&gw.conf_dir());
@@ -199,6 +209,7 @@ impl Gateway {
             esl_password: EslPassword::Set(format!("test-esl-{}", std::process::id())),
             esl_params: Vec::new(),
             extra_files: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -267,6 +278,7 @@ impl Gateway {
         let out = err.try_clone().expect("clone log file");
         let child = Command::new(bin())
             .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .arg("run")
             .arg("--conf")
             .arg(self.conf_dir())

@@ -34,6 +34,8 @@ pub struct ConfSpec {
     pub esl_password: EslPassword,
     /// Further event_socket.conf params (e.g. apply-inbound-acl).
     pub esl_params: Vec<(String, String)>,
+    /// The event socket's listen-ip (127.0.0.1; a QEMU guest listens on 0.0.0.0).
+    pub esl_listen_ip: String,
     pub users: Vec<User>,
     /// `sip_profiles/internal.xml` params in order; later entries with the
     /// same name replace earlier ones in place.
@@ -52,6 +54,7 @@ impl ConfSpec {
             esl_port,
             esl_password: EslPassword::Set(esl_password.to_string()),
             esl_params: Vec::new(),
+            esl_listen_ip: "127.0.0.1".into(),
             users: Vec::new(),
             profile_params: vec![
                 p("sip-ip", "127.0.0.1"),
@@ -136,9 +139,10 @@ impl ConfSpec {
         }
         format!(
             "<configuration name=\"event_socket.conf\" description=\"Socket Client\">\n  \
-             <settings>\n    <param name=\"listen-ip\" value=\"127.0.0.1\"/>\n    \
+             <settings>\n    <param name=\"listen-ip\" value=\"{}\"/>\n    \
              <param name=\"listen-port\" value=\"{}\"/>\n{password}  </settings>\n\
              </configuration>\n",
+            xml_escape(&self.esl_listen_ip),
             self.esl_port
         )
     }

@@ -13,6 +13,7 @@ pub mod conf;
 pub mod esl;
 pub mod ports;
 pub mod process;
+pub mod qemu;
 pub mod registrations;
 pub mod sip;
 pub mod sipp;

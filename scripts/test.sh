@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests and the integration tests in tests/ that drive
-# the real binary with SIPp, baresip and an ESL client. Installs the peers
-# first (scripts/install-test-deps.sh). Exits non-zero on any failure.
+# Runs every test: unit tests, the integration tests in tests/ that drive the
+# real binary with SIPp, baresip and an ESL client, and the QEMU system tests
+# that boot the ARM firmware. Installs the peers first
+# (scripts/install-test-deps.sh). Exits non-zero on any failure.
 #
 # Environment: LOOPSTART_SKIP_DEPS=1 skips the install step;
 #              CARGO_TARGET_DIR is honoured as usual.
@@ -14,6 +15,16 @@ fi
 
 echo "== cargo build --bins"
 cargo build --bins
+
+# The firmware for the boxes and the images the QEMU system tests (tests/qemu.rs)
+# boot: static aarch64 and armv7 builds with a static alsa-lib, Debian's kernel and
+# busybox. Built here so that a build failure reads as one, not as a test timeout.
+echo "== scripts/build-firmware.sh all"
+./scripts/build-firmware.sh all
+for arch in aarch64 armv7; do
+    echo "== qemu-tests/build-image.sh $arch"
+    ./qemu-tests/build-image.sh "$arch" >/dev/null
+done
 
 # The peers' versions, for the record.
 sipp_v=$( (sipp -v 2>&1 || true) | grep -o 'SIPp v[0-9.]*' | head -1)

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::conf::ConfSpec;
 use common::esl::EslConn;
-use common::qemu::{Arch, Machine};
+use common::qemu::{firmware_binary, Arch, Machine};
 use common::registrations;
 use common::sipp::Sipp;
 
@@ -202,4 +202,41 @@ fn armv7_box_boots_registers_and_answers_the_event_socket() {
         console.contains("voice for fxo1: ALSA hw:Loopback,0,1 ok (8000 Hz S16_LE x1"),
         "{console}"
     );
+}
+
+/// The firmware bar (issue: under 8 MiB stripped for the whole firmware as it grows),
+/// and what makes it a firmware: fully static, stripped, for the right CPU.
+#[test]
+fn firmware_binaries_are_static_stripped_and_under_8_mib() {
+    const BAR: u64 = 8 * 1024 * 1024;
+    for (arch, machine) in [(Arch::Aarch64, "ARM aarch64"), (Arch::Armv7, "ARM, EABI5")] {
+        let bin = firmware_binary(arch);
+        let size = std::fs::metadata(&bin)
+            .unwrap_or_else(|e| panic!("{}: {e}", bin.display()))
+            .len();
+        assert!(
+            size < BAR,
+            "{}: {size} bytes, over the {BAR}-byte bar",
+            bin.display()
+        );
+        let scratch = tempfile::tempdir().expect("temp dir");
+        let file = common::process::run_bounded(
+            std::process::Command::new("file").arg(&bin),
+            scratch.path(),
+            Duration::from_secs(20),
+        );
+        let out = file.stdout;
+        for want in [machine, "statically linked", "stripped"] {
+            assert!(
+                out.contains(want),
+                "`file` on the {} build: {out}",
+                arch.name()
+            );
+        }
+        assert!(
+            !out.contains("interpreter") && !out.contains("not stripped"),
+            "{out}"
+        );
+        eprintln!("{}: {size} bytes", arch.name());
+    }
 }

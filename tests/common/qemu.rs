@@ -112,6 +112,15 @@ pub fn image(arch: Arch) -> PathBuf {
     .clone()
 }
 
+/// The firmware binary `image(arch)` built (scripts/build-firmware.sh's output).
+pub fn firmware_binary(arch: Arch) -> PathBuf {
+    image(arch);
+    firmware_cache()
+        .join("out")
+        .join(arch.name())
+        .join("loopstart")
+}
+
 /// One emulated box: its disk survives power cuts and reboots of this value.
 pub struct Machine {
     pub arch: Arch,

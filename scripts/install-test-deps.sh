@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real peers the integration tests and benchmarks talk to:
 #   sipp (Debian sip-tester), baresip (baresip-core: no GUI/video deps),
-#   kamailio (bench/register reference), python3 + greenswitch (ESL client),
+#   kamailio (bench/register reference), python3 + greenswitch (ESL client)
+#   and oelint-adv (Yocto recipe linter),
 #   cargo-nextest (falls back to `cargo test` in scripts/test.sh if absent);
 #   for the firmware build and qemu-tests/: clang, lld, make, pkg-config, kmod
 #   (depmod), cpio, e2fsprogs (mke2fs -d) and qemu-system-arm.
@@ -51,15 +52,21 @@ else
     log "Debian packages present: ${PKGS[*]}"
 fi
 
-# --- Python: greenswitch for tests/esl.rs ------------------------------------
-want=$(sed -n 's/^greenswitch==//p' tests/python/requirements.txt)
-have=$(python3 -c 'import importlib.metadata as m; print(m.version("greenswitch"))' 2>/dev/null || true)
-if [ "$have" != "$want" ]; then
-    log "pip installing greenswitch==$want (have: ${have:-none})"
+# --- Python: greenswitch (tests/esl.rs), oelint-adv (tests/yocto.rs) -------------
+# Installs the pinned requirements when any of them is missing or at another version.
+stale=""
+while IFS='=' read -r name _ version; do
+    [ -n "$name" ] || continue
+    case $name in \#*) continue ;; esac
+    have=$(python3 -c "import importlib.metadata as m; print(m.version('$name'))" 2>/dev/null || true)
+    [ "$have" = "$version" ] || stale="$stale $name==$version(have:${have:-none})"
+done < tests/python/requirements.txt
+if [ -n "$stale" ]; then
+    log "pip installing:$stale"
     pip_cmd=(python3 -m pip install -q -r tests/python/requirements.txt)
     "${pip_cmd[@]}" 2>/dev/null || "${pip_cmd[@]}" --break-system-packages
 else
-    log "greenswitch $have present"
+    log "Python requirements present: $(grep -v '^#' tests/python/requirements.txt | tr '\n' ' ')"
 fi
 
 # --- cargo-nextest -------------------------------------------------------------

@@ -240,3 +240,48 @@ fn firmware_binaries_are_static_stripped_and_under_8_mib() {
         eprintln!("{}: {size} bytes", arch.name());
     }
 }
+
+/// The technician's view on the serial console: loopstart runs as its own unprivileged
+/// user, and a factory reset wipes the box's state so the next boot is a first boot.
+#[test]
+fn aarch64_box_runs_loopstart_unprivileged_and_a_factory_reset_starts_over() {
+    let arch = Arch::Aarch64;
+    let mut machine = Machine::new(arch, &guest_conf(arch));
+    machine.boot();
+    register(machine.sip_addr(), "1001")
+        .run()
+        .assert_ok("REGISTER 1001", &machine.console());
+
+    // The process's owner as a number (busybox's ps shows names cut to 8
+    // characters); 100 is the loopstart user of rootfs/etc/passwd.
+    let owner = machine.shell(
+        "stat -c 'owner=%u.' /proc/$(pidof loopstart)",
+        Duration::from_secs(30),
+    );
+    assert!(
+        owner.contains("owner=100."),
+        "loopstart must run as the loopstart user (uid 100), not root:\n{owner}"
+    );
+
+    machine.type_command("loopstart-factory-reset --yes", Duration::from_secs(30));
+    machine.wait_off(Duration::from_secs(90));
+    assert!(
+        machine
+            .console()
+            .contains("loopstart: factory reset done; rebooting"),
+        "{}",
+        machine.console()
+    );
+
+    machine.boot();
+    let console = machine.console();
+    assert!(
+        console.contains("loopstart first boot: preparing /var/lib/loopstart"),
+        "after a factory reset the next boot is a first boot:\n{console}"
+    );
+    assert!(console.contains("0 registrations restored"), "{console}");
+    assert!(
+        registered_users(&machine).is_empty(),
+        "registrations survived the factory reset"
+    );
+}

@@ -128,6 +128,8 @@ pub struct Machine {
     initrd: PathBuf,
     child: Option<Child>,
     boots: usize,
+    /// The connection to the serial console, once a test typed into it.
+    typing: Option<ConsoleTyping>,
     pub sip_port: u16,
     pub esl_port: u16,
 }
@@ -173,6 +175,7 @@ impl Machine {
             initrd: initrd_path,
             child: None,
             boots: 0,
+            typing: None,
             sip_port: 0,
             esl_port: 0,
         }
@@ -231,8 +234,15 @@ impl Machine {
                 "1",
             ])
             .args(["-display", "none", "-monitor", "none", "-no-reboot"])
-            .arg("-serial")
-            .arg(format!("file:{}", console.display()))
+            // The serial console: a unix socket a test can type into (the technician's
+            // shell), everything it prints also logged to a file.
+            .arg("-chardev")
+            .arg(format!(
+                "socket,id=con,path={},server=on,wait=off,logfile={}",
+                self.console_socket().display(),
+                console.display()
+            ))
+            .args(["-serial", "chardev:con"])
             .arg("-kernel")
             .arg(d.join("vmlinuz"))
             .arg("-initrd")
@@ -286,9 +296,94 @@ impl Machine {
         }
     }
 
+    fn console_socket(&self) -> PathBuf {
+        self.dir.path().join("console.sock")
+    }
+
+    /// Runs `command` in a root shell on the serial console (the technician's
+    /// console) and returns what it printed.
+    pub fn shell(&mut self, command: &str, timeout: Duration) -> String {
+        let before = self.console().len();
+        // Markers computed by the shell, so the echo of the typed line does not count.
+        let (start, end) = (format!("__out_{before}__"), format!("__end_{before}__"));
+        self.type_command(
+            &format!("echo __out_$(( {before} ))__; {command}; echo __end_$(( {before} ))__"),
+            timeout,
+        );
+        let console_path = self.console_path(self.boots);
+        let output = process::poll_until(timeout, || {
+            let text = process::read_lossy(&console_path);
+            let tail = text.get(before..).unwrap_or_default();
+            let from = tail.rfind(&start)? + start.len();
+            let to = tail.rfind(&end).filter(|&to| to >= from)?;
+            Some(tail[from..to].to_string())
+        });
+        output.unwrap_or_else(|| {
+            panic!(
+                "`{command}` did not finish within {timeout:?}:\n{}",
+                self.console()
+            )
+        })
+    }
+
+    /// Types `command` and Enter into the console's root shell without waiting for it
+    /// (for a command that takes the box down). busybox asks for Enter before it
+    /// starts the shell; what is typed before the prompt is lost, so the first use
+    /// waits for the prompt.
+    pub fn type_command(&mut self, command: &str, timeout: Duration) {
+        if self.typing.is_none() {
+            let before = self.console().len();
+            self.typing = Some(ConsoleTyping::connect(&self.console_socket()));
+            self.type_keys("\r");
+            let console_path = self.console_path(self.boots);
+            let prompt = process::poll_until(timeout, || {
+                let text = process::read_lossy(&console_path);
+                text.get(before..)
+                    .unwrap_or_default()
+                    .contains("# ")
+                    .then_some(())
+            });
+            if prompt.is_none() {
+                panic!("no shell prompt on the console:\n{}", self.console());
+            }
+        }
+        self.type_keys(&format!("{command}\r"));
+    }
+
+    /// Types at a serial line's pace: the emulated UART's receive FIFO holds 16
+    /// bytes, and a whole line written at once was seen to stall after 16.
+    fn type_keys(&mut self, keys: &str) {
+        use std::io::Write;
+        let typing = self.typing.as_mut().expect("console connected");
+        for chunk in keys.as_bytes().chunks(8) {
+            typing
+                .stream
+                .write_all(chunk)
+                .expect("type into the console");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until QEMU exits by itself (the guest rebooted or powered off: the
+    /// machine runs with -no-reboot).
+    pub fn wait_off(&mut self, timeout: Duration) {
+        let Some(child) = self.child.as_mut() else {
+            return;
+        };
+        self.typing = None;
+        if process::wait_bounded(child, timeout).is_none() {
+            panic!(
+                "the box did not go down within {timeout:?}:\n{}",
+                self.console()
+            );
+        }
+        self.child = None;
+    }
+
     /// Pulls the plug: QEMU is killed, whatever the guest had not written to its disk
     /// is lost, as on a box whose power fails.
     pub fn power_cut(&mut self) {
+        self.typing = None;
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -307,6 +402,31 @@ impl Machine {
 impl Drop for Machine {
     fn drop(&mut self) {
         self.power_cut();
+    }
+}
+
+/// A connection to the console socket. What the console prints is read and thrown
+/// away by a thread (the log file has it): unread, it would back up and stall the
+/// guest's UART.
+struct ConsoleTyping {
+    stream: std::os::unix::net::UnixStream,
+}
+
+impl ConsoleTyping {
+    fn connect(socket: &Path) -> ConsoleTyping {
+        let stream = std::os::unix::net::UnixStream::connect(socket)
+            .unwrap_or_else(|e| panic!("console socket {}: {e}", socket.display()));
+        let mut reader = stream.try_clone().expect("clone the console stream");
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        ConsoleTyping { stream }
+    }
+}
+
+impl Drop for ConsoleTyping {
+    fn drop(&mut self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
 }
 

@@ -129,10 +129,14 @@ build() {
         cargo_args+=(-Zbuild-std=std,panic_abort)
         ;;
     esac
-    log "$arch: cargo ${cargo_args[*]}"
-    env "${env[@]}" cargo "${cargo_args[@]}" >&2
+    # A target dir per arch: the armv7 build (build-std) and the aarch64 build compile
+    # the host's proc-macros differently, and in one target dir each build made the
+    # other rebuild from scratch.
+    local cargo_target="$FIRMWARE_CACHE/cargo-$arch"
+    log "$arch: cargo ${cargo_args[*]} (target dir $cargo_target)"
+    env "${env[@]}" CARGO_TARGET_DIR="$cargo_target" cargo "${cargo_args[@]}" >&2
 
-    local bin="$TARGET_DIR/$target/release/loopstart"
+    local bin="$cargo_target/$target/release/loopstart"
     if readelf -l "$bin" | grep -q INTERP; then
         die "$bin is not fully static (it has an INTERP segment)"
     fi

@@ -90,6 +90,23 @@ pub fn image(arch: Arch) -> PathBuf {
             a = arch.name()
         );
         let mut cmd = Command::new("flock");
+        // A clean environment, as in a shell: the nested cargo should see what the one
+        // in scripts/test.sh saw, not what the test runner exports to a test.
+        cmd.env_clear();
+        for var in [
+            "PATH",
+            "HOME",
+            "USER",
+            "TMPDIR",
+            "LANG",
+            "CARGO_HOME",
+            "RUSTUP_HOME",
+            "CARGO_TARGET_DIR",
+        ] {
+            if let Some(value) = std::env::var_os(var) {
+                cmd.env(var, value);
+            }
+        }
         cmd.current_dir(repo())
             .env("FIRMWARE_CACHE", &cache)
             .arg(cache.join("build.lock"))

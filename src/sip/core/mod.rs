@@ -62,9 +62,10 @@ pub struct Datagram {
 }
 
 /// A change to the persisted location service, with how durable it must be before
-/// the response that acknowledges it leaves: a new binding or an unregistration is
-/// `Critical` (a phone told "registered" must still be after a power cut); a refresh
-/// and the removal of an expired binding are `Lazy`.
+/// the response that acknowledges it leaves: a new binding, a changed route to the
+/// phone or an unregistration is `Critical` (a phone told "registered" must still be
+/// reachable after a power cut); a refresh of an unchanged route and the removal of an
+/// expired binding are `Lazy` (written within sled's flush interval).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreOp {
     Put(Binding, Durability),

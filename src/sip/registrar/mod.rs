@@ -39,9 +39,11 @@ pub struct RegisterInput<'a> {
 /// A change to persist.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// A binding added or changed. `refresh` when only its expiry moved on (same
-    /// Call-ID, source and transport): losing that to a power cut loses nothing a
-    /// phone's next refresh does not bring back, so it may be written lazily.
+    /// A binding added or changed. `refresh` when the route to the phone is unchanged
+    /// (same contact, source address and transport; only the expiry, CSeq or Call-ID
+    /// moved on): a power cut may lose that write (sled writes it back within its
+    /// flush interval, 500 ms), and the binding restored after it still reaches the
+    /// phone, with the expiry it had before. So it is written lazily.
     Upsert {
         binding: Binding,
         refresh: bool,
@@ -205,10 +207,7 @@ impl Registrar {
                 }
             } else {
                 let refresh = self.location.bindings(input.aor).iter().any(|b| {
-                    b.key() == key
-                        && b.call_id == binding.call_id
-                        && b.source == binding.source
-                        && b.transport == binding.transport
+                    b.key() == key && b.source == binding.source && b.transport == binding.transport
                 });
                 self.location.upsert(binding.clone());
                 changes.push(Change::Upsert { binding, refresh });

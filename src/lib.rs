@@ -7,6 +7,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod dialplan;
 pub mod esl;
 pub mod guard;
 pub mod hw;

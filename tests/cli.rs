@@ -230,3 +230,35 @@ fn a_broken_board_file_stops_check_and_run_with_file_and_line() {
         Err(e) => assert!(e.log.contains(&want), "{}", e.log),
     }
 }
+
+#[test]
+fn check_lists_the_dialplan_and_refuses_a_broken_expression_with_file_and_line() {
+    let good = "<include>\n  <context name=\"default\">\n    <extension name=\"echo\">\n      \
+                <condition field=\"destination_number\" expression=\"^9196$\">\n        \
+                <action application=\"echo\"/>\n      </condition>\n    </extension>\n  \
+                </context>\n</include>\n";
+    let gw = Gateway::builder()
+        .user("1001", "secret1001")
+        .file("dialplan/default.xml", good)
+        .build();
+    let out = gw.cli(&["check", "--conf", &gw.conf_dir().to_string_lossy()]);
+    assert!(out.success(), "{}", out.describe());
+    assert!(
+        out.stdout.contains("dialplan: default (1 extensions)"),
+        "{}",
+        out.describe()
+    );
+
+    let broken = good.replace("^9196$", "^(9196$");
+    let gw = Gateway::builder()
+        .user("1001", "secret1001")
+        .file("dialplan/default.xml", &broken)
+        .build();
+    let out = gw.cli(&["check", "--conf", &gw.conf_dir().to_string_lossy()]);
+    assert_eq!(out.code(), Some(1), "{}", out.describe());
+    assert!(
+        out.stderr.contains("dialplan/default.xml:4: error: expression \"^(9196$\" is not a valid regular expression"),
+        "{}",
+        out.describe()
+    );
+}

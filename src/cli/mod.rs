@@ -187,6 +187,30 @@ fn check(conf: &Path) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             }
+            match crate::dialplan::load(conf, &cfg.vars) {
+                Ok((dialplan, warnings)) => {
+                    for w in &warnings {
+                        eprintln!("{w}");
+                    }
+                    let contexts: Vec<String> = dialplan
+                        .contexts
+                        .iter()
+                        .map(|c| format!("{} ({} extensions)", c.name, c.extensions.len()))
+                        .collect();
+                    println!(
+                        "dialplan: {}",
+                        if contexts.is_empty() {
+                            "none (no dialplan/*.xml)".to_string()
+                        } else {
+                            contexts.join(", ")
+                        }
+                    );
+                }
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    return ExitCode::FAILURE;
+                }
+            }
             println!("configuration OK");
             ExitCode::SUCCESS
         }

@@ -14,7 +14,7 @@ mod directory;
 mod profile;
 mod sections;
 mod values;
-mod xml;
+pub mod xml;
 
 #[cfg(test)]
 mod tests;
@@ -25,13 +25,12 @@ mod tests_directory;
 #[cfg(test)]
 mod tests_freeswitch;
 
-pub use diag::{ConfigErrors, Diagnostic, Severity, Source};
+pub use diag::{ConfigErrors, Diagnostic, Diags, Severity, Source};
 pub use directory::{Domain, User};
 pub use profile::{DigestAlgorithm, SipProfile};
 pub use sections::{EventSocketConfig, SwitchConfig};
 pub use values::parse_bool;
 
-use diag::Diags;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket};

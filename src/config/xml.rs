@@ -46,7 +46,6 @@ pub fn load_file(
 }
 
 /// Parses `text` as if it were the file `path` (tests and callers holding text).
-#[cfg(test)]
 pub fn load_str(
     path: &Path,
     text: &str,

@@ -1,0 +1,134 @@
+//! The hunt: which applications a call runs, given its variables and the time.
+
+use super::expand::{expand, substitute_captures, Lookup};
+use super::time::CivilTime;
+use super::{Action, Break, Condition, Context, Dialplan, Extension};
+
+/// A channel as the hunt sees it: its variables (caller-profile fields such as
+/// `destination_number` among them), and the inline applications' effect on them.
+pub trait Channel: Lookup {
+    fn set_variable(&mut self, name: &str, value: &str);
+    fn unset_variable(&mut self, name: &str);
+}
+
+/// One application to execute, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub application: String,
+    /// Captures substituted; `${}` still to expand when it runs.
+    pub data: String,
+    /// The extension that planned it (for logs and `show channels`).
+    pub extension: String,
+}
+
+impl Dialplan {
+    /// Hunts `context` for a call; None when the context does not exist.
+    pub fn hunt(
+        &self,
+        context: &str,
+        channel: &mut dyn Channel,
+        now: &CivilTime,
+    ) -> Option<Vec<Planned>> {
+        let context = self.context(context)?;
+        Some(hunt_context(context, channel, now))
+    }
+}
+
+fn hunt_context(context: &Context, channel: &mut dyn Channel, now: &CivilTime) -> Vec<Planned> {
+    let mut plan = Vec::new();
+    for ext in &context.extensions {
+        let matched = run_extension(ext, channel, now, &mut plan);
+        if matched && !ext.continue_on_match {
+            break;
+        }
+    }
+    plan
+}
+
+/// Evaluates an extension's conditions; true when the last one evaluated held.
+fn run_extension(
+    ext: &Extension,
+    channel: &mut dyn Channel,
+    now: &CivilTime,
+    plan: &mut Vec<Planned>,
+) -> bool {
+    let mut proceed = false;
+    for cond in &ext.conditions {
+        match evaluate(cond, channel, now) {
+            Some(captures) => {
+                proceed = true;
+                for a in &cond.actions {
+                    let data = substitute_captures(&a.data, &captures);
+                    add(a, data, ext, channel, plan);
+                }
+                if matches!(cond.on, Break::OnTrue | Break::Always) {
+                    break;
+                }
+            }
+            None => {
+                proceed = false;
+                for a in &cond.anti_actions {
+                    add(a, a.data.clone(), ext, channel, plan);
+                }
+                if matches!(cond.on, Break::OnFalse | Break::Always) {
+                    break;
+                }
+            }
+        }
+    }
+    proceed
+}
+
+/// Some(captures) when the condition holds ($0 first; empty without a field test).
+fn evaluate(
+    cond: &Condition,
+    channel: &dyn Channel,
+    now: &CivilTime,
+) -> Option<Vec<Option<String>>> {
+    if !cond.time.iter().all(|t| t.holds(now)) {
+        return None;
+    }
+    let Some(test) = &cond.field else {
+        return Some(Vec::new());
+    };
+    let value = if test.field.contains("${") {
+        expand(&test.field, channel)
+    } else {
+        channel.variable(&test.field).unwrap_or_default()
+    };
+    let caps = test.expression.captures(&value)?;
+    Some(
+        caps.iter()
+            .map(|m| m.map(|m| m.as_str().to_string()))
+            .collect(),
+    )
+}
+
+/// Plans an action, or applies it now when it is inline.
+fn add(
+    a: &Action,
+    data: String,
+    ext: &Extension,
+    channel: &mut dyn Channel,
+    plan: &mut Vec<Planned>,
+) {
+    if a.inline {
+        let value = expand(&data, channel);
+        match a.application.as_str() {
+            "set" | "export" => {
+                if let Some((name, v)) = value.split_once('=') {
+                    channel.set_variable(name.trim(), v);
+                }
+            }
+            "unset" => channel.unset_variable(value.trim()),
+            // load.rs only lets set, export and unset be inline.
+            _ => {}
+        }
+        return;
+    }
+    plan.push(Planned {
+        application: a.application.clone(),
+        data,
+        extension: ext.name.clone(),
+    });
+}

@@ -1,0 +1,342 @@
+//! The engine against FreeSWITCH-tutorial dialplans: a number in, the applications
+//! out.
+
+use super::*;
+use crate::config::xml::load_str;
+use crate::config::Diags;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// A channel: plain variables.
+#[derive(Default)]
+struct Vars(HashMap<String, String>);
+
+impl Lookup for Vars {
+    fn variable(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned()
+    }
+    fn function(&self, name: &str, args: &str) -> Option<String> {
+        (name == "upper").then(|| args.to_uppercase())
+    }
+}
+
+impl Channel for Vars {
+    fn set_variable(&mut self, name: &str, value: &str) {
+        self.0.insert(name.into(), value.into());
+    }
+    fn unset_variable(&mut self, name: &str) {
+        self.0.remove(name);
+    }
+}
+
+fn call(dest: &str, caller: &str) -> Vars {
+    let mut v = Vars::default();
+    v.set_variable("destination_number", dest);
+    v.set_variable("caller_id_number", caller);
+    v
+}
+
+fn dialplan(xml: &str) -> Dialplan {
+    let (d, diags) = try_dialplan(xml);
+    assert!(!diags.has_errors(), "{:?}", diags.0);
+    d
+}
+
+fn try_dialplan(xml: &str) -> (Dialplan, Diags) {
+    let mut diags = Diags::default();
+    let mut vars = BTreeMap::new();
+    vars.insert("domain".to_string(), "example.test".to_string());
+    let els = load_str(Path::new("default.xml"), xml, &mut vars, &mut diags);
+    let d = parse_contexts(&els, &mut diags);
+    (d, diags)
+}
+
+/// A Tuesday, 10:30 (2026-11-24 is a Tuesday).
+fn tuesday_morning() -> CivilTime {
+    CivilTime::from_unix(1_795_516_200, 0)
+}
+
+fn plan(d: &Dialplan, ctx: &str, ch: &mut Vars, now: &CivilTime) -> Vec<(String, String)> {
+    d.hunt(ctx, ch, now)
+        .expect("context exists")
+        .into_iter()
+        .map(|p| (p.application, p.data))
+        .collect()
+}
+
+fn apps(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, d)| (a.to_string(), d.to_string()))
+        .collect()
+}
+
+const TUTORIAL: &str = r#"<include>
+  <context name="default">
+    <extension name="unloop">
+      <condition field="${unroll_loops}" expression="^true$"/>
+      <condition field="${sip_looped_call}" expression="^true$">
+        <action application="deflect" data="${destination_number}"/>
+      </condition>
+    </extension>
+    <extension name="set_domain" continue="true">
+      <condition field="destination_number" expression="^.*$">
+        <action application="set" data="domain_name=$${domain}" inline="true"/>
+      </condition>
+    </extension>
+    <extension name="Local_Extension">
+      <condition field="destination_number" expression="^(10[01][0-9])$">
+        <action application="export" data="dialed_extension=$1"/>
+        <action application="set" data="call_timeout=30"/>
+        <action application="bridge" data="user/${dialed_extension}@${domain_name}"/>
+        <action application="answer"/>
+        <action application="voicemail" data="default ${domain_name} ${dialed_extension}"/>
+      </condition>
+    </extension>
+    <extension name="group_dial_sales">
+      <condition field="destination_number" expression="^2000$">
+        <action application="bridge" data="user/1001@${domain_name},user/1002@${domain_name}"/>
+      </condition>
+    </extension>
+    <extension name="office_hours">
+      <condition field="destination_number" expression="^5000$"/>
+      <condition wday="2-6" time-of-day="08:00-17:00">
+        <action application="transfer" data="2000 XML default"/>
+        <anti-action application="voicemail" data="default ${domain_name} 1000"/>
+      </condition>
+    </extension>
+    <extension name="outbound">
+      <condition field="destination_number" expression="^9(\d{7,15})$">
+        <action application="bridge" data="sofia/gateway/carrier/$1"/>
+      </condition>
+    </extension>
+    <extension name="echo">
+      <condition field="destination_number" expression="^9196$">
+        <action application="answer"/>
+        <action application="echo"/>
+      </condition>
+    </extension>
+  </context>
+</include>"#;
+
+#[test]
+fn a_local_extension_bridges_then_falls_back_to_voicemail() {
+    let d = dialplan(TUTORIAL);
+    let mut ch = call("1005", "1001");
+    let got = plan(&d, "default", &mut ch, &tuesday_morning());
+    assert_eq!(
+        got,
+        apps(&[
+            ("export", "dialed_extension=1005"),
+            ("set", "call_timeout=30"),
+            ("bridge", "user/${dialed_extension}@${domain_name}"),
+            ("answer", ""),
+            ("voicemail", "default ${domain_name} ${dialed_extension}"),
+        ])
+    );
+    // The inline set ran during the hunt: $${domain} was expanded at load.
+    assert_eq!(ch.variable("domain_name").as_deref(), Some("example.test"));
+}
+
+#[test]
+fn the_first_match_wins_and_unmatched_numbers_plan_nothing() {
+    let d = dialplan(TUTORIAL);
+    let got = plan(&d, "default", &mut call("2000", "1001"), &tuesday_morning());
+    assert_eq!(
+        got,
+        apps(&[(
+            "bridge",
+            "user/1001@${domain_name},user/1002@${domain_name}"
+        )])
+    );
+    assert!(plan(
+        &d,
+        "default",
+        &mut call("31337", "1001"),
+        &tuesday_morning()
+    )
+    .is_empty());
+    assert!(d
+        .hunt("nowhere", &mut call("1000", "1"), &tuesday_morning())
+        .is_none());
+}
+
+#[test]
+fn captures_fill_the_dial_string() {
+    let d = dialplan(TUTORIAL);
+    let got = plan(
+        &d,
+        "default",
+        &mut call("915551234567", "1001"),
+        &tuesday_morning(),
+    );
+    assert_eq!(
+        got,
+        apps(&[("bridge", "sofia/gateway/carrier/15551234567")])
+    );
+    // Too short for the pattern: no route.
+    assert!(plan(&d, "default", &mut call("9123", "1001"), &tuesday_morning()).is_empty());
+}
+
+#[test]
+fn time_conditions_route_by_office_hours() {
+    let d = dialplan(TUTORIAL);
+    let open = plan(&d, "default", &mut call("5000", "1001"), &tuesday_morning());
+    assert_eq!(open, apps(&[("transfer", "2000 XML default")]));
+    // Tuesday 20:30: the time condition fails, its anti-action sends the call to
+    // voicemail; the extension did not match, and nothing after it does either.
+    let evening = CivilTime::from_unix(1_795_516_200 + 10 * 3600, 0);
+    assert_eq!(evening.hour, 20);
+    assert_eq!(
+        plan(&d, "default", &mut call("5000", "1001"), &evening),
+        apps(&[("voicemail", "default ${domain_name} 1000")])
+    );
+}
+
+#[test]
+fn anti_actions_run_when_the_condition_fails() {
+    let d = dialplan(
+        r#"<context name="default">
+      <extension name="hours">
+        <condition wday="2-6" time-of-day="08:00-17:00">
+          <action application="transfer" data="2000 XML default"/>
+          <anti-action application="voicemail" data="default example.test 1000"/>
+        </condition>
+      </extension>
+    </context>"#,
+    );
+    // Sunday 2026-11-22 10:30.
+    let sunday = CivilTime::from_unix(1_795_516_200 - 2 * 86_400, 0);
+    assert_eq!(sunday.wday, 1);
+    assert_eq!(
+        plan(&d, "default", &mut call("1", "2"), &sunday),
+        apps(&[("voicemail", "default example.test 1000")])
+    );
+}
+
+#[test]
+fn break_and_continue_follow_freeswitch() {
+    let d = dialplan(
+        r#"<context name="default">
+      <extension name="tag" continue="true">
+        <condition field="caller_id_number" expression="^1001$" break="never">
+          <action application="set" data="vip=yes"/>
+        </condition>
+        <condition field="destination_number" expression="^3000$">
+          <action application="log" data="INFO to 3000"/>
+        </condition>
+      </extension>
+      <extension name="stop_here">
+        <condition field="destination_number" expression="^3\d+$" break="on-true">
+          <action application="answer"/>
+        </condition>
+        <condition field="destination_number" expression="^never$">
+          <action application="hangup"/>
+        </condition>
+      </extension>
+      <extension name="unreached">
+        <condition field="destination_number" expression="^3000$">
+          <action application="hangup" data="CALL_REJECTED"/>
+        </condition>
+      </extension>
+    </context>"#,
+    );
+    let now = tuesday_morning();
+    // A caller other than 1001: the first condition fails but break="never" goes on.
+    assert_eq!(
+        plan(&d, "default", &mut call("3000", "1002"), &now),
+        apps(&[("log", "INFO to 3000"), ("answer", "")])
+    );
+    assert_eq!(
+        plan(&d, "default", &mut call("3000", "1001"), &now),
+        apps(&[("set", "vip=yes"), ("log", "INFO to 3000"), ("answer", "")])
+    );
+}
+
+#[test]
+fn fields_may_be_expressions_and_inline_sets_feed_later_conditions() {
+    let d = dialplan(
+        r#"<context name="default">
+      <extension name="prefix" continue="true">
+        <condition field="destination_number" expression="^(\d)">
+          <action application="set" data="first_digit=$1" inline="true"/>
+        </condition>
+      </extension>
+      <extension name="by_first_digit">
+        <condition field="${upper(x${first_digit})}" expression="^X7$">
+          <action application="playback" data="tone_stream://%(200,0,500)"/>
+        </condition>
+      </extension>
+    </context>"#,
+    );
+    let got = plan(&d, "default", &mut call("7123", "1"), &tuesday_morning());
+    assert_eq!(got, apps(&[("playback", "tone_stream://%(200,0,500)")]));
+    assert!(plan(&d, "default", &mut call("8123", "1"), &tuesday_morning()).is_empty());
+}
+
+#[test]
+fn expansion_nests_and_is_bounded() {
+    let mut ch = Vars::default();
+    ch.set_variable("who", "alice");
+    ch.set_variable("name_alice", "Alice A.");
+    assert_eq!(expand("Hi ${name_${who}}!", &ch), "Hi Alice A.!");
+    assert_eq!(expand("[${missing}]", &ch), "[]");
+    assert_eq!(expand("unclosed ${who", &ch), "unclosed ${who");
+    // A variable that names itself cannot run away.
+    ch.set_variable("loop", "${loop}${loop}");
+    let out = expand("${loop}", &ch);
+    assert!(out.len() <= expand::MAX_LEN);
+    assert_eq!(
+        substitute_captures("$1-$2-$9$", &[None, Some("a".into()), None]),
+        "a--$"
+    );
+}
+
+#[test]
+fn bad_input_is_an_error_with_file_and_line() {
+    let (_, diags) = try_dialplan(
+        r#"<context name="default">
+      <extension name="x">
+        <condition field="destination_number" expression="^(1000$">
+          <action application="answer"/>
+        </condition>
+        <condition field="destination_number" expression="^1$" break="sometimes"/>
+        <condition wday="mon-fry"/>
+        <condition field="destination_number" expression="^1$">
+          <action application="bridge" data="user/1000" inline="true"/>
+        </condition>
+      </extension>
+    </context>"#,
+    );
+    let text: Vec<String> = diags.0.iter().map(ToString::to_string).collect();
+    let find = |needle: &str| {
+        text.iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no diagnostic with {needle:?}: {text:#?}"))
+            .clone()
+    };
+    assert!(find("is not a valid regular expression").starts_with("default.xml:3: error:"));
+    assert!(find("break=\"sometimes\"").starts_with("default.xml:6: error:"));
+    assert!(find("wday").starts_with("default.xml:7: error:"));
+    assert!(find("bridge cannot run inline").starts_with("default.xml:9: error:"));
+}
+
+#[test]
+fn civil_time_matches_the_calendar() {
+    // 2024-02-29 23:59:59 UTC, a Thursday, day 60 of a leap year.
+    let t = CivilTime::from_unix(1_709_251_199, 0);
+    assert_eq!(
+        (t.year, t.month, t.mday, t.hour, t.minute, t.second),
+        (2024, 2, 29, 23, 59, 59)
+    );
+    assert_eq!((t.wday, t.yday), (5, 60));
+    // One hour east of UTC it is already March 1st.
+    let t = CivilTime::from_unix(1_709_251_199, 3600);
+    assert_eq!((t.month, t.mday, t.yday, t.wday), (3, 1, 61, 6));
+    let night = TimeTest::parse("time-of-day", "22:00-06:00").unwrap();
+    assert!(night.holds(&CivilTime::from_unix(1_709_251_199, 0)));
+    assert!(!night.holds(&tuesday_morning()));
+    let new_year = TimeTest::parse("date-time", "2026-11-24 10:00~2026-11-24 11:00").unwrap();
+    assert!(new_year.holds(&tuesday_morning()));
+    let weekend = TimeTest::parse("wday", "sat-sun").unwrap();
+    assert!(!weekend.holds(&tuesday_morning()));
+}

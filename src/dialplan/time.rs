@@ -1,0 +1,258 @@
+//! Time conditions (`wday="2-6" time-of-day="08:00-17:00"` ...), evaluated against a
+//! civil time the caller computes in the configured timezone: the engine never reads
+//! a clock.
+
+use std::fmt;
+
+/// A moment as a calendar shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CivilTime {
+    pub year: i32,
+    /// 1-12.
+    pub month: u8,
+    /// 1-31.
+    pub mday: u8,
+    /// 1 = Sunday ... 7 = Saturday, as FreeSWITCH counts.
+    pub wday: u8,
+    /// 1-366.
+    pub yday: u16,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+}
+
+impl CivilTime {
+    /// The civil time `offset_secs` east of UTC at `unix_secs`.
+    pub fn from_unix(unix_secs: i64, offset_secs: i32) -> CivilTime {
+        let t = unix_secs + i64::from(offset_secs);
+        let days = t.div_euclid(86_400);
+        let secs = t.rem_euclid(86_400);
+        // Howard Hinnant's days-to-civil.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let mday = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        const BEFORE: [u16; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+        let yday = BEFORE[(month - 1) as usize] + mday as u16 + u16::from(leap && month > 2);
+        // 1970-01-01 was a Thursday (5 when Sunday is 1).
+        let wday = ((days + 4).rem_euclid(7) + 1) as u8;
+        CivilTime {
+            year: year as i32,
+            month: month as u8,
+            mday: mday as u8,
+            wday,
+            yday,
+            hour: (secs / 3600) as u8,
+            minute: (secs % 3600 / 60) as u8,
+            second: (secs % 60) as u8,
+        }
+    }
+
+    fn seconds_of_day(&self) -> u32 {
+        u32::from(self.hour) * 3600 + u32::from(self.minute) * 60 + u32::from(self.second)
+    }
+
+    /// Comparable stamp for date-time ranges: YYYYMMDDhhmmss as a number.
+    fn stamp(&self) -> i64 {
+        (((i64::from(self.year) * 100 + i64::from(self.month)) * 100 + i64::from(self.mday))
+            * 1_000_000)
+            + i64::from(self.hour) * 10_000
+            + i64::from(self.minute) * 100
+            + i64::from(self.second)
+    }
+}
+
+/// One time test of a condition; all of a condition's tests must hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TimeTest {
+    Year(Ranges),
+    Yday(Ranges),
+    Mon(Ranges),
+    Mday(Ranges),
+    Wday(Ranges),
+    Hour(Ranges),
+    Minute(Ranges),
+    MinuteOfDay(Ranges),
+    /// Seconds of the day, start..=end; wraps past midnight when start > end.
+    TimeOfDay(u32, u32),
+    /// YYYYMMDDhhmmss stamps, inclusive.
+    DateTime(i64, i64),
+}
+
+/// `1-5,7`: inclusive ranges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ranges(Vec<(i64, i64)>);
+
+impl Ranges {
+    fn contains(&self, v: i64) -> bool {
+        self.0.iter().any(|&(a, b)| a <= v && v <= b)
+    }
+}
+
+/// The condition attributes that are time tests.
+pub const ATTRIBUTES: &[&str] = &[
+    "year",
+    "yday",
+    "mon",
+    "mday",
+    "wday",
+    "hour",
+    "minute",
+    "minute-of-day",
+    "time-of-day",
+    "date-time",
+];
+
+/// Why a time attribute's value was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BadTime(pub String);
+
+impl fmt::Display for BadTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TimeTest {
+    /// Parses one attribute (`name` from [`ATTRIBUTES`]).
+    pub fn parse(name: &str, value: &str) -> Result<TimeTest, BadTime> {
+        let v = value.trim();
+        Ok(match name {
+            "year" => TimeTest::Year(ranges(v, 1970, 9999, &[])?),
+            "yday" => TimeTest::Yday(ranges(v, 1, 366, &[])?),
+            "mon" => TimeTest::Mon(ranges(v, 1, 12, &MONTHS)?),
+            "mday" => TimeTest::Mday(ranges(v, 1, 31, &[])?),
+            "wday" => TimeTest::Wday(ranges(v, 1, 7, &WEEKDAYS)?),
+            "hour" => TimeTest::Hour(ranges(v, 0, 23, &[])?),
+            "minute" => TimeTest::Minute(ranges(v, 0, 59, &[])?),
+            "minute-of-day" => TimeTest::MinuteOfDay(ranges(v, 1, 1440, &[])?),
+            "time-of-day" => {
+                let (a, b) = v
+                    .split_once('-')
+                    .ok_or_else(|| BadTime(format!("time-of-day {v:?}: expected HH:MM-HH:MM")))?;
+                TimeTest::TimeOfDay(clock(a)?, clock(b)?)
+            }
+            "date-time" => {
+                let (a, b) = v.split_once('~').ok_or_else(|| {
+                    BadTime(format!(
+                        "date-time {v:?}: expected YYYY-MM-DD HH:MM~YYYY-MM-DD HH:MM"
+                    ))
+                })?;
+                TimeTest::DateTime(date_time(a)?, date_time(b)?)
+            }
+            other => return Err(BadTime(format!("{other} is not a time condition"))),
+        })
+    }
+
+    pub fn holds(&self, t: &CivilTime) -> bool {
+        match self {
+            TimeTest::Year(r) => r.contains(i64::from(t.year)),
+            TimeTest::Yday(r) => r.contains(i64::from(t.yday)),
+            TimeTest::Mon(r) => r.contains(i64::from(t.month)),
+            TimeTest::Mday(r) => r.contains(i64::from(t.mday)),
+            TimeTest::Wday(r) => r.contains(i64::from(t.wday)),
+            TimeTest::Hour(r) => r.contains(i64::from(t.hour)),
+            TimeTest::Minute(r) => r.contains(i64::from(t.minute)),
+            TimeTest::MinuteOfDay(r) => {
+                r.contains(i64::from(t.hour) * 60 + i64::from(t.minute) + 1)
+            }
+            TimeTest::TimeOfDay(a, b) => {
+                let s = t.seconds_of_day();
+                if a <= b {
+                    *a <= s && s <= *b
+                } else {
+                    s >= *a || s <= *b
+                }
+            }
+            TimeTest::DateTime(a, b) => (*a..=*b).contains(&t.stamp()),
+        }
+    }
+}
+
+const WEEKDAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+
+/// `1-5,7` or, where `names` are given, `mon-fri,sun`.
+fn ranges(v: &str, min: i64, max: i64, names: &[&str]) -> Result<Ranges, BadTime> {
+    let one = |s: &str| -> Result<i64, BadTime> {
+        let s = s.trim();
+        let n = match s.parse::<i64>() {
+            Ok(n) => n,
+            Err(_) => names
+                .iter()
+                .position(|n| n.eq_ignore_ascii_case(s))
+                .map(|i| i as i64 + 1)
+                .ok_or_else(|| BadTime(format!("{s:?} is not a number from {min} to {max}")))?,
+        };
+        if n < min || n > max {
+            return Err(BadTime(format!("{n} is out of range {min}-{max}")));
+        }
+        Ok(n)
+    };
+    let mut out = Vec::new();
+    for part in v.split(',').filter(|p| !p.trim().is_empty()) {
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (one(a)?, one(b)?),
+            None => {
+                let n = one(part)?;
+                (n, n)
+            }
+        };
+        if a <= b {
+            out.push((a, b));
+        } else {
+            // A range across the end wraps (wday="sat-mon").
+            out.push((a, max));
+            out.push((min, b));
+        }
+    }
+    if out.is_empty() {
+        return Err(BadTime("empty range".into()));
+    }
+    Ok(Ranges(out))
+}
+
+/// `HH:MM` or `HH:MM:SS` → seconds of the day.
+fn clock(s: &str) -> Result<u32, BadTime> {
+    let bad = || BadTime(format!("{:?}: expected HH:MM or HH:MM:SS", s.trim()));
+    let mut parts = s.trim().split(':');
+    let h: u32 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let m: u32 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let sec: u32 = match parts.next() {
+        Some(p) => p.parse().map_err(|_| bad())?,
+        None => 0,
+    };
+    if parts.next().is_some() || h > 23 || m > 59 || sec > 59 {
+        return Err(bad());
+    }
+    Ok(h * 3600 + m * 60 + sec)
+}
+
+/// `YYYY-MM-DD HH:MM[:SS]` → stamp.
+fn date_time(s: &str) -> Result<i64, BadTime> {
+    let s = s.trim();
+    let bad = || BadTime(format!("{s:?}: expected YYYY-MM-DD HH:MM[:SS]"));
+    let (date, time) = s.split_once(' ').ok_or_else(bad)?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, mo, day) = match (d.next(), d.next(), d.next(), d.next()) {
+        (Some(Some(y)), Some(Some(mo)), Some(Some(day)), None)
+            if (1..=12).contains(&mo) && (1..=31).contains(&day) =>
+        {
+            (y, mo, day)
+        }
+        _ => return Err(bad()),
+    };
+    let secs = i64::from(clock(time)?);
+    Ok(((y * 100 + mo) * 100 + day) * 1_000_000
+        + secs / 3600 * 10_000
+        + secs % 3600 / 60 * 100
+        + secs % 60)
+}

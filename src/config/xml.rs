@@ -14,9 +14,8 @@ pub struct Element {
     pub name: String,
     /// Attributes in document order, `$${}` expanded.
     pub attrs: Vec<(String, String)>,
-    /// The element's own text (its direct text children joined, trimmed), `$${}` expanded.
-    /// No section read so far has text content; the dialplan and IVR readers will.
-    #[allow(dead_code)]
+    /// The element's own text (its direct text children joined, trimmed), `$${}` expanded
+    /// (the dialplan's `<expression>` elements).
     pub text: String,
     pub children: Vec<Element>,
     pub source: Source,

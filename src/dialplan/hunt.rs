@@ -2,7 +2,7 @@
 
 use super::expand::{expand, substitute_captures, Lookup};
 use super::time::CivilTime;
-use super::{Action, Break, Condition, Context, Dialplan, Extension};
+use super::{Action, Break, Condition, Context, Dialplan, Expression, Extension};
 
 /// A channel as the hunt sees it: its variables (caller-profile fields such as
 /// `destination_number` among them), and the inline applications' effect on them.
@@ -96,10 +96,31 @@ fn evaluate(
     } else {
         channel.variable(&test.field).unwrap_or_default()
     };
-    let caps = test.expression.captures(&value)?;
+    let compiled;
+    let regex = match &test.expression {
+        Expression::Fixed(r) => r,
+        Expression::Template(t) => {
+            compiled = match fancy_regex::Regex::new(&expand(t, channel)) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(expression = %t, error = %e, source = %cond.source, "dialplan expression invalid once expanded; condition treated as false");
+                    return None;
+                }
+            };
+            &compiled
+        }
+    };
+    let caps = match regex.captures(&value) {
+        Ok(caps) => caps?,
+        Err(e) => {
+            // Only a backtracking pattern can fail (its step limit): no match.
+            tracing::warn!(field = %test.field, error = %e, source = %cond.source, "dialplan expression gave up; condition treated as false");
+            return None;
+        }
+    };
     Some(
-        caps.iter()
-            .map(|m| m.map(|m| m.as_str().to_string()))
+        (0..caps.len())
+            .map(|i| caps.get(i).map(|m| m.as_str().to_string()))
             .collect(),
     )
 }

@@ -7,10 +7,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use regex::Regex;
+use fancy_regex::Regex;
 
 use super::time::{self, TimeTest};
-use super::{Action, Break, Condition, Context, Dialplan, Extension, FieldTest};
+use super::{Action, Break, Condition, Context, Dialplan, Expression, Extension, FieldTest};
 use crate::config::xml::{self, Element};
 use crate::config::{ConfigErrors, Diagnostic, Diags};
 
@@ -147,11 +147,23 @@ fn condition(el: &Element, diags: &mut Diags) -> Option<Condition> {
             Break::OnFalse
         }
     };
-    let field = match (el.attr("field"), el.attr("expression")) {
+    // The expression is an attribute, or a child element (FreeSWITCH's form for one
+    // that would need escaping: <expression><![CDATA[...]]></expression>).
+    let expression = el.attr("expression").or_else(|| {
+        el.children
+            .iter()
+            .find(|c| c.name == "expression")
+            .map(|c| c.text.as_str())
+    });
+    let field = match (el.attr("field"), expression) {
+        (Some(field), Some(expr)) if expr.contains("${") => Some(FieldTest {
+            field: field.to_string(),
+            expression: Expression::Template(expr.to_string()),
+        }),
         (Some(field), Some(expr)) => match Regex::new(expr) {
-            Ok(expression) => Some(FieldTest {
+            Ok(regex) => Some(FieldTest {
                 field: field.to_string(),
-                expression,
+                expression: Expression::Fixed(regex),
             }),
             Err(e) => {
                 diags.error(
@@ -207,6 +219,7 @@ fn condition(el: &Element, diags: &mut Diags) -> Option<Condition> {
         let list = match a.name.as_str() {
             "action" => &mut actions,
             "anti-action" => &mut anti_actions,
+            "expression" => continue,
             "condition" => {
                 diags.warn(
                     &a.source,

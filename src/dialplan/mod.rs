@@ -28,7 +28,7 @@ pub use load::{load, parse_contexts};
 pub use time::{CivilTime, TimeTest};
 
 use crate::config::Source;
-use regex::Regex;
+use fancy_regex::Regex;
 
 /// Every context of the dialplan.
 #[derive(Debug, Default)]
@@ -68,7 +68,18 @@ pub struct Condition {
 pub struct FieldTest {
     /// A variable or caller-profile field name, or a `${...}` expression.
     pub field: String,
-    pub expression: Regex,
+    pub expression: Expression,
+}
+
+/// PCRE-like: fancy-regex adds what FreeSWITCH's own dialplans use beyond the regex
+/// crate (look-ahead such as `^((?!6000)60\d{2})$`, back-references) and hands the
+/// rest to the regex crate's linear-time engine.
+#[derive(Debug)]
+pub enum Expression {
+    /// Compiled once, when the dialplan is read.
+    Fixed(Regex),
+    /// Holds `${vars}`: FreeSWITCH expands them for each call, then compiles.
+    Template(String),
 }
 
 /// When a condition ends its extension (`break=`); FreeSWITCH's default is on-false.

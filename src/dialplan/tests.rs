@@ -340,3 +340,58 @@ fn civil_time_matches_the_calendar() {
     let weekend = TimeTest::parse("wday", "sat-sun").unwrap();
     assert!(!weekend.holds(&tuesday_morning()));
 }
+
+#[test]
+fn freeswitch_vanilla_forms_load_and_route() {
+    // From FreeSWITCH's conf/vanilla/dialplan/default.xml: a look-ahead, and an
+    // expression given as an element because it holds < and >.
+    let d = dialplan(
+        r#"<context name="default">
+      <extension name="conference-canvases">
+        <condition field="destination_number" expression="^((?!6000)60\d{2})$">
+          <action application="answer"/>
+          <action application="conference" data="$1@video"/>
+        </condition>
+      </extension>
+      <extension name="refer">
+        <condition field="${sip_refer_to}">
+          <expression><![CDATA[<sip:${referred_by_user}@${domain_name}>]]></expression>
+        </condition>
+        <condition field="destination_number" expression="^7\d{3}$">
+          <action application="log" data="refer"/>
+        </condition>
+      </extension>
+    </context>"#,
+    );
+    let now = tuesday_morning();
+    assert_eq!(
+        plan(&d, "default", &mut call("6001", "1"), &now),
+        apps(&[("answer", ""), ("conference", "6001@video")])
+    );
+    assert!(plan(&d, "default", &mut call("6000", "1"), &now).is_empty());
+    // The expression's ${vars} are the call's, expanded before matching.
+    let mut ch = call("7001", "1");
+    ch.set_variable("referred_by_user", "1002");
+    ch.set_variable("domain_name", "example.test");
+    ch.set_variable("sip_refer_to", "<sip:1002@example.test>");
+    assert_eq!(
+        plan(&d, "default", &mut ch, &now),
+        apps(&[("log", "refer")])
+    );
+    ch.set_variable("sip_refer_to", "<sip:1003@example.test>");
+    assert!(plan(&d, "default", &mut ch, &now).is_empty());
+}
+
+#[test]
+fn week_and_week_of_month_count_as_freeswitch_does() {
+    // Tuesday 2026-11-24: day 328 of the year, the 4th Sunday-started row of November.
+    let t = tuesday_morning();
+    assert_eq!(t.yday, 328);
+    assert!(TimeTest::parse("week", "47").unwrap().holds(&t));
+    assert!(TimeTest::parse("mweek", "4").unwrap().holds(&t));
+    // Sunday 2026-10-04: October began on a Thursday, so the 4th is in row 2.
+    let oct4 = CivilTime::from_unix(1_791_072_000, 0);
+    assert_eq!((oct4.month, oct4.mday, oct4.wday), (10, 4, 1));
+    assert!(TimeTest::parse("mweek", "2").unwrap().holds(&oct4));
+    assert!(!TimeTest::parse("mweek", "1").unwrap().holds(&oct4));
+}

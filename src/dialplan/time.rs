@@ -73,6 +73,10 @@ impl CivilTime {
 pub enum TimeTest {
     Year(Ranges),
     Yday(Ranges),
+    /// Week of the year, FreeSWITCH's count: days 1-7 are week 1.
+    Week(Ranges),
+    /// Week of the month, weeks starting on Sunday (FreeSWITCH's count).
+    Mweek(Ranges),
     Mon(Ranges),
     Mday(Ranges),
     Wday(Ranges),
@@ -99,6 +103,8 @@ impl Ranges {
 pub const ATTRIBUTES: &[&str] = &[
     "year",
     "yday",
+    "week",
+    "mweek",
     "mon",
     "mday",
     "wday",
@@ -126,6 +132,8 @@ impl TimeTest {
         Ok(match name {
             "year" => TimeTest::Year(ranges(v, 1970, 9999, &[])?),
             "yday" => TimeTest::Yday(ranges(v, 1, 366, &[])?),
+            "week" => TimeTest::Week(ranges(v, 1, 53, &[])?),
+            "mweek" => TimeTest::Mweek(ranges(v, 1, 6, &[])?),
             "mon" => TimeTest::Mon(ranges(v, 1, 12, &MONTHS)?),
             "mday" => TimeTest::Mday(ranges(v, 1, 31, &[])?),
             "wday" => TimeTest::Wday(ranges(v, 1, 7, &WEEKDAYS)?),
@@ -154,6 +162,14 @@ impl TimeTest {
         match self {
             TimeTest::Year(r) => r.contains(i64::from(t.year)),
             TimeTest::Yday(r) => r.contains(i64::from(t.yday)),
+            TimeTest::Week(r) => r.contains((i64::from(t.yday) - 1) / 7 + 1),
+            TimeTest::Mweek(r) => {
+                // The weekday the month began on, then which Sunday-started row of the
+                // month's calendar this day sits in.
+                let (mday, wday) = (i64::from(t.mday), i64::from(t.wday));
+                let first = (7 - (mday - wday) % 7) % 7;
+                r.contains((mday + first + 6) / 7)
+            }
             TimeTest::Mon(r) => r.contains(i64::from(t.month)),
             TimeTest::Mday(r) => r.contains(i64::from(t.mday)),
             TimeTest::Wday(r) => r.contains(i64::from(t.wday)),

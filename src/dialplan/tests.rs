@@ -395,3 +395,64 @@ fn week_and_week_of_month_count_as_freeswitch_does() {
     assert!(TimeTest::parse("mweek", "2").unwrap().holds(&oct4));
     assert!(!TimeTest::parse("mweek", "1").unwrap().holds(&oct4));
 }
+
+#[test]
+fn the_factory_dialplan_routes_the_office_numbers() {
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf");
+    let config = crate::config::load(&conf).expect("factory conf");
+    let (d, warnings) = load(&conf, &config.vars).expect("factory dialplan");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let domain = config.vars["domain"].clone();
+    let route = |dest: &str, now: &CivilTime| -> Vec<(String, String)> {
+        let mut ch = call(dest, "1001");
+        ch.set_variable("outbound_caller_id_number", "+15550100");
+        let got = plan(&d, "default", &mut ch, now);
+        assert_eq!(ch.variable("domain_name").as_deref(), Some(domain.as_str()));
+        got
+    };
+    let find = |plan: &[(String, String)], app: &str| -> Vec<String> {
+        plan.iter()
+            .filter(|(a, _)| a == app)
+            .map(|(_, d)| d.clone())
+            .collect()
+    };
+    let now = tuesday_morning();
+
+    let local = route("1005", &now);
+    assert_eq!(find(&local, "export"), ["dialed_extension=1005"]);
+    assert_eq!(
+        find(&local, "bridge"),
+        ["user/${dialed_extension}@${domain_name}"]
+    );
+    assert_eq!(
+        find(&local, "voicemail"),
+        ["default ${domain_name} ${dialed_extension}"]
+    );
+    assert!(route("1000", &now).is_empty() && route("1100", &now).is_empty());
+
+    assert_eq!(
+        find(&route("2000", &now), "bridge"),
+        ["user/1001@${domain_name},user/1002@${domain_name},user/1003@${domain_name}"]
+    );
+    assert_eq!(
+        find(&route("2001", &now), "bridge")[0].split('|').count(),
+        3,
+        "the sequential group tries three phones in turn"
+    );
+    assert_eq!(find(&route("5000", &now), "transfer"), ["2000 XML default"]);
+    let sunday = CivilTime::from_unix(1_795_516_200 - 2 * 86_400, 0);
+    assert_eq!(
+        find(&route("5000", &sunday), "voicemail"),
+        ["default ${domain_name} 1001"]
+    );
+    assert_eq!(
+        find(&route("912125551234", &now), "bridge"),
+        ["sofia/gateway/carrier/12125551234"]
+    );
+    assert_eq!(route("9196", &now), apps(&[("answer", ""), ("echo", "")]));
+    let moh = route("9664", &now);
+    assert!(
+        find(&moh, "playback")[0].starts_with("tone_stream://"),
+        "{moh:?}"
+    );
+}

@@ -13,3 +13,4 @@ pub mod guard;
 pub mod hw;
 pub mod sip;
 pub mod store;
+pub mod switch;

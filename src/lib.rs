@@ -11,6 +11,7 @@ pub mod dialplan;
 pub mod esl;
 pub mod guard;
 pub mod hw;
+pub mod media;
 pub mod sip;
 pub mod store;
 pub mod switch;

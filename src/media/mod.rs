@@ -1,3 +1,5 @@
-//! Media: RTP relay, codecs, tones. So far: G.711 (`g711.rs`).
+//! Media: RTP relay, codecs, tones. So far: G.711 (`g711.rs`) and tone generation
+//! (`tone.rs`).
 
 pub mod g711;
+pub mod tone;

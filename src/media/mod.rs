@@ -1,5 +1,6 @@
-//! Media: RTP relay, codecs, tones. So far: G.711 (`g711.rs`) and tone generation
-//! (`tone.rs`).
+//! Media: RTP relay, codecs, tones. So far: the relay rewriter (`relay.rs`), G.711
+//! (`g711.rs`) and tone generation (`tone.rs`).
 
 pub mod g711;
+pub mod relay;
 pub mod tone;

@@ -1,8 +1,11 @@
 //! The switch: channels, calls, bridges and the event bus, with FreeSWITCH's names for
-//! all of them. So far: hangup causes (`cause.rs`) and dial strings (`dialstring.rs`).
+//! all of them. So far: channels with their states and variables (`channel.rs`),
+//! hangup causes (`cause.rs`) and dial strings (`dialstring.rs`).
 
 pub mod cause;
+pub mod channel;
 pub mod dialstring;
 
 pub use cause::HangupCause;
+pub use channel::{CallState, CallerProfile, Channel, ChannelState};
 pub use dialstring::{DialString, Leg, Target};

@@ -1,8 +1,10 @@
 //! The switch: channels, calls, bridges and the event bus, with FreeSWITCH's names for
 //! all of them. So far: channels with their states and variables (`channel.rs`),
-//! hangup causes (`cause.rs`) and dial strings (`dialstring.rs`).
+//! hangup causes (`cause.rs`), dial strings (`dialstring.rs`) and call detail records
+//! (`cdr.rs`).
 
 pub mod cause;
+pub mod cdr;
 pub mod channel;
 pub mod dialstring;
 

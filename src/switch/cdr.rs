@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 
 use super::cause::HangupCause;
 use super::channel::Channel;
-use crate::dialplan::{self, CivilTime};
+use crate::civil::CivilTime;
+use crate::dialplan;
 use crate::store::{DecodeError, Reader, Record, Writer};
 
 /// When a leg started, was answered, ended: microseconds since the Unix epoch.

@@ -1,6 +1,7 @@
 //! REGISTER: authenticate, then hand the bindings to the registrar (RFC 3261 §10.3).
 
 use super::{CoreNotice, SipCore, StoreOp};
+use crate::civil::http_date;
 use crate::sip::auth::{self, Challenge, Credentials, RejectReason, Verdict};
 use crate::sip::registrar::{Change, RegisterError, RegisterInput};
 use crate::sip::transaction::{Peer, TransportKind};
@@ -233,56 +234,9 @@ impl SipCore {
     }
 }
 
-/// RFC 7231 IMF-fixdate, e.g. `Sun, 22 Nov 2026 10:53:52 GMT`.
-pub(crate) fn http_date(unix_secs: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = unix_secs / 86_400;
-    let secs = unix_secs % 86_400;
-    let (y, m, d) = civil_from_days(days as i64);
-    let two = |n: u64| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
-    let mut out = String::with_capacity(29);
-    out.push_str(DAYS[(days % 7) as usize]);
-    out.push_str(", ");
-    push_ascii(&mut out, &two(u64::from(d)));
-    out.push(' ');
-    out.push_str(MONTHS[(m - 1) as usize]);
-    out.push(' ');
-    out.push_str(&y.to_string());
-    out.push(' ');
-    push_ascii(&mut out, &two(secs / 3600));
-    out.push(':');
-    push_ascii(&mut out, &two(secs / 60 % 60));
-    out.push(':');
-    push_ascii(&mut out, &two(secs % 60));
-    out.push_str(" GMT");
-    out
-}
-
-fn push_ascii(out: &mut String, digits: &[u8; 2]) {
-    out.push(char::from(digits[0]));
-    out.push(char::from(digits[1]));
-}
-
-/// Days since 1970-01-01 to (year, month, day): Howard Hinnant's algorithm.
-pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::http_date;
+    use crate::civil::http_date;
 
     #[test]
     fn http_date_matches_known_instants() {

@@ -1,12 +1,13 @@
 //! The switch: channels, calls, bridges and the event bus, with FreeSWITCH's names for
 //! all of them. So far: channels with their states and variables (`channel.rs`),
-//! hangup causes (`cause.rs`), dial strings (`dialstring.rs`) and call detail records
-//! (`cdr.rs`).
+//! hangup causes (`cause.rs`), dial strings (`dialstring.rs`), call detail records
+//! (`cdr.rs`) and events (`event.rs`).
 
 pub mod cause;
 pub mod cdr;
 pub mod channel;
 pub mod dialstring;
+pub mod event;
 
 pub use cause::HangupCause;
 pub use channel::{CallState, CallerProfile, Channel, ChannelState};

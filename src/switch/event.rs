@@ -204,7 +204,7 @@ fn url_encode_into(out: &mut String, value: &str) {
     const UNSAFE: &[u8] = b"\r\n #%&+:;<=>?@[\\]^`{|}\"";
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in value.as_bytes() {
-        if b < b' ' || b > b'~' || UNSAFE.contains(&b) {
+        if !(b' '..=b'~').contains(&b) || UNSAFE.contains(&b) {
             out.push('%');
             out.push(char::from(HEX[usize::from(b >> 4)]));
             out.push(char::from(HEX[usize::from(b & 0x0F)]));

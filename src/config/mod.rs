@@ -9,6 +9,7 @@
 //! the routing table.
 
 pub mod board;
+pub mod cdr_csv;
 mod diag;
 mod directory;
 mod profile;
@@ -48,6 +49,8 @@ pub struct Config {
     pub event_socket: EventSocketConfig,
     /// The box's hardware (`board.toml`); None on a box without analog ports.
     pub board: Option<board::Board>,
+    /// CSV export of the call records (`cdr_csv.conf.xml`).
+    pub cdr_csv: cdr_csv::CdrCsvConfig,
     /// Warnings that did not stop loading.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -105,6 +108,15 @@ pub fn load(conf_dir: &Path) -> Result<Config, ConfigErrors> {
                 line: 0,
             }),
         };
+
+    let cdr_path = autoload.join("cdr_csv.conf.xml");
+    let cdr_csv = match read_configuration(&cdr_path, "cdr_csv.conf", &mut vars, &mut diags) {
+        Some(el) => cdr_csv::cdr_csv(&el, &mut diags),
+        None => cdr_csv::CdrCsvConfig::defaults(Source {
+            file: cdr_path,
+            line: 0,
+        }),
+    };
 
     let board = board::load(conf_dir).unwrap_or_else(|errors| {
         diags.0.extend(errors.0);
@@ -172,6 +184,7 @@ pub fn load(conf_dir: &Path) -> Result<Config, ConfigErrors> {
         domains,
         event_socket,
         board,
+        cdr_csv,
         diagnostics: diags.0,
     })
 }

@@ -304,3 +304,35 @@ fn a_vanilla_freeswitch_tree_loads_with_only_real_gaps_reported() {
     assert_eq!(u.variables["record_stereo"], "true");
     assert_eq!(u.groups, vec!["default", "sales"]);
 }
+
+#[test]
+fn cdr_csv_templates_load_and_a_missing_default_is_an_error_with_its_line() {
+    let factory = load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conf")).unwrap();
+    let c = &factory.cdr_csv;
+    assert_eq!(c.default_template, "example");
+    assert_eq!(
+        c.template("example"),
+        Some(crate::config::cdr_csv::EXAMPLE_TEMPLATE)
+    );
+    assert!(c
+        .template("sql")
+        .unwrap()
+        .starts_with("INSERT INTO cdr VALUES"));
+
+    let dir = tempfile::tempdir().unwrap();
+    minimal(dir.path());
+    write(
+        dir.path(),
+        "autoload_configs/cdr_csv.conf.xml",
+        "<configuration name=\"cdr_csv.conf\">\n<settings>\n<param name=\"default-template\" value=\"billing\"/>\n<param name=\"legs\" value=\"c\"/>\n</settings>\n<templates><template name=\"example\">\"${uuid}\"</template></templates>\n</configuration>",
+    );
+    let errors = load(dir.path()).unwrap_err().to_string();
+    assert!(
+        errors.contains("cdr_csv.conf.xml:3: error: default-template \"billing\" is not among the templates (example)"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("cdr_csv.conf.xml:4: error: legs=\"c\": expected a, b or ab"),
+        "{errors}"
+    );
+}

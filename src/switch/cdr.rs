@@ -184,8 +184,7 @@ mod tests {
     use crate::store::{Durability, Store};
     use crate::switch::channel::CallerProfile;
 
-    /// FreeSWITCH's "example" template from conf/vanilla's cdr_csv.conf.xml.
-    const EXAMPLE: &str = r#""${caller_id_name}","${caller_id_number}","${destination_number}","${context}","${start_stamp}","${answer_stamp}","${end_stamp}","${duration}","${billsec}","${hangup_cause}","${uuid}","${bleg_uuid}","${accountcode}","${read_codec}","${write_codec}""#;
+    use crate::config::cdr_csv::EXAMPLE_TEMPLATE as EXAMPLE;
 
     fn ended_call() -> (Channel, CallTimes) {
         let mut c = Channel::new(

@@ -138,3 +138,35 @@ fn expire_and_restore() {
     assert!(kept.is_empty());
     assert_eq!(fresh.location.len(), 1);
 }
+
+#[test]
+fn a_refresh_keeps_the_route_whatever_its_call_id() {
+    let mut r = Registrar::new(policy());
+    let cs = [contact("<sip:1001@192.0.2.1:5060>")];
+    let refresh_flags = |changes: Vec<Change>| -> Vec<bool> {
+        changes
+            .into_iter()
+            .map(|c| match c {
+                Change::Upsert { refresh, .. } => refresh,
+                Change::Remove { .. } => panic!("no removal expected"),
+            })
+            .collect()
+    };
+    assert_eq!(
+        refresh_flags(r.register(&input(&cs, Some(600), "c1", 1), NOW).unwrap()),
+        [false]
+    );
+    assert_eq!(
+        refresh_flags(r.register(&input(&cs, Some(600), "c1", 2), NOW).unwrap()),
+        [true]
+    );
+    // A rebooted phone (or SIPp) sends a new Call-ID: still the same route.
+    assert_eq!(
+        refresh_flags(r.register(&input(&cs, Some(600), "c2", 1), NOW).unwrap()),
+        [true]
+    );
+    // The phone moved (NAT rebinding): the route changed, it must be written durably.
+    let mut moved = input(&cs, Some(600), "c2", 2);
+    moved.source = "192.0.2.1:6000".into();
+    assert_eq!(refresh_flags(r.register(&moved, NOW).unwrap()), [false]);
+}

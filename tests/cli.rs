@@ -162,8 +162,7 @@ fn first_boot_generates_passwords_that_work() {
 }
 
 fn reference_board() -> String {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("board/ref-2fxs-1fxo/board.toml");
+    let path = common::repo().join("board/ref-2fxs-1fxo/board.toml");
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::process;
 
 fn rootfs() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("rootfs")
+    common::repo().join("rootfs")
 }
 
 #[test]

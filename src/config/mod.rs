@@ -218,7 +218,7 @@ fn read_configuration(
 
 /// `*.xml` directly in `dir`, sorted (subfolders such as `external/` are included by
 /// the files themselves, as in FreeSWITCH). A missing folder is simply empty.
-fn xml_files(dir: &Path, diags: &mut Diags) -> Vec<PathBuf> {
+pub fn xml_files(dir: &Path, diags: &mut Diags) -> Vec<PathBuf> {
     let entries = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),

@@ -5,7 +5,7 @@
 //! conditions, `regex="all|any|xor"`) is a warning, and the condition is skipped.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use fancy_regex::Regex;
 
@@ -26,7 +26,7 @@ pub fn load(
     let mut diags = Diags::default();
     let mut vars = globals.clone();
     let mut elements = Vec::new();
-    for file in xml_files(&conf_dir.join("dialplan")) {
+    for file in crate::config::xml_files(&conf_dir.join("dialplan"), &mut diags) {
         elements.extend(xml::load_file(&file, &mut vars, &mut diags));
     }
     let dialplan = parse_contexts(&elements, &mut diags);
@@ -34,19 +34,6 @@ pub fn load(
         return Err(ConfigErrors(diags.0));
     }
     Ok((dialplan, diags.0))
-}
-
-fn xml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "xml"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
 }
 
 /// Builds the dialplan from preprocessed top-level elements.

@@ -30,15 +30,16 @@ impl Cdr {
     /// The record of `channel` ended at `times.end_us`, with local times `utc_offset`
     /// seconds east of UTC (FreeSWITCH's `*_stamp` fields are local time).
     pub fn from_channel(channel: &Channel, times: CallTimes, utc_offset: i32) -> Cdr {
-        let mut fields: Vec<(String, String)> = Vec::new();
+        // Channel variables first (unique names already); the computed fields below
+        // are the truth and replace a variable of the same name.
+        let mut fields: Vec<(String, String)> = channel
+            .variables()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
         let mut put = |name: &str, value: String| match fields.iter_mut().find(|(n, _)| n == name) {
             Some(slot) => slot.1 = value,
             None => fields.push((name.to_string(), value)),
         };
-        // Channel variables first: the computed fields below are the truth and win.
-        for (name, value) in channel.variables() {
-            put(name, value.to_string());
-        }
         let p = &channel.profile;
         let caller_name = channel.get("caller_id_name").unwrap_or_default();
         let caller_number = channel.get("caller_id_number").unwrap_or_default();

@@ -36,6 +36,11 @@ pub const READY_LINE: &str = "loopstart ready";
 pub const CLI_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Path of the binary under test (built by cargo for integration tests).
+/// The repository's root (board/, rootfs/, yocto/, conf/ ...).
+pub fn repo() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_loopstart")
 }

@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::conf::ConfSpec;
-use super::{ports, process};
+use super::{ports, process, repo};
 
 /// How long a boot may take before the test gives up: TCG emulation on a shared
 /// 2-core machine, with other tests running.
@@ -56,10 +56,6 @@ impl Arch {
         let path = repo().join(format!("board/qemu-virt-{}/board.toml", self.name()));
         fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn firmware_cache() -> PathBuf {

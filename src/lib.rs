@@ -12,6 +12,7 @@ pub mod dialplan;
 pub mod esl;
 pub mod guard;
 pub mod hw;
+pub mod ids;
 pub mod media;
 pub mod sip;
 pub mod store;

@@ -408,6 +408,7 @@ fn core_config(config: &Config, profile: &SipProfile) -> CoreConfig {
             })
             .collect(),
         accept_blind_reg: profile.accept_blind_reg,
+        auth_calls: profile.auth_calls,
         user_agent: profile.user_agent.clone(),
     }
 }

@@ -317,7 +317,7 @@ impl Connection {
                 wr.write_all(&msg).await.map_err(|_| ())
             }
             "bgapi" => {
-                let uuid = uuid_v4();
+                let uuid = crate::ids::uuid_v4();
                 let out = encode(
                     &[
                         ("Content-Type", "command/reply"),
@@ -421,22 +421,6 @@ fn url_encode(s: &str) -> String {
         }
     }
     out
-}
-
-fn uuid_v4() -> String {
-    let mut b = [0u8; 16];
-    let _ = getrandom::getrandom(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod core;
+pub mod dialog;
 pub mod registrar;
 pub mod sdp;
 pub mod transaction;

@@ -3,12 +3,18 @@
 //! hangup causes (`cause.rs`), dial strings (`dialstring.rs`), call detail records
 //! (`cdr.rs`) and events (`event.rs`).
 
+pub mod apps;
 pub mod cause;
 pub mod cdr;
 pub mod channel;
+pub mod dial;
 pub mod dialstring;
+pub mod engine;
 pub mod event;
+pub mod session;
 
 pub use cause::HangupCause;
 pub use channel::{CallState, CallerProfile, Channel, ChannelState};
 pub use dialstring::{DialString, Leg, Target};
+pub use engine::{Clock, Finished, MediaNotice, MediaOp, MediaPorts, Switch, SwitchConfig};
+pub use session::{MediaId, Session, Wait};

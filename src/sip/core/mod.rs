@@ -6,6 +6,7 @@
 //! transports read and sends what it returns; nothing here touches a socket or a clock,
 //! so a test can push a thousand REGISTERs through it with a virtual clock.
 
+mod calls;
 mod directory;
 mod register;
 mod stats;
@@ -32,8 +33,8 @@ use tags::TagGen;
 /// `stale=true` (one extra round trip for that phone), never accepted twice.
 const NONCE_COUNTS: usize = 16_384;
 
-/// Methods this core answers itself; everything else gets 405 with this list.
-pub const ALLOW: &str = "REGISTER, OPTIONS";
+/// Methods this core answers; everything else gets 405 with this list.
+pub use calls::ALLOW;
 
 /// What the core needs from the profile's configuration.
 #[derive(Debug, Clone)]
@@ -51,6 +52,8 @@ pub struct CoreConfig {
     pub algorithms: Vec<Algorithm>,
     /// `accept-blind-reg`: register without authentication (lab use only).
     pub accept_blind_reg: bool,
+    /// `auth-calls`: challenge every new INVITE (407).
+    pub auth_calls: bool,
     pub user_agent: String,
 }
 
@@ -112,6 +115,8 @@ pub struct SipCore {
     transmits: VecDeque<Datagram>,
     store_ops: VecDeque<StoreOp>,
     notices: VecDeque<CoreNotice>,
+    legs: calls::Legs,
+    call_events: VecDeque<crate::sip::dialog::CallEvent>,
     /// The last (monotonic, wall-clock) pair seen, to convert binding expiry times
     /// (wall clock, they survive restarts) into a monotonic deadline.
     clock: Option<(Instant, u64)>,
@@ -129,6 +134,8 @@ impl SipCore {
             transmits: VecDeque::new(),
             store_ops: VecDeque::new(),
             notices: VecDeque::new(),
+            legs: calls::Legs::default(),
+            call_events: VecDeque::new(),
             clock: None,
             config,
             directory,
@@ -177,13 +184,10 @@ impl SipCore {
         };
         match parse_message(bytes, framing, &self.config.limits) {
             Ok(Message::Request(req)) => self.handle_request(req, peer, now, now_unix_ms),
-            Ok(Message::Response(resp)) => {
-                // No client transactions yet in this profile's role; the layer still
-                // matches (and drops) strays.
-                if self.transactions.on_response(resp, now).is_none() {
-                    self.stats.stray_responses += 1;
-                }
-            }
+            Ok(Message::Response(resp)) => match self.transactions.on_response(resp, now) {
+                Some((tx, resp)) => self.on_leg_response(tx, resp, now),
+                None => self.stats.stray_responses += 1,
+            },
             Err(err) => self.reject_unparseable(bytes, err, peer),
         }
         self.drain_transactions();
@@ -193,6 +197,7 @@ impl SipCore {
     pub fn handle_timeout(&mut self, now: Instant, now_unix_ms: u64) {
         self.clock = Some((now, now_unix_ms));
         self.transactions.handle_timeout(now);
+        self.handle_leg_timers(now);
         for gone in self.registrar.expire(now_unix_ms) {
             tracing::info!(aor = %gone.aor, contact = %gone.contact_uri, "registration expired");
             self.store_ops
@@ -208,7 +213,10 @@ impl SipCore {
 
     /// When `handle_timeout` should run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let tx = self.transactions.poll_timeout();
+        let tx = match (self.transactions.poll_timeout(), self.legs.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let expiry = match (self.registrar.location.next_expiry(), self.clock) {
             (Some(at_ms), Some((now, now_ms))) => {
                 Some(now + Duration::from_millis(at_ms.saturating_sub(now_ms)))
@@ -222,6 +230,8 @@ impl SipCore {
     }
 
     pub fn poll_transmit(&mut self) -> Option<Datagram> {
+        // Commands (answer, hangup, invite) queue through the transaction layer.
+        self.drain_transactions();
         self.transmits.pop_front()
     }
 
@@ -268,7 +278,7 @@ impl SipCore {
                 self.dispatch(tx, &request, &es, peer, now, now_unix_ms)
             }
             Incoming::Absorbed => self.stats.retransmissions += 1,
-            Incoming::AckFor2xx { .. } => {}
+            Incoming::AckFor2xx { request } => self.on_ack(&request),
             Incoming::Overloaded { request } => {
                 self.stats.overloaded += 1;
                 let mut resp = Response::to_request(&request, 503, "Service Unavailable");
@@ -301,8 +311,9 @@ impl SipCore {
                 resp.headers.push("Accept-Language", "en");
                 resp
             }
-            Method::Cancel | Method::Bye => {
-                self.reply(req, es, 481, "Call/Transaction Does Not Exist")
+            Method::Invite => return self.on_invite(tx, req, es, peer, now, now_unix_ms),
+            Method::Cancel | Method::Bye | Method::Update | Method::Info => {
+                return self.on_dialog_request(tx, req, es, now)
             }
             _ => {
                 let mut resp = self.reply(req, es, 405, "Method Not Allowed");
@@ -363,6 +374,7 @@ impl SipCore {
             if let TxEvent::Timeout { tx } = ev {
                 tracing::debug!(?tx, "transaction timed out");
             }
+            self.on_tx_event(ev);
         }
     }
 }

@@ -10,10 +10,20 @@ use crate::store::Durability;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Result of the digest step.
-enum AuthStep {
-    Passed,
-    /// Answer this instead of registering.
+pub(super) enum AuthStep {
+    /// The user the credentials proved.
+    Passed(String),
+    /// Answer this instead.
     Answer(Response),
+}
+
+/// Which challenge: a registrar's 401 (`WWW-Authenticate`/`Authorization`) for
+/// `user`, or a proxy's 407 (`Proxy-Authenticate`/`Proxy-Authorization`) for a call,
+/// which any user of the directory may place.
+#[derive(Clone, Copy)]
+pub(super) enum AuthFor<'a> {
+    Register { user: &'a str, local: bool },
+    Call,
 }
 
 impl SipCore {
@@ -29,7 +39,8 @@ impl SipCore {
         let user = es.to.uri.user.as_deref().unwrap_or_default();
         let local = self.is_local_host(&es.to.uri.host);
         if !self.config.accept_blind_reg {
-            if let AuthStep::Answer(resp) = self.authenticate(req, es, user, local, peer, now_ms) {
+            let asked = AuthFor::Register { user, local };
+            if let AuthStep::Answer(resp) = self.authenticate(req, es, asked, peer, now_ms) {
                 return resp;
             }
         } else if !local || !self.directory.contains(user) {
@@ -117,34 +128,35 @@ impl SipCore {
     /// Digest authentication of a request for `user` (RFC 7616, RFC 8760). Unknown users,
     /// foreign domains and wrong passwords all get the same 403, so a scanner learns
     /// nothing; the log line tells the operator which it was.
-    fn authenticate(
+    pub(super) fn authenticate(
         &mut self,
         req: &Request,
         es: &Essentials,
-        user: &str,
-        local: bool,
+        asked: AuthFor<'_>,
         peer: Peer,
         now_ms: u64,
     ) -> AuthStep {
-        let Some(header) = req.headers.get("Authorization") else {
-            return AuthStep::Answer(self.challenge(req, es, false, now_ms));
+        let (user, local, proxy) = match asked {
+            AuthFor::Register { user, local } => (Some(user), local, false),
+            AuthFor::Call => (None, true, true),
         };
+        let header_name = if proxy { "Proxy-Authorization" } else { "Authorization" };
+        let Some(header) = req.headers.get(header_name) else {
+            return AuthStep::Answer(self.challenge(req, es, false, proxy, now_ms));
+        };
+        let user = user.unwrap_or_default();
         let creds = match Credentials::parse(header) {
             Ok(c) => c,
             Err(e) => {
                 self.auth_failed(user, peer, &format!("malformed credentials: {e}"));
-                return AuthStep::Answer(self.reply(
-                    req,
-                    es,
-                    400,
-                    "Bad Request (malformed Authorization)",
-                ));
+                let reason = format!("Bad Request (malformed {header_name})");
+                return AuthStep::Answer(self.reply(req, es, 400, &reason));
             }
         };
         let request_uri = req.uri.to_string();
         let directory = &self.directory;
         let lookup = |name: &str, alg| {
-            if local && name == user {
+            if local && (proxy || name == user) {
                 directory.ha1(name, alg)
             } else {
                 None
@@ -160,16 +172,16 @@ impl SipCore {
             now_ms,
         );
         match verdict {
-            Verdict::Authorized { .. } => AuthStep::Passed,
+            Verdict::Authorized { .. } => AuthStep::Passed(creds.username.clone()),
             Verdict::Challenge { stale } => {
-                AuthStep::Answer(self.challenge(req, es, stale, now_ms))
+                AuthStep::Answer(self.challenge(req, es, stale, proxy, now_ms))
             }
             // A phone that wrongly reuses a nonce-count gets a fresh nonce, not a ban.
             Verdict::Rejected {
                 reason: RejectReason::Replayed,
             } => {
                 tracing::debug!(user = %creds.username, peer = %peer.addr, "nonce-count replayed: new challenge");
-                AuthStep::Answer(self.challenge(req, es, false, now_ms))
+                AuthStep::Answer(self.challenge(req, es, false, proxy, now_ms))
             }
             Verdict::Rejected { reason, .. } => {
                 let why = match &reason {
@@ -185,10 +197,22 @@ impl SipCore {
         }
     }
 
-    fn challenge(&mut self, req: &Request, es: &Essentials, stale: bool, now_ms: u64) -> Response {
+    fn challenge(
+        &mut self,
+        req: &Request,
+        es: &Essentials,
+        stale: bool,
+        proxy: bool,
+        now_ms: u64,
+    ) -> Response {
         self.stats.auth_challenges += 1;
         let nonce = self.nonces.issue(now_ms);
-        let mut resp = self.reply(req, es, 401, "Unauthorized");
+        let (mut resp, header) = if proxy {
+            let r = self.reply(req, es, 407, "Proxy Authentication Required");
+            (r, "Proxy-Authenticate")
+        } else {
+            (self.reply(req, es, 401, "Unauthorized"), "WWW-Authenticate")
+        };
         for &algorithm in &self.config.algorithms {
             let c = Challenge {
                 realm: self.directory.realm.clone(),
@@ -198,7 +222,7 @@ impl SipCore {
                 qop_auth: true,
                 stale,
             };
-            resp.headers.push("WWW-Authenticate", c.to_string());
+            resp.headers.push(header, c.to_string());
         }
         resp
     }

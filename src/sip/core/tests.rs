@@ -27,6 +27,7 @@ fn core() -> SipCore {
         nonce_ttl: Duration::from_secs(60),
         algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
         accept_blind_reg: false,
+        auth_calls: false,
         user_agent: "loopstart-test".into(),
     };
     SipCore::new(config, dir, [9; 32], 42)

@@ -8,7 +8,9 @@
 
 mod negotiate;
 
-pub use negotiate::{answer, Codec, NegotiateError, Negotiated, Offerable};
+pub use negotiate::{
+    accept_answer, answer, offer, Codec, NegotiateError, Negotiated, Offerable, TELEPHONE_EVENT_PT,
+};
 
 use std::fmt;
 use std::net::IpAddr;

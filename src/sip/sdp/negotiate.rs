@@ -144,7 +144,78 @@ pub fn answer(
             }
         })
         .collect();
-    let sdp = Sdp {
+    Ok((session(local, session_id, media), negotiated))
+}
+
+/// The payload type we offer telephone-event on (FreeSWITCH's default too).
+pub const TELEPHONE_EVENT_PT: u8 = 101;
+
+/// Our offer (a B-leg's INVITE, a re-INVITE): one audio stream at `local` with our
+/// codecs in preference order, telephone-event when we do DTMF, and `direction`.
+pub fn offer(ours: &Offerable, local: SocketAddr, session_id: u64, direction: Direction) -> Sdp {
+    let mut formats: Vec<u8> = ours.codecs.iter().map(|c| c.static_payload_type()).collect();
+    let mut rtpmaps: Vec<RtpMap> = ours
+        .codecs
+        .iter()
+        .map(|c| RtpMap {
+            payload_type: c.static_payload_type(),
+            encoding: c.name().into(),
+            clock_rate: 8000,
+            channels: None,
+        })
+        .collect();
+    let mut fmtps = Vec::new();
+    if ours.telephone_event {
+        formats.push(TELEPHONE_EVENT_PT);
+        rtpmaps.push(RtpMap {
+            payload_type: TELEPHONE_EVENT_PT,
+            encoding: "telephone-event".into(),
+            clock_rate: 8000,
+            channels: None,
+        });
+        fmtps.push((TELEPHONE_EVENT_PT, "0-16".to_string()));
+    }
+    session(
+        local,
+        session_id,
+        vec![Media {
+            kind: "audio".into(),
+            port: local.port(),
+            proto: "RTP/AVP".into(),
+            formats,
+            connection: None,
+            rtpmaps,
+            fmtps,
+            direction,
+            ptime: Some(ours.ptime),
+            attributes: Vec::new(),
+        }],
+    )
+}
+
+/// What the far end's answer to our [`offer`] settled: the first audio stream it
+/// kept, its first codec we have.
+pub fn accept_answer(answer: &Sdp, ours: &Offerable) -> Result<Negotiated, NegotiateError> {
+    let mut first_error = NegotiateError::NoAudio;
+    for m in &answer.media {
+        if m.kind != "audio" || m.port == 0 {
+            continue;
+        }
+        match accept(answer, m, ours) {
+            Ok(n) => return Ok(n),
+            Err(e) => {
+                if first_error == NegotiateError::NoAudio {
+                    first_error = e;
+                }
+            }
+        }
+    }
+    Err(first_error)
+}
+
+/// A session description from this box around `media`.
+fn session(local: SocketAddr, session_id: u64, media: Vec<Media>) -> Sdp {
+    Sdp {
         origin: Origin {
             username: "loopstart".into(),
             session_id,
@@ -155,8 +226,7 @@ pub fn answer(
         connection: Some(local.ip()),
         attributes: Vec::new(),
         media,
-    };
-    Ok((sdp, negotiated))
+    }
 }
 
 fn accept(offer: &Sdp, m: &Media, ours: &Offerable) -> Result<Negotiated, NegotiateError> {

@@ -153,6 +153,12 @@ impl TransactionLayer {
         }
     }
 
+    /// Drops a server transaction without answering it (a duplicate the TU answered
+    /// another way).
+    pub fn forget(&mut self, tx: TxId) {
+        self.remove(tx);
+    }
+
     /// The INVITE server transaction a CANCEL targets (§9.2).
     pub fn find_invite_for_cancel(&self, cancel: &Request) -> Option<TxId> {
         let via = cancel.headers.top_via().ok()?;

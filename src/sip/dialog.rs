@@ -1,0 +1,102 @@
+//! Call legs as the layer above sees them: one INVITE dialog (RFC 3261 §12–§15) per
+//! leg, inbound (a phone called us) or outbound (we called a phone). The core turns
+//! what arrives into [`CallEvent`]s and takes commands (`progress`, `answer`,
+//! `hangup`, `invite`, ...) by [`LegId`]; it never decides what a call does — that is
+//! the switch's job — and the switch never sees a SIP header it did not ask for.
+
+use crate::sip::sdp::Sdp;
+use crate::sip::transaction::Peer;
+
+/// One leg's handle, unique for the life of the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LegId(pub u64);
+
+impl std::fmt::Display for LegId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "leg-{}", self.0)
+    }
+}
+
+/// A new call from the network, authenticated when the profile asks for it.
+#[derive(Clone, Debug)]
+pub struct IncomingCall {
+    pub call_id: String,
+    /// The user the digest authenticated (None when the profile does not challenge).
+    pub auth_user: Option<String>,
+    pub from_user: String,
+    pub from_display: Option<String>,
+    pub from_host: String,
+    /// The Request-URI's user: what was dialled.
+    pub destination: String,
+    pub to_user: String,
+    pub source: Peer,
+    pub user_agent: Option<String>,
+    /// The offer (an INVITE without one is refused before it becomes a call).
+    pub sdp: Sdp,
+    /// `X-` headers, passed on as `sip_h_X-...` variables.
+    pub x_headers: Vec<(String, String)>,
+}
+
+/// Why a leg ended from the far side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LegEnd {
+    /// BYE received.
+    Bye,
+    /// The caller sent CANCEL before the call was answered.
+    Cancelled,
+    /// The callee refused the INVITE with this final response.
+    Refused { code: u16, reason: String },
+    /// No final response to our INVITE, or no ACK for our 2xx.
+    Timeout,
+}
+
+impl LegEnd {
+    /// FreeSWITCH's `sip_hangup_disposition` for a hangup the far end started.
+    pub fn disposition(&self) -> &'static str {
+        match self {
+            LegEnd::Bye => "recv_bye",
+            LegEnd::Cancelled => "recv_cancel",
+            LegEnd::Refused { .. } => "recv_refuse",
+            LegEnd::Timeout => "send_refuse",
+        }
+    }
+}
+
+/// What happened on a leg.
+#[derive(Clone, Debug)]
+pub enum CallEvent {
+    Incoming {
+        leg: LegId,
+        call: Box<IncomingCall>,
+    },
+    /// 180 or 183 on an outbound leg (183 usually with early media).
+    Progress {
+        leg: LegId,
+        code: u16,
+        sdp: Option<Sdp>,
+    },
+    /// 2xx on an outbound leg; the ACK is already sent.
+    Answered { leg: LegId, sdp: Option<Sdp> },
+    /// A re-INVITE or UPDATE from the peer: answer with `answer_reoffer`.
+    Reoffer { leg: LegId, sdp: Option<Sdp> },
+    /// The peer answered our re-INVITE.
+    ReofferAnswered { leg: LegId, sdp: Option<Sdp> },
+    /// The far end ended the leg; it is gone from the core.
+    Ended { leg: LegId, end: LegEnd },
+}
+
+/// A call we place to a phone.
+#[derive(Clone, Debug)]
+pub struct OutboundCall {
+    /// The registered Contact URI.
+    pub request_uri: String,
+    /// Where it is really reached (the binding's source, for NAT).
+    pub peer: Peer,
+    /// `<sip:1002@example.com>`.
+    pub to: String,
+    pub from_user: String,
+    pub from_display: String,
+    pub sdp: Sdp,
+    /// Extra headers (`X-...` passed from the A-leg).
+    pub headers: Vec<(String, String)>,
+}

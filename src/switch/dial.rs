@@ -1,0 +1,539 @@
+//! Bridges and originates: ring the legs of a dial string (`,` at once, `|` in turn),
+//! relay their progress to the caller, take the first to answer and drop the rest,
+//! and on failure report the cause the way FreeSWITCH does (`originate_disposition`,
+//! `DIALSTATUS`, `continue_on_fail`).
+
+use std::time::{Duration, Instant};
+
+use super::cause::HangupCause;
+use super::channel::{CallState, CallerProfile, Channel, ChannelState};
+use super::dialstring::{DialString, Leg, Target};
+use super::engine::{new_session, set_codec_vars, Clock, MediaOp, Switch, Timer};
+use super::event::EventName;
+use super::session::{DialId, Wait};
+use crate::dialplan::Planned;
+use crate::sip::core::SipCore;
+use crate::sip::dialog::OutboundCall;
+use crate::sip::sdp::{self, Direction, Sdp};
+use crate::sip::transaction::{Peer, TransportKind};
+
+/// FreeSWITCH's default when no call_timeout or originate_timeout is set.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the answering leg does.
+#[derive(Debug)]
+pub enum Then {
+    /// Bridge to the channel that dialled (the `bridge` application).
+    Bridge,
+    /// `originate ... &app(args)`.
+    App { name: String, data: String },
+    /// `originate ... EXTENSION [XML] [CONTEXT]`.
+    Extension { extension: String, context: String },
+}
+
+/// A dial in progress.
+#[derive(Debug)]
+pub struct Dial {
+    /// The channel that runs `bridge` (None for `originate`).
+    owner: Option<String>,
+    global: Vec<(String, String)>,
+    groups: Vec<Vec<Leg>>,
+    next_group: usize,
+    ringing: Vec<String>,
+    last_cause: HangupCause,
+    timeout: Duration,
+    deadline: Option<Instant>,
+    then: Then,
+    /// Where an API originate's answer goes (`+OK uuid` or `-ERR CAUSE`).
+    reply: Option<tokio::sync::oneshot::Sender<String>>,
+}
+
+impl Switch {
+    /// The `bridge` application.
+    pub(super) fn bridge(&mut self, uuid: &str, dial: DialString, sip: &mut SipCore, clock: Clock) {
+        let timeout = self
+            .sessions
+            .get(uuid)
+            .and_then(|s| s.channel.get("call_timeout"))
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|&t| t > 0)
+            .map(Duration::from_secs);
+        let id = self.next_id();
+        let d = Dial {
+            owner: Some(uuid.to_string()),
+            global: dial.global,
+            groups: dial.groups,
+            next_group: 0,
+            ringing: Vec::new(),
+            last_cause: HangupCause::NoRouteDestination,
+            timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
+            deadline: None,
+            then: Then::Bridge,
+            reply: None,
+        };
+        self.dials.insert(id, d);
+        if let Some(s) = self.sessions.get_mut(uuid) {
+            s.wait = Wait::Dialing(id);
+        }
+        self.next_group(id, sip, clock);
+    }
+
+    /// The `originate` API: ring `dial`; the answering leg does `then`. `reply` gets
+    /// `+OK <uuid>` once it answers, or `-ERR <CAUSE>`.
+    pub fn originate(
+        &mut self,
+        dial: DialString,
+        then: Then,
+        reply: tokio::sync::oneshot::Sender<String>,
+        sip: &mut SipCore,
+        clock: Clock,
+    ) {
+        let timeout = dial
+            .global
+            .iter()
+            .find(|(n, _)| n == "originate_timeout" || n == "call_timeout")
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+            .filter(|&t| t > 0)
+            .map(Duration::from_secs);
+        let id = self.next_id();
+        self.dials.insert(
+            id,
+            Dial {
+                owner: None,
+                global: dial.global,
+                groups: dial.groups,
+                next_group: 0,
+                ringing: Vec::new(),
+                last_cause: HangupCause::NoRouteDestination,
+                timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
+                deadline: None,
+                then,
+                reply: Some(reply),
+            },
+        );
+        self.next_group(id, sip, clock);
+    }
+
+    /// Rings the next group of the dial string, or fails the dial when none is left.
+    fn next_group(&mut self, id: DialId, sip: &mut SipCore, clock: Clock) {
+        loop {
+            let Some(d) = self.dials.get_mut(&id) else { return };
+            let Some(group) = d.groups.get(d.next_group).cloned() else {
+                let cause = d.last_cause;
+                return self.dial_failed(id, cause, sip, clock);
+            };
+            d.next_group += 1;
+            let deadline = clock.now + d.timeout;
+            d.deadline = Some(deadline);
+            for leg in &group {
+                self.ring_leg(id, leg, sip, clock);
+            }
+            let ringing = self.dials.get(&id).is_some_and(|d| !d.ringing.is_empty());
+            if ringing {
+                self.timers.insert((deadline, Timer::DialTimeout(id)));
+                return;
+            }
+        }
+    }
+
+    /// Starts one leg of a group: for `user/X`, one B-leg per registered contact.
+    fn ring_leg(&mut self, id: DialId, leg: &Leg, sip: &mut SipCore, clock: Clock) {
+        let (user, domain) = match &leg.target {
+            Target::User { user, domain } => (user.clone(), domain.clone()),
+            Target::Error(cause) => {
+                self.set_last_cause(id, *cause);
+                return;
+            }
+            other => {
+                tracing::warn!(target = ?other, "this kind of dial string leg is not supported yet");
+                self.set_last_cause(id, HangupCause::ChanNotImplemented);
+                return;
+            }
+        };
+        if domain.as_deref().is_some_and(|d| d != self.config.domain) {
+            self.set_last_cause(id, HangupCause::NoRouteDestination);
+            return;
+        }
+        if !self.config.users.contains_key(&user) {
+            tracing::info!(%user, "bridge to a user the directory does not have");
+            self.set_last_cause(id, HangupCause::UnallocatedNumber);
+            return;
+        }
+        let aor = format!("{user}@{}", self.config.domain);
+        let bindings: Vec<_> = sip.registrar().location.bindings(&aor).to_vec();
+        if bindings.is_empty() {
+            tracing::info!(%user, "bridge to a user who is not registered");
+            self.set_last_cause(id, HangupCause::UserNotRegistered);
+            return;
+        }
+        for b in bindings {
+            let Ok(addr) = b.source.parse() else { continue };
+            let transport = if b.transport == "tcp" { TransportKind::Tcp } else { TransportKind::Udp };
+            let peer = Peer { addr, transport };
+            self.start_b_leg(id, &user, leg, &b.contact_uri, peer, sip, clock);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_b_leg(
+        &mut self,
+        id: DialId,
+        user: &str,
+        leg: &Leg,
+        contact: &str,
+        peer: Peer,
+        sip: &mut SipCore,
+        clock: Clock,
+    ) {
+        let Some(d) = self.dials.get(&id) else { return };
+        let owner = d.owner.clone();
+        // Variables: the owner's exports, then {global}, then [leg].
+        let mut vars: Vec<(String, String)> = Vec::new();
+        let mut caller = (String::new(), String::new());
+        let mut x_headers = Vec::new();
+        if let Some(o) = owner.as_ref().and_then(|o| self.sessions.get(o)) {
+            let c = &o.channel;
+            caller = (
+                c.get("effective_caller_id_name").unwrap_or_else(|| c.profile.caller_id_name.clone()),
+                c.get("effective_caller_id_number").unwrap_or_else(|| c.profile.caller_id_number.clone()),
+            );
+            for name in c.get("export_vars").unwrap_or_default().split(',').filter(|n| !n.is_empty()) {
+                if let Some(v) = c.get(&format!("__export_{name}")) {
+                    vars.push((name.to_string(), v));
+                }
+            }
+            for (n, v) in c.variables() {
+                if let Some(h) = n.strip_prefix("sip_h_") {
+                    x_headers.push((h.to_string(), v.to_string()));
+                }
+            }
+        }
+        vars.extend(d.global.iter().cloned());
+        vars.extend(leg.vars.iter().cloned());
+        for (n, v) in &vars {
+            match n.as_str() {
+                "origination_caller_id_name" => caller.0 = v.clone(),
+                "origination_caller_id_number" => caller.1 = v.clone(),
+                _ => {
+                    if let Some(h) = n.strip_prefix("sip_h_") {
+                        x_headers.push((h.to_string(), v.clone()));
+                    }
+                }
+            }
+        }
+        if caller.1.is_empty() {
+            caller = ("loopstart".into(), "0000000000".into());
+        }
+        let (media, local_rtp) = match self.open_media() {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error = %e, "no RTP port for a B-leg (widen the RTP port range?)");
+                self.set_last_cause(id, HangupCause::SwitchCongestion);
+                return;
+            }
+        };
+        let offer = sdp::offer(&self.config.codecs, local_rtp, clock.unix_us, Direction::SendRecv);
+        let call = OutboundCall {
+            request_uri: contact.to_string(),
+            peer,
+            to: format!("<sip:{user}@{}>", self.config.domain),
+            from_user: caller.1.clone(),
+            from_display: caller.0.clone(),
+            sdp: offer.clone(),
+            headers: x_headers,
+        };
+        let Some(leg_id) = sip.invite(&call, clock.now) else {
+            self.media(MediaOp::Close { id: media });
+            self.set_last_cause(id, HangupCause::DestinationOutOfOrder);
+            return;
+        };
+        let uuid = crate::ids::uuid_v4();
+        let profile = CallerProfile {
+            username: user.to_string(),
+            caller_id_name: caller.0,
+            caller_id_number: caller.1,
+            ani: String::new(),
+            destination_number: user.to_string(),
+            network_addr: peer.addr.ip().to_string(),
+            context: "default".into(),
+            dialplan: "XML".into(),
+            source: "mod_sofia".into(),
+        };
+        let name = format!("sofia/{}/{user}@{}", self.config.profile, peer.addr);
+        let mut channel = Channel::new(uuid.clone(), name, profile);
+        for (n, v) in &vars {
+            channel.set(n, v);
+        }
+        channel.set("direction", "outbound");
+        channel.set("dialed_user", user);
+        channel.set("dialed_domain", &self.config.domain);
+        if let Some(o) = &owner {
+            channel.set("originator", o);
+        }
+        let _ = channel.set_state(ChannelState::Init);
+        channel.callstate = CallState::Dialing;
+        let mut s = new_session(channel, Some(leg_id), true, media, local_rtp, clock);
+        s.local_sdp = Some(offer);
+        s.dialled_by = Some(id);
+        self.register(s);
+        if let Some(d) = self.dials.get_mut(&id) {
+            d.ringing.push(uuid.clone());
+        }
+        self.emit(&uuid, EventName::ChannelCreate, clock);
+        tracing::info!(%uuid, %user, contact, "dialling");
+    }
+
+    fn set_last_cause(&mut self, id: DialId, cause: HangupCause) {
+        if let Some(d) = self.dials.get_mut(&id) {
+            d.last_cause = cause;
+        }
+    }
+
+    /// 180/183 from a dialled leg: the caller hears it ring (or the early media).
+    pub(super) fn leg_progress(&mut self, uuid: &str, code: u16, sdp: Option<Sdp>, sip: &mut SipCore, clock: Clock) {
+        let Some(b) = self.sessions.get_mut(uuid) else { return };
+        let stream = sdp.and_then(|s| sdp::accept_answer(&s, &self.config.codecs).ok());
+        let Some(d) = b.dialled_by else { return };
+        b.channel.callstate = if stream.is_some() { CallState::Early } else { CallState::Ringing };
+        let b_media = b.media;
+        if let Some(stream) = &stream {
+            b.stream = Some(stream.clone());
+            set_codec_vars(&mut b.channel, stream);
+            self.media(MediaOp::Remote { id: b_media, stream: stream.clone() });
+        }
+        let event = if stream.is_some() { EventName::ChannelProgressMedia } else { EventName::ChannelProgress };
+        self.emit(uuid, event, clock);
+        let Some(owner) = self.dials.get(&d).and_then(|d| d.owner.clone()) else { return };
+        if stream.is_some() && code == 183 {
+            self.pre_answer(&owner, sip, clock);
+            if let Some(a) = self.sessions.get(&owner).map(|a| a.media) {
+                self.media(MediaOp::Bridge { a, b: b_media });
+            }
+        } else {
+            self.ring_ready(&owner, sip, clock);
+        }
+    }
+
+    /// 2xx from a dialled leg: it wins; the others are cancelled.
+    pub(super) fn leg_answered(&mut self, uuid: &str, sdp: Option<Sdp>, sip: &mut SipCore, clock: Clock) {
+        let stream = sdp.and_then(|s| sdp::accept_answer(&s, &self.config.codecs).ok());
+        let Some(b) = self.sessions.get_mut(uuid) else { return };
+        if let Some(stream) = &stream {
+            b.stream = Some(stream.clone());
+            set_codec_vars(&mut b.channel, stream);
+        }
+        let Some(d) = b.dialled_by.take() else { return };
+        b.answered = true;
+        b.answer_us = Some(clock.unix_us);
+        b.channel.callstate = super::channel::CallState::Active;
+        let _ = b.channel.set_state(ChannelState::ExchangeMedia);
+        let b_media = b.media;
+        if let Some(stream) = stream {
+            self.media(MediaOp::Remote { id: b_media, stream });
+        } else {
+            tracing::warn!(%uuid, "the answering phone's SDP is missing or has no codec we share");
+        }
+        self.emit(uuid, EventName::ChannelAnswer, clock);
+        let Some(mut dial) = self.dials.remove(&d) else { return };
+        for other in std::mem::take(&mut dial.ringing) {
+            if other != uuid {
+                if let Some(o) = self.sessions.get_mut(&other) {
+                    o.dialled_by = None;
+                }
+                self.hangup(&other, HangupCause::LoseRace, sip, clock);
+            }
+        }
+        match dial.then {
+            Then::Bridge => {
+                let Some(owner) = dial.owner else { return };
+                if !self.sessions.contains_key(&owner) {
+                    self.hangup(uuid, HangupCause::OriginatorCancel, sip, clock);
+                    return;
+                }
+                self.answer(&owner, sip, clock);
+                self.join(&owner, uuid, clock);
+            }
+            Then::App { name, data } => {
+                self.start_plan(uuid, vec![planned(&name, &data)], sip, clock);
+                if let Some(r) = dial.reply {
+                    let _ = r.send(format!("+OK {uuid}\n"));
+                }
+            }
+            Then::Extension { extension, context } => {
+                if let Some(r) = dial.reply {
+                    let _ = r.send(format!("+OK {uuid}\n"));
+                }
+                if let Some(s) = self.sessions.get_mut(uuid) {
+                    s.channel.profile.destination_number = extension;
+                    s.channel.profile.context = context;
+                }
+                self.route(uuid, sip, clock);
+            }
+        }
+    }
+
+    fn start_plan(&mut self, uuid: &str, plan: Vec<Planned>, sip: &mut SipCore, clock: Clock) {
+        if let Some(s) = self.sessions.get_mut(uuid) {
+            s.plan = plan;
+            s.pc = 0;
+            s.wait = Wait::Ready;
+            let _ = s.channel.set_state(ChannelState::Execute);
+        }
+        self.run(uuid, sip, clock);
+    }
+
+    /// Bridges two answered channels: media relayed between them, both wait.
+    pub(super) fn join(&mut self, a: &str, b: &str, clock: Clock) {
+        let (Some(am), Some(bm)) = (self.sessions.get(a).map(|s| s.media), self.sessions.get(b).map(|s| s.media)) else {
+            return;
+        };
+        for (me, other) in [(a, b), (b, a)] {
+            if let Some(s) = self.sessions.get_mut(me) {
+                s.peer = Some(other.to_string());
+                s.wait = Wait::Bridged;
+                let _ = s.channel.set_state(ChannelState::ExchangeMedia);
+                s.channel.set("bridge_uuid", other);
+                s.channel.set("signal_bond", other);
+            }
+        }
+        if let Some(s) = self.sessions.get_mut(a) {
+            s.channel.set("bleg_uuid", b);
+            s.channel.set("last_bridge_to", b);
+        }
+        self.media(MediaOp::Bridge { a: am, b: bm });
+        let Some(sa) = self.sessions.get(a) else { return };
+        let mut e = self.channel_event(&sa.channel, EventName::ChannelBridge, clock);
+        e.add("Bridge-A-Unique-ID", a);
+        e.add("Bridge-B-Unique-ID", b);
+        self.push_event(e);
+    }
+
+    /// `uuid_bridge A B`: both must exist; the unanswered are answered first.
+    pub fn uuid_bridge(&mut self, a: &str, b: &str, sip: &mut SipCore, clock: Clock) -> Result<(), String> {
+        for u in [a, b] {
+            if !self.sessions.contains_key(u) {
+                return Err(format!("no such channel {u}"));
+            }
+        }
+        self.unbridge(a, sip, clock);
+        self.unbridge(b, sip, clock);
+        self.answer(a, sip, clock);
+        self.answer(b, sip, clock);
+        self.join(a, b, clock);
+        Ok(())
+    }
+
+    /// Undoes a bridge without hanging up (transfer); the peer reacts as to a hangup.
+    pub(super) fn unbridge(&mut self, uuid: &str, sip: &mut SipCore, clock: Clock) {
+        let Some(peer) = self.sessions.get_mut(uuid).and_then(|s| s.peer.take()) else { return };
+        self.emit(uuid, EventName::ChannelUnbridge, clock);
+        self.peer_gone(&peer, uuid, HangupCause::NormalClearing, sip, clock);
+    }
+
+    /// The channel bridged to `peer` is gone (hung up or transferred away): a dialled
+    /// leg hangs up too; a channel running a plan goes on with it unless
+    /// `hangup_after_bridge` says otherwise.
+    pub(super) fn peer_gone(&mut self, peer: &str, gone: &str, cause: HangupCause, sip: &mut SipCore, clock: Clock) {
+        let Some(p) = self.sessions.get_mut(peer) else { return };
+        if p.peer.as_deref() != Some(gone) {
+            return;
+        }
+        p.peer = None;
+        p.channel.set("last_bridge_hangup_cause", cause.name());
+        let id = p.media;
+        let has_plan = !p.plan.is_empty();
+        let hang = !has_plan || p.flag("hangup_after_bridge");
+        self.media(MediaOp::Idle { id });
+        self.emit(peer, EventName::ChannelUnbridge, clock);
+        if hang {
+            self.hangup(peer, cause, sip, clock);
+        } else if let Some(p) = self.sessions.get_mut(peer) {
+            p.wait = Wait::Ready;
+            self.run(peer, sip, clock);
+        }
+    }
+
+    /// A dialled leg failed (refused, timed out, or hung up while ringing).
+    pub(super) fn dialled_leg_failed(&mut self, id: DialId, uuid: &str, cause: HangupCause, sip: &mut SipCore, clock: Clock) {
+        let Some(d) = self.dials.get_mut(&id) else { return };
+        d.ringing.retain(|u| u != uuid);
+        if cause != HangupCause::LoseRace {
+            d.last_cause = cause;
+        }
+        if d.ringing.is_empty() {
+            self.next_group(id, sip, clock);
+        }
+    }
+
+    /// call_timeout: every leg still ringing is cancelled; the dial fails NO_ANSWER.
+    pub(super) fn dial_timeout(&mut self, id: DialId, sip: &mut SipCore, clock: Clock) {
+        let Some(d) = self.dials.get_mut(&id) else { return };
+        if d.deadline.is_none_or(|at| at > clock.now) {
+            return;
+        }
+        let ringing = std::mem::take(&mut d.ringing);
+        d.last_cause = HangupCause::NoAnswer;
+        // The timeout covers the whole dial, not each group.
+        d.next_group = d.groups.len();
+        for uuid in ringing {
+            if let Some(s) = self.sessions.get_mut(&uuid) {
+                s.dialled_by = None;
+            }
+            self.hangup(&uuid, HangupCause::NoAnswer, sip, clock);
+        }
+        self.dial_failed(id, HangupCause::NoAnswer, sip, clock);
+    }
+
+    /// The dialling channel hung up: its legs are cancelled.
+    pub(super) fn abandon_dial(&mut self, id: DialId, sip: &mut SipCore, clock: Clock) {
+        let Some(d) = self.dials.remove(&id) else { return };
+        for uuid in d.ringing {
+            if let Some(s) = self.sessions.get_mut(&uuid) {
+                s.dialled_by = None;
+            }
+            self.hangup(&uuid, HangupCause::OriginatorCancel, sip, clock);
+        }
+    }
+
+    fn dial_failed(&mut self, id: DialId, cause: HangupCause, sip: &mut SipCore, clock: Clock) {
+        let Some(d) = self.dials.remove(&id) else { return };
+        if let Some(r) = d.reply {
+            let _ = r.send(format!("-ERR {}\n", cause.name()));
+        }
+        let Some(owner) = d.owner else { return };
+        let Some(s) = self.sessions.get_mut(&owner) else { return };
+        s.channel.set("originate_disposition", cause.name());
+        s.channel.set("DIALSTATUS", dial_status(cause));
+        s.channel.set("last_bridge_hangup_cause", cause.name());
+        let go_on = s.channel.get("continue_on_fail").is_some_and(|v| {
+            let v = v.to_ascii_lowercase();
+            v == "true" || v.split(',').any(|c| c.trim().eq_ignore_ascii_case(cause.name()) || c.trim() == cause.code().to_string())
+        });
+        tracing::info!(uuid = %owner, cause = %cause, continue_on_fail = go_on, "bridge failed");
+        if go_on {
+            s.wait = Wait::Ready;
+            self.run(&owner, sip, clock);
+        } else {
+            self.hangup(&owner, cause, sip, clock);
+        }
+    }
+}
+
+/// Asterisk-style DIALSTATUS, which FreeSWITCH also sets.
+fn dial_status(cause: HangupCause) -> &'static str {
+    match cause {
+        HangupCause::UserBusy => "BUSY",
+        HangupCause::NoAnswer | HangupCause::NoUserResponse => "NOANSWER",
+        HangupCause::OriginatorCancel => "CANCEL",
+        HangupCause::UserNotRegistered | HangupCause::UnallocatedNumber => "CHANUNAVAIL",
+        _ => "CONGESTION",
+    }
+}
+
+fn planned(name: &str, data: &str) -> Planned {
+    Planned {
+        application: name.to_string(),
+        data: data.to_string(),
+        extension: "originate".into(),
+    }
+}

@@ -2,15 +2,22 @@
 //! the call records go, which legs are written, and the line templates
 //! (`"${caller_id_number}","${billsec}",...`). Without the file, FreeSWITCH's own
 //! "example" template is used.
+//!
+//! loopstart adds retention to the settings (`max-records`, `max-age-days`): every
+//! record is kept in the store, so the store must not grow without bound on the box's
+//! flash.
 
 use std::path::PathBuf;
 
 use super::diag::{Diags, Source};
-use super::values::{boolean, params, unknown};
+use super::values::{boolean, number, params, unknown};
 use super::xml::Element;
 
 /// FreeSWITCH's "example" template (conf/vanilla's cdr_csv.conf.xml).
 pub const EXAMPLE_TEMPLATE: &str = r#""${caller_id_name}","${caller_id_number}","${destination_number}","${context}","${start_stamp}","${answer_stamp}","${end_stamp}","${duration}","${billsec}","${hangup_cause}","${uuid}","${bleg_uuid}","${accountcode}","${read_codec}","${write_codec}""#;
+
+/// Default `max-records`: about 100 MB of store at a typical record size.
+pub const DEFAULT_MAX_RECORDS: u64 = 100_000;
 
 /// Which legs of a call get a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,7 +29,8 @@ pub enum Legs {
 
 #[derive(Debug, Clone)]
 pub struct CdrCsvConfig {
-    /// `log-base`; None: `<data dir>/cdr-csv`.
+    /// `log-base`: the files go to `<log-base>/cdr-csv/`, as in FreeSWITCH. None: the
+    /// data directory.
     pub log_base: Option<PathBuf>,
     pub default_template: String,
     pub legs: Legs,
@@ -30,6 +38,12 @@ pub struct CdrCsvConfig {
     pub master_file_only: bool,
     /// Templates by name, in file order.
     pub templates: Vec<(String, String)>,
+    /// `max-records` (loopstart): records kept in the store, oldest dropped first;
+    /// 0 = unlimited.
+    pub max_records: u64,
+    /// `max-age-days` (loopstart): records whose call ended longer ago are dropped;
+    /// 0 = unlimited.
+    pub max_age_days: u32,
     pub source: Source,
 }
 
@@ -42,6 +56,8 @@ impl CdrCsvConfig {
             rotate_on_hup: true,
             master_file_only: false,
             templates: vec![("example".into(), EXAMPLE_TEMPLATE.into())],
+            max_records: DEFAULT_MAX_RECORDS,
+            max_age_days: 0,
             source,
         }
     }
@@ -86,6 +102,18 @@ pub fn cdr_csv(el: &Element, diags: &mut Diags) -> CdrCsvConfig {
                                 c.master_file_only = b;
                             }
                         }
+                        "max-records" => {
+                            if let Some(n) =
+                                number(&p, diags, 0, 100_000_000, "records; 0 = unlimited")
+                            {
+                                c.max_records = n;
+                            }
+                        }
+                        "max-age-days" => {
+                            if let Some(n) = number(&p, diags, 0, 36_500, "days; 0 = unlimited") {
+                                c.max_age_days = n;
+                            }
+                        }
                         _ => unknown(&p, &["debug"], diags),
                     }
                 }
@@ -125,4 +153,57 @@ pub fn cdr_csv(el: &Element, diags: &mut Diags) -> CdrCsvConfig {
         );
     }
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::xml::load_str;
+    use std::path::Path;
+
+    fn parse(settings: &str) -> (CdrCsvConfig, Diags) {
+        let text = format!(
+            "<configuration name=\"cdr_csv.conf\">\n<settings>\n{settings}\n</settings>\n</configuration>"
+        );
+        let mut diags = Diags::default();
+        let els = load_str(
+            Path::new("cdr_csv.conf.xml"),
+            &text,
+            &mut Default::default(),
+            &mut diags,
+        );
+        let c = cdr_csv(&els[0], &mut diags);
+        (c, diags)
+    }
+
+    #[test]
+    fn retention_defaults_and_values() {
+        let (c, diags) = parse("");
+        assert!(diags.0.is_empty(), "{diags:?}");
+        assert_eq!((c.max_records, c.max_age_days), (100_000, 0));
+
+        let (c, diags) = parse(
+            "<param name=\"max-records\" value=\"0\"/>\n<param name=\"max-age-days\" value=\" 90 \"/>",
+        );
+        assert!(diags.0.is_empty(), "{diags:?}");
+        assert_eq!((c.max_records, c.max_age_days), (0, 90));
+    }
+
+    #[test]
+    fn a_bad_retention_value_is_an_error_with_its_line_and_keeps_the_default() {
+        let (c, diags) = parse(
+            "<param name=\"max-records\" value=\"lots\"/>\n<param name=\"max-age-days\" value=\"-1\"/>",
+        );
+        let errors: Vec<String> = diags.0.iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            errors,
+            [
+                "cdr_csv.conf.xml:3: error: param \"max-records\" value \"lots\" is not a number; \
+                 allowed: 0-100000000 (records; 0 = unlimited)",
+                "cdr_csv.conf.xml:4: error: param \"max-age-days\" value \"-1\" is not a number; \
+                 allowed: 0-36500 (days; 0 = unlimited)",
+            ]
+        );
+        assert_eq!((c.max_records, c.max_age_days), (100_000, 0));
+    }
 }

@@ -21,6 +21,9 @@ pub struct SwitchConfig {
     /// `max-transactions`: the SIP transaction table bound (8192, as the transaction
     /// layer's own default: bounded memory on a small box).
     pub max_transactions: usize,
+    /// `rtp-start-port` / `rtp-end-port`: where calls' RTP (and RTCP, +1) ports come from.
+    pub rtp_start_port: u16,
+    pub rtp_end_port: u16,
 }
 
 impl Default for SwitchConfig {
@@ -32,6 +35,8 @@ impl Default for SwitchConfig {
             sip_max_headers: 128,
             sip_max_line_bytes: 8_192,
             max_transactions: 8_192,
+            rtp_start_port: 16_384,
+            rtp_end_port: 32_768,
         }
     }
 }
@@ -43,8 +48,6 @@ const SWITCH_UNUSED: &[&str] = &[
     "colorize-console",
     "console-loglevel",
     "dump-cores",
-    "rtp-start-port",
-    "rtp-end-port",
     "rtp-port-usage-robustness",
     "rtp-enable-zrtp",
     "rtp-retain-crypto-keys",
@@ -136,9 +139,20 @@ pub fn switch(el: &Element, diags: &mut Diags) -> SwitchConfig {
                     &mut c.max_transactions,
                     number(&p, diags, 100, 1_000_000, "SIP transactions"),
                 ),
+                "rtp-start-port" => set(&mut c.rtp_start_port, number(&p, diags, 1024, 65_534, "UDP port")),
+                "rtp-end-port" => set(&mut c.rtp_end_port, number(&p, diags, 1025, 65_535, "UDP port")),
                 _ => unknown(&p, SWITCH_UNUSED, diags),
             }
         }
+    }
+    if c.rtp_end_port < c.rtp_start_port + 1 {
+        diags.error(
+            &el.source,
+            format!(
+                "switch.conf: rtp-end-port ({}) must be above rtp-start-port ({}): each call needs an even RTP port and the odd one after it",
+                c.rtp_end_port, c.rtp_start_port
+            ),
+        );
     }
     if c.sip_max_line_bytes > c.sip_max_message_bytes {
         diags.error(

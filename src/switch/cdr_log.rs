@@ -106,28 +106,46 @@ impl CdrLog {
     /// must not be acknowledged as recorded), then into the CSV files this leg and
     /// `legs` call for. A CSV failure is logged and counted, not returned.
     pub fn write(&mut self, leg: LegKind, cdr: &Cdr) -> Result<(), StoreError> {
-        let key = cdr::key(cdr);
-        let existed = !matches!(self.tree.get(&key), Ok(None));
-        let stored = self.tree.insert(&key, cdr, Durability::Critical);
-        match &stored {
-            Ok(()) if !existed => self.count += 1,
-            Ok(()) => {}
-            Err(e) => tracing::error!(
-                uuid = cdr.get("uuid").unwrap_or_default(),
-                error = %e,
-                "CDR not stored; it still goes to the CSV files. Check free space on the \
-                 data partition and the store's health (loopstart check)"
-            ),
+        self.write_batch(std::slice::from_ref(&(leg, cdr)))
+    }
+
+    /// Several records made durable by one sync (group commit: the calls that ended
+    /// while the previous sync ran). An `Err` means none is known to be durable.
+    pub fn write_batch(&mut self, batch: &[(LegKind, &Cdr)]) -> Result<(), StoreError> {
+        let mut result = Ok(());
+        for (_, cdr) in batch {
+            let key = cdr::key(cdr);
+            let existed = !matches!(self.tree.get(&key), Ok(None));
+            match self.tree.insert(&key, *cdr, Durability::Lazy) {
+                Ok(()) if !existed => self.count += 1,
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::error!(
+                        uuid = cdr.get("uuid").unwrap_or_default(),
+                        error = %e,
+                        "CDR not stored; it still goes to the CSV files. Check free space on the \
+                         data partition and the store's health (loopstart check)"
+                    );
+                    result = Err(e);
+                }
+            }
         }
-        let wanted = match self.csv.legs {
-            Legs::A => leg == LegKind::A,
-            Legs::B => leg == LegKind::B,
-            Legs::Both => true,
-        };
-        if wanted {
-            self.write_csv(cdr);
+        if let Err(e) = self.tree.sync() {
+            tracing::error!(error = %e, records = batch.len(),
+                "CDRs written but not synced to disk: they may not survive a power cut. Check the data partition");
+            result = Err(e);
         }
-        stored
+        for (leg, cdr) in batch {
+            let wanted = match self.csv.legs {
+                Legs::A => *leg == LegKind::A,
+                Legs::B => *leg == LegKind::B,
+                Legs::Both => true,
+            };
+            if wanted {
+                self.write_csv(cdr);
+            }
+        }
+        result
     }
 
     fn write_csv(&mut self, cdr: &Cdr) {

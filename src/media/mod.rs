@@ -1,6 +1,8 @@
 //! Media: RTP relay, codecs, tones. So far: the relay rewriter (`relay.rs`), the paced
-//! sender (`pacer.rs`), G.711 (`g711.rs`) and tone generation (`tone.rs`).
+//! sender (`pacer.rs`), G.711 (`g711.rs`), tone generation (`tone.rs`), and the media
+//! engine (`engine/`) that anchors each call's RTP on its own thread using them.
 
+pub mod engine;
 pub mod g711;
 pub mod pacer;
 pub mod relay;

@@ -49,6 +49,7 @@ fn main() {
         nonce_ttl: Duration::from_secs(30),
         algorithms: vec![Algorithm::Md5],
         accept_blind_reg: false,
+        auth_calls: true,
         user_agent: "loopstart-bench".into(),
     };
     let mut core = SipCore::new(config, dir, [7; 32], 1);

@@ -265,9 +265,15 @@ async fn show(ctx: &ApiContext, args: &str) -> Result<String, String> {
             }
             Ok(format!("\n{total} total.\n"))
         }
-        // Calls arrive with the calls issue; the lists exist and are empty.
         ["channels"] | ["calls"] | ["channels", "count"] | ["calls", "count"] => {
-            Ok("\n0 total.\n".into())
+            let Some(p) = ctx.profiles.first() else {
+                return Ok("\n0 total.\n".into());
+            };
+            let what = args.to_string();
+            p.calls(Box::new(move |_, switch, _| {
+                super::driver::Reply::Now(super::api_calls::show(switch, &what))
+            }))
+            .await
         }
         _ => Err("Usage: show registrations|channels|calls [count]".into()),
     }

@@ -83,7 +83,11 @@ pub fn start(mut log: CdrLog, utc_offset: i32) -> std::io::Result<mpsc::Sender<C
 }
 
 /// The record of a finished channel, with its RTP statistics when they come in time.
-fn record(finished: Finished, stats: oneshot::Receiver<RtpStats>, utc_offset: i32) -> (LegKind, Cdr) {
+fn record(
+    finished: Finished,
+    stats: oneshot::Receiver<RtpStats>,
+    utc_offset: i32,
+) -> (LegKind, Cdr) {
     let mut channel = finished.channel;
     let deadline = Instant::now() + STATS_WAIT;
     let mut stats = stats;
@@ -105,7 +109,11 @@ fn record(finished: Finished, stats: oneshot::Receiver<RtpStats>, utc_offset: i3
             channel.set(name, &value);
         }
     }
-    let leg = if finished.outbound { LegKind::B } else { LegKind::A };
+    let leg = if finished.outbound {
+        LegKind::B
+    } else {
+        LegKind::A
+    };
     (leg, Cdr::from_channel(&channel, finished.times, utc_offset))
 }
 
@@ -115,7 +123,10 @@ fn flush(log: &mut CdrLog, batch: &mut Vec<(LegKind, Cdr)>) {
     }
     let refs: Vec<(LegKind, &Cdr)> = batch.iter().map(|(l, c)| (*l, c)).collect();
     if log.write_batch(&refs).is_err() {
-        tracing::error!(records = batch.len(), "CDRs may not be durable (see the error above)");
+        tracing::error!(
+            records = batch.len(),
+            "CDRs may not be durable (see the error above)"
+        );
     }
     batch.clear();
 }

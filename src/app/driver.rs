@@ -1,26 +1,44 @@
 //! The IO loop of one SIP profile: sockets and timers in, the sans-IO core in the
 //! middle, sockets and the store out. One task owns the core, so nothing is locked.
 
+use super::cdr_writer::CdrRequest;
+use crate::esl::EslEvent;
+use crate::media::engine::{MediaCommand, MediaEngine, MediaEvent, RtpStats};
 use crate::sip::core::{CoreNotice, SipCore, StoreOp};
 use crate::sip::transaction::{Peer, TransportKind};
 use crate::sip::transport::udp::{self, UdpEndpoint};
 use crate::sip::transport::StreamEvent;
 use crate::store::{Binding, Durability, Tree};
+use crate::switch::{Clock, MediaId, MediaNotice, MediaOp, Switch};
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 /// A read-only look at the core, run on the driver's task (for API commands).
 pub type CoreJob = Box<dyn FnOnce(&SipCore) -> String + Send>;
 
+/// An API command on calls: runs on the driver's task with the core and the switch.
+pub type SwitchJob = Box<dyn FnOnce(&mut SipCore, &mut Switch, Clock) -> Reply + Send>;
+
+/// A switch job's answer: at once, or when the call it started says (originate).
+pub enum Reply {
+    Now(String),
+    Later(oneshot::Receiver<String>),
+}
+
+enum Job {
+    Core(CoreJob),
+    Switch(SwitchJob),
+}
+
 /// A query to the driver with the channel its answer goes back on.
 pub struct CoreQuery {
-    pub job: CoreJob,
-    pub reply: oneshot::Sender<String>,
+    job: Job,
+    reply: oneshot::Sender<Reply>,
 }
 
 /// Handle for API commands to query a running profile.
@@ -33,18 +51,40 @@ pub struct ProfileHandle {
 impl ProfileHandle {
     /// Runs `job` against the profile's core and returns its output.
     pub async fn query(&self, job: CoreJob) -> Result<String, String> {
+        self.ask(Job::Core(job)).await
+    }
+
+    /// Runs `job` against the profile's core and switch (channels, originate).
+    pub async fn calls(&self, job: SwitchJob) -> Result<String, String> {
+        self.ask(Job::Switch(job)).await
+    }
+
+    async fn ask(&self, job: Job) -> Result<String, String> {
         let (reply, rx) = oneshot::channel();
         self.queries
             .send(CoreQuery { job, reply })
             .await
             .map_err(|_| format!("profile {} is not running", self.name))?;
-        rx.await
-            .map_err(|_| format!("profile {} did not answer", self.name))
+        match rx.await {
+            Ok(Reply::Now(s)) => Ok(s),
+            Ok(Reply::Later(later)) => later
+                .await
+                .map_err(|_| "-ERR the call ended before it was answered\n".to_string()),
+            Err(_) => Err(format!("profile {} did not answer", self.name)),
+        }
     }
 }
 
 pub struct Driver {
     pub core: SipCore,
+    pub switch: Switch,
+    pub media: MediaEngine,
+    pub media_events: mpsc::UnboundedReceiver<MediaEvent>,
+    /// Channel events for event socket clients.
+    pub events: broadcast::Sender<EslEvent>,
+    pub cdrs: std::sync::mpsc::Sender<CdrRequest>,
+    /// Where each closed media session's statistics will arrive, until its CDR goes.
+    pub stats_for: HashMap<MediaId, oneshot::Receiver<RtpStats>>,
     pub udp: Option<Arc<UdpEndpoint>>,
     pub streams: mpsc::Receiver<StreamEvent>,
     pub queries: mpsc::Receiver<CoreQuery>,
@@ -53,10 +93,21 @@ pub struct Driver {
 }
 
 pub fn unix_ms() -> u64 {
+    unix_us() / 1000
+}
+
+pub fn unix_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
+        .map(|d| d.as_micros() as u64)
         .unwrap_or(0)
+}
+
+fn clock() -> Clock {
+    Clock {
+        now: Instant::now(),
+        unix_us: unix_us(),
+    }
 }
 
 /// Datagrams handled per wake-up before yielding to timers and other sources.
@@ -73,10 +124,10 @@ impl Driver {
         let mut buf = vec![0u8; udp::MAX_DATAGRAM];
         let far = Duration::from_secs(3600);
         loop {
-            let deadline = self
-                .core
-                .poll_timeout()
-                .unwrap_or_else(|| Instant::now() + far);
+            let deadline = match (self.core.poll_timeout(), self.switch.poll_timeout()) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => a.or(b).unwrap_or_else(|| Instant::now() + far),
+            };
             tokio::select! {
                 ready = async { match &self.udp { Some(u) => u.socket.readable().await, None => std::future::pending().await } } => {
                     if ready.is_ok() {
@@ -92,13 +143,27 @@ impl Driver {
                     }
                 },
                 Some(q) = self.queries.recv() => {
-                    let _ = q.reply.send((q.job)(&self.core));
+                    let answer = match q.job {
+                        Job::Core(job) => Reply::Now(job(&self.core)),
+                        Job::Switch(job) => job(&mut self.core, &mut self.switch, clock()),
+                    };
+                    let _ = q.reply.send(answer);
+                }
+                Some(ev) = self.media_events.recv() => {
+                    let notice = match ev {
+                        MediaEvent::PlaybackDone { id, token } => MediaNotice::PlaybackDone { id, token },
+                        MediaEvent::RtpTimeout { id } => MediaNotice::RtpTimeout { id },
+                    };
+                    self.switch.on_media(notice, &mut self.core, clock());
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => {
-                    self.core.handle_timeout(Instant::now(), unix_ms());
+                    let c = clock();
+                    self.core.handle_timeout(c.now, c.unix_us / 1000);
+                    self.switch.handle_timeout(&mut self.core, c);
                 }
                 _ = self.shutdown.changed() => break,
             }
+            self.run_switch();
             self.flush_outputs(&writers).await;
         }
         self.flush_outputs(&writers).await;
@@ -159,6 +224,7 @@ impl Driver {
                     let bytes = buf.get(..n).unwrap_or_default();
                     self.core
                         .handle_message(bytes, peer, Instant::now(), unix_ms());
+                    self.run_switch();
                     holding = holding || self.core.needs_sync();
                     if !holding {
                         self.send_transmits(Some(&udp.socket), writers).await;
@@ -173,6 +239,53 @@ impl Driver {
         }
         self.apply_store_ops();
         self.send_transmits(Some(&udp.socket), writers).await;
+    }
+
+    /// Hands the core's call events to the switch, and the switch's outputs to the
+    /// media thread, the event socket and the CDR writer.
+    fn run_switch(&mut self) {
+        let mut c: Option<Clock> = None;
+        while let Some(ev) = self.core.poll_call_event() {
+            let now = *c.get_or_insert_with(clock);
+            self.switch.on_call_event(ev, &mut self.core, now);
+        }
+        while let Some(op) = self.switch.poll_media() {
+            let cmd = match op {
+                MediaOp::Remote { id, stream } => MediaCommand::Remote { id, stream },
+                MediaOp::Play { id, tone, token } => MediaCommand::Play { id, tone, token },
+                MediaOp::Echo { id } => MediaCommand::Echo { id },
+                MediaOp::Bridge { a, b } => MediaCommand::Bridge { a, b },
+                MediaOp::Idle { id } => MediaCommand::Idle { id },
+                MediaOp::Close { id } => {
+                    let (reply, rx) = oneshot::channel();
+                    self.stats_for.insert(id, rx);
+                    MediaCommand::Close { id, reply }
+                }
+            };
+            self.media.send(cmd);
+        }
+        while let Some(f) = self.switch.poll_finished() {
+            let stats = self
+                .stats_for
+                .remove(&f.media)
+                .unwrap_or_else(|| oneshot::channel().1);
+            let req = CdrRequest::Write {
+                finished: Box::new(f),
+                stats,
+            };
+            if self.cdrs.send(req).is_err() {
+                tracing::error!("the CDR writer has stopped: a call record is lost");
+            }
+        }
+        let listening = self.events.receiver_count() > 0;
+        while let Some(e) = self.switch.poll_event() {
+            if listening {
+                let _ = self.events.send(EslEvent {
+                    headers: e.headers,
+                    body: e.body,
+                });
+            }
+        }
     }
 
     async fn flush_outputs(&mut self, writers: &HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>) {

@@ -6,6 +6,8 @@
 //! shuts down with the store synced.
 
 mod api;
+mod api_calls;
+mod cdr_writer;
 mod driver;
 mod memory;
 mod notify;
@@ -97,6 +99,49 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let restored = load_registrations(&store)?;
 
+    let (dialplan, dialplan_warnings) = crate::dialplan::load(&config.conf_dir, &config.vars)
+        .map_err(|e| StartError(format!("the dialplan does not load:\n{e}")))?;
+    for w in &dialplan_warnings {
+        tracing::warn!("{w}");
+    }
+    let media_cfg = crate::media::engine::MediaConfig {
+        rtp_ip: config
+            .profiles
+            .first()
+            .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |p| p.rtp_ip),
+        port_min: config.switch.rtp_start_port,
+        port_max: config.switch.rtp_end_port,
+        rtp_timeout: config
+            .profiles
+            .first()
+            .map(|p| p.rtp_timeout_sec)
+            .filter(|&s| s > 0)
+            .map(|s| Duration::from_secs(u64::from(s))),
+        hold_timeout: config
+            .profiles
+            .first()
+            .map(|p| p.rtp_hold_timeout_sec)
+            .filter(|&s| s > 0)
+            .map(|s| Duration::from_secs(u64::from(s))),
+        max_sessions: config.switch.max_sessions as usize * 2,
+    };
+    let (media, media_events) = crate::media::engine::MediaEngine::start(media_cfg)
+        .map_err(|e| StartError(format!("cannot start the media engine: {e}")))?;
+    let cdr_log = crate::switch::cdr_log::CdrLog::open(&store, config.cdr_csv.clone(), data_dir)
+        .map_err(|e| StartError(format!("cannot open the call records: {e}")))?;
+    let cdrs = cdr_writer::start(cdr_log, 0)
+        .map_err(|e| StartError(format!("cannot start the CDR writer: {e}")))?;
+    let (events_tx, _) = tokio::sync::broadcast::channel::<esl::EslEvent>(1024);
+    let core_uuid = crate::ids::uuid_v4();
+    let mut calls = Some(CallsSetup {
+        dialplan,
+        media,
+        media_events,
+        cdrs: cdrs.clone(),
+        events: events_tx.clone(),
+        core_uuid,
+    });
+
     let mut handles = Vec::new();
     let mut tasks = Vec::new();
     let mut ready = Vec::new();
@@ -109,6 +154,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             &restored,
             &store,
             &shutdown_rx,
+            calls.take(),
         )
         .await?;
         handles.push(started.handle);
@@ -128,6 +174,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             domain: domain.name.clone(),
         }),
     );
+    api_calls::register_all(&mut registry, handles.clone(), cdrs.clone());
     let addr = SocketAddr::new(esl_cfg.listen_ip, esl_cfg.listen_port);
     let esl_acl = match &esl_cfg.apply_inbound_acl {
         None => None,
@@ -154,7 +201,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
         listener,
         cfg,
         registry.clone(),
-        None,
+        Some(events_tx),
         None,
         esl_acl,
         shutdown_rx.clone(),
@@ -268,7 +315,19 @@ struct StartedProfile {
     summary: String,
 }
 
+/// What the first profile's driver needs to run calls (one switch for now: the
+/// external profile and its trunks come with their own issue).
+struct CallsSetup {
+    dialplan: crate::dialplan::Dialplan,
+    media: crate::media::engine::MediaEngine,
+    media_events: mpsc::UnboundedReceiver<crate::media::engine::MediaEvent>,
+    cdrs: std::sync::mpsc::Sender<cdr_writer::CdrRequest>,
+    events: tokio::sync::broadcast::Sender<esl::EslEvent>,
+    core_uuid: String,
+}
+
 /// Binds a profile's sockets and starts its driver.
+#[allow(clippy::too_many_arguments)]
 async fn start_profile(
     config: &Config,
     profile: &SipProfile,
@@ -277,6 +336,7 @@ async fn start_profile(
     restored: &[Binding],
     store: &Store,
     shutdown: &watch::Receiver<bool>,
+    calls: Option<CallsSetup>,
 ) -> Result<StartedProfile, StartError> {
     let directory = build_directory(profile, &domain.name, passwords, a1_hashes);
     let seed = secrets::random_secret();
@@ -319,8 +379,40 @@ async fn start_profile(
         tasks.push(tokio::spawn(tcp::accept_loop(listener, limits, stream_tx)));
     }
     let (query_tx, query_rx) = mpsc::channel(64);
+    let calls = match calls {
+        Some(c) => c,
+        None => return Err(StartError(format!(
+            "sip profile {} at {}: only one SIP profile can carry calls for now; remove the others",
+            profile.name, profile.source
+        ))),
+    };
+    let switch = crate::switch::Switch::new(
+        crate::switch::SwitchConfig {
+            profile: profile.name.clone(),
+            domain: domain.name.clone(),
+            users: domain
+                .users
+                .iter()
+                .map(|u| (u.id.clone(), u.variables.clone()))
+                .collect(),
+            dialplan: calls.dialplan,
+            codecs: offerable(profile),
+            context: profile.context.clone(),
+            utc_offset: 0,
+            max_sessions: config.switch.max_sessions as usize,
+            core_uuid: calls.core_uuid,
+            hostname: hostname(),
+        },
+        Box::new(MediaPorts(calls.media.clone())),
+    );
     let driver = Driver {
         core,
+        switch,
+        media: calls.media,
+        media_events: calls.media_events,
+        events: calls.events,
+        cdrs: calls.cdrs,
+        stats_for: Default::default(),
         udp,
         streams: stream_rx,
         queries: query_rx,
@@ -345,6 +437,37 @@ async fn start_profile(
             n_restored
         ),
     })
+}
+
+/// The switch opens RTP ports through the media engine.
+struct MediaPorts(crate::media::engine::MediaEngine);
+
+impl crate::switch::MediaPorts for MediaPorts {
+    fn open(&mut self, id: crate::switch::MediaId) -> std::io::Result<SocketAddr> {
+        self.0.open(id)
+    }
+}
+
+/// The codecs a profile offers and accepts, from its codec-prefs.
+fn offerable(profile: &SipProfile) -> crate::sip::sdp::Offerable {
+    use crate::sip::sdp::Codec;
+    let codecs: Vec<Codec> = profile
+        .codec_prefs
+        .iter()
+        .filter_map(|c| match c.to_ascii_uppercase().split('@').next() {
+            Some("PCMU") => Some(Codec::Pcmu),
+            Some("PCMA") => Some(Codec::Pcma),
+            _ => None,
+        })
+        .collect();
+    crate::sip::sdp::Offerable {
+        codecs: if codecs.is_empty() {
+            vec![Codec::Pcmu, Codec::Pcma]
+        } else {
+            codecs
+        },
+        ..Default::default()
+    }
 }
 
 fn bind_error(

@@ -139,8 +139,14 @@ pub fn switch(el: &Element, diags: &mut Diags) -> SwitchConfig {
                     &mut c.max_transactions,
                     number(&p, diags, 100, 1_000_000, "SIP transactions"),
                 ),
-                "rtp-start-port" => set(&mut c.rtp_start_port, number(&p, diags, 1024, 65_534, "UDP port")),
-                "rtp-end-port" => set(&mut c.rtp_end_port, number(&p, diags, 1025, 65_535, "UDP port")),
+                "rtp-start-port" => set(
+                    &mut c.rtp_start_port,
+                    number(&p, diags, 1024, 65_534, "UDP port"),
+                ),
+                "rtp-end-port" => set(
+                    &mut c.rtp_end_port,
+                    number(&p, diags, 1025, 65_535, "UDP port"),
+                ),
                 _ => unknown(&p, SWITCH_UNUSED, diags),
             }
         }

@@ -76,13 +76,25 @@ pub enum CallEvent {
         sdp: Option<Sdp>,
     },
     /// 2xx on an outbound leg; the ACK is already sent.
-    Answered { leg: LegId, sdp: Option<Sdp> },
+    Answered {
+        leg: LegId,
+        sdp: Option<Sdp>,
+    },
     /// A re-INVITE or UPDATE from the peer: answer with `answer_reoffer`.
-    Reoffer { leg: LegId, sdp: Option<Sdp> },
+    Reoffer {
+        leg: LegId,
+        sdp: Option<Sdp>,
+    },
     /// The peer answered our re-INVITE.
-    ReofferAnswered { leg: LegId, sdp: Option<Sdp> },
+    ReofferAnswered {
+        leg: LegId,
+        sdp: Option<Sdp>,
+    },
     /// The far end ended the leg; it is gone from the core.
-    Ended { leg: LegId, end: LegEnd },
+    Ended {
+        leg: LegId,
+        end: LegEnd,
+    },
 }
 
 /// A call we place to a phone.

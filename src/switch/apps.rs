@@ -18,16 +18,33 @@ pub enum App {
     Answer,
     PreAnswer,
     RingReady,
-    Set { name: String, value: String },
+    Set {
+        name: String,
+        value: String,
+    },
     /// `export [nolocal:]name=value`: also set on every leg this channel dials.
-    Export { name: String, value: String, local: bool },
+    Export {
+        name: String,
+        value: String,
+        local: bool,
+    },
     Unset(String),
     Hangup(HangupCause),
-    Respond { code: u16, reason: Option<String> },
-    Transfer { extension: String, dialplan: String, context: Option<String> },
+    Respond {
+        code: u16,
+        reason: Option<String>,
+    },
+    Transfer {
+        extension: String,
+        dialplan: String,
+        context: Option<String>,
+    },
     Bridge(DialString),
     Sleep(u64),
-    Log { level: String, message: String },
+    Log {
+        level: String,
+        message: String,
+    },
     Echo,
     Park,
     Playback(ToneSpec),
@@ -64,7 +81,8 @@ impl App {
             "pre_answer" => App::PreAnswer,
             "ring_ready" => App::RingReady,
             "set" => {
-                let (n, v) = split_assignment(data).ok_or_else(|| bad(format!("{data:?} is not name=value")))?;
+                let (n, v) = split_assignment(data)
+                    .ok_or_else(|| bad(format!("{data:?} is not name=value")))?;
                 App::Set { name: n, value: v }
             }
             "export" => {
@@ -72,8 +90,13 @@ impl App {
                     Some(r) => (false, r),
                     None => (true, data),
                 };
-                let (n, v) = split_assignment(rest).ok_or_else(|| bad(format!("{data:?} is not name=value")))?;
-                App::Export { name: n, value: v, local }
+                let (n, v) = split_assignment(rest)
+                    .ok_or_else(|| bad(format!("{data:?} is not name=value")))?;
+                App::Export {
+                    name: n,
+                    value: v,
+                    local,
+                }
             }
             "unset" => {
                 if data.is_empty() {
@@ -85,7 +108,8 @@ impl App {
                 let cause = if data.is_empty() {
                     HangupCause::NormalClearing
                 } else {
-                    data.parse::<HangupCause>().map_err(|e| bad(e.to_string()))?
+                    data.parse::<HangupCause>()
+                        .map_err(|e| bad(e.to_string()))?
                 };
                 App::Hangup(cause)
             }
@@ -109,7 +133,11 @@ impl App {
                     .to_string();
                 let dialplan = words.next().unwrap_or("XML").to_string();
                 let context = words.next().map(str::to_string);
-                App::Transfer { extension, dialplan, context }
+                App::Transfer {
+                    extension,
+                    dialplan,
+                    context,
+                }
             }
             "bridge" => App::Bridge(DialString::parse(data).map_err(|e| bad(e.to_string()))?),
             "sleep" => App::Sleep(
@@ -164,44 +192,80 @@ mod tests {
     fn applications_parse_as_freeswitch_writes_them() {
         assert_eq!(
             App::parse("set", "hangup_after_bridge=true").unwrap(),
-            App::Set { name: "hangup_after_bridge".into(), value: "true".into() }
+            App::Set {
+                name: "hangup_after_bridge".into(),
+                value: "true".into()
+            }
         );
         assert_eq!(
             App::parse("set", "a=b=c").unwrap(),
-            App::Set { name: "a".into(), value: "b=c".into() }
+            App::Set {
+                name: "a".into(),
+                value: "b=c".into()
+            }
         );
         assert_eq!(
             App::parse("export", "nolocal:x=1").unwrap(),
-            App::Export { name: "x".into(), value: "1".into(), local: false }
+            App::Export {
+                name: "x".into(),
+                value: "1".into(),
+                local: false
+            }
         );
-        assert_eq!(App::parse("hangup", "").unwrap(), App::Hangup(HangupCause::NormalClearing));
-        assert_eq!(App::parse("hangup", "USER_BUSY").unwrap(), App::Hangup(HangupCause::UserBusy));
+        assert_eq!(
+            App::parse("hangup", "").unwrap(),
+            App::Hangup(HangupCause::NormalClearing)
+        );
+        assert_eq!(
+            App::parse("hangup", "USER_BUSY").unwrap(),
+            App::Hangup(HangupCause::UserBusy)
+        );
         assert_eq!(
             App::parse("respond", "486 Busy Here").unwrap(),
-            App::Respond { code: 486, reason: Some("Busy Here".into()) }
+            App::Respond {
+                code: 486,
+                reason: Some("Busy Here".into())
+            }
         );
         assert_eq!(
             App::parse("transfer", "1000 XML default").unwrap(),
-            App::Transfer { extension: "1000".into(), dialplan: "XML".into(), context: Some("default".into()) }
+            App::Transfer {
+                extension: "1000".into(),
+                dialplan: "XML".into(),
+                context: Some("default".into())
+            }
         );
         assert_eq!(App::parse("sleep", "1000").unwrap(), App::Sleep(1000));
         assert_eq!(
             App::parse("log", "INFO hello there").unwrap(),
-            App::Log { level: "INFO".into(), message: "hello there".into() }
+            App::Log {
+                level: "INFO".into(),
+                message: "hello there".into()
+            }
         );
-        assert!(matches!(App::parse("bridge", "user/1001,user/1002").unwrap(), App::Bridge(d) if d.groups[0].len() == 2));
-        assert!(matches!(App::parse("playback", "tone_stream://%(100,0,440)").unwrap(), App::Playback(_)));
+        assert!(
+            matches!(App::parse("bridge", "user/1001,user/1002").unwrap(), App::Bridge(d) if d.groups[0].len() == 2)
+        );
+        assert!(matches!(
+            App::parse("playback", "tone_stream://%(100,0,440)").unwrap(),
+            App::Playback(_)
+        ));
     }
 
     #[test]
     fn bad_data_names_the_application() {
-        assert_eq!(App::parse("voicemail", "x"), Err(AppError::Unknown("voicemail".into())));
+        assert_eq!(
+            App::parse("voicemail", "x"),
+            Err(AppError::Unknown("voicemail".into()))
+        );
         let e = App::parse("sleep", "soon").unwrap_err().to_string();
         assert!(e.starts_with("sleep:"), "{e}");
         assert!(App::parse("hangup", "NOT_A_CAUSE").is_err());
         assert!(App::parse("respond", "99").is_err());
         assert!(App::parse("set", "novalue").is_err());
-        let e = App::parse("playback", "/tmp/x.wav").unwrap_err().to_string();
+        let e = App::parse("playback", "/tmp/x.wav")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("tone_stream"), "{e}");
     }
 }

@@ -117,7 +117,9 @@ impl Switch {
     /// Rings the next group of the dial string, or fails the dial when none is left.
     fn next_group(&mut self, id: DialId, sip: &mut SipCore, clock: Clock) {
         loop {
-            let Some(d) = self.dials.get_mut(&id) else { return };
+            let Some(d) = self.dials.get_mut(&id) else {
+                return;
+            };
             let Some(group) = d.groups.get(d.next_group).cloned() else {
                 let cause = d.last_cause;
                 return self.dial_failed(id, cause, sip, clock);
@@ -168,7 +170,11 @@ impl Switch {
         }
         for b in bindings {
             let Ok(addr) = b.source.parse() else { continue };
-            let transport = if b.transport == "tcp" { TransportKind::Tcp } else { TransportKind::Udp };
+            let transport = if b.transport == "tcp" {
+                TransportKind::Tcp
+            } else {
+                TransportKind::Udp
+            };
             let peer = Peer { addr, transport };
             self.start_b_leg(id, &user, leg, &b.contact_uri, peer, sip, clock);
         }
@@ -194,10 +200,17 @@ impl Switch {
         if let Some(o) = owner.as_ref().and_then(|o| self.sessions.get(o)) {
             let c = &o.channel;
             caller = (
-                c.get("effective_caller_id_name").unwrap_or_else(|| c.profile.caller_id_name.clone()),
-                c.get("effective_caller_id_number").unwrap_or_else(|| c.profile.caller_id_number.clone()),
+                c.get("effective_caller_id_name")
+                    .unwrap_or_else(|| c.profile.caller_id_name.clone()),
+                c.get("effective_caller_id_number")
+                    .unwrap_or_else(|| c.profile.caller_id_number.clone()),
             );
-            for name in c.get("export_vars").unwrap_or_default().split(',').filter(|n| !n.is_empty()) {
+            for name in c
+                .get("export_vars")
+                .unwrap_or_default()
+                .split(',')
+                .filter(|n| !n.is_empty())
+            {
                 if let Some(v) = c.get(&format!("__export_{name}")) {
                     vars.push((name.to_string(), v));
                 }
@@ -232,7 +245,12 @@ impl Switch {
                 return;
             }
         };
-        let offer = sdp::offer(&self.config.codecs, local_rtp, clock.unix_us, Direction::SendRecv);
+        let offer = sdp::offer(
+            &self.config.codecs,
+            local_rtp,
+            clock.unix_us,
+            Direction::SendRecv,
+        );
         let call = OutboundCall {
             request_uri: contact.to_string(),
             peer,
@@ -290,20 +308,42 @@ impl Switch {
     }
 
     /// 180/183 from a dialled leg: the caller hears it ring (or the early media).
-    pub(super) fn leg_progress(&mut self, uuid: &str, code: u16, sdp: Option<Sdp>, sip: &mut SipCore, clock: Clock) {
-        let Some(b) = self.sessions.get_mut(uuid) else { return };
+    pub(super) fn leg_progress(
+        &mut self,
+        uuid: &str,
+        code: u16,
+        sdp: Option<Sdp>,
+        sip: &mut SipCore,
+        clock: Clock,
+    ) {
+        let Some(b) = self.sessions.get_mut(uuid) else {
+            return;
+        };
         let stream = sdp.and_then(|s| sdp::accept_answer(&s, &self.config.codecs).ok());
         let Some(d) = b.dialled_by else { return };
-        b.channel.callstate = if stream.is_some() { CallState::Early } else { CallState::Ringing };
+        b.channel.callstate = if stream.is_some() {
+            CallState::Early
+        } else {
+            CallState::Ringing
+        };
         let b_media = b.media;
         if let Some(stream) = &stream {
             b.stream = Some(stream.clone());
             set_codec_vars(&mut b.channel, stream);
-            self.media(MediaOp::Remote { id: b_media, stream: stream.clone() });
+            self.media(MediaOp::Remote {
+                id: b_media,
+                stream: stream.clone(),
+            });
         }
-        let event = if stream.is_some() { EventName::ChannelProgressMedia } else { EventName::ChannelProgress };
+        let event = if stream.is_some() {
+            EventName::ChannelProgressMedia
+        } else {
+            EventName::ChannelProgress
+        };
         self.emit(uuid, event, clock);
-        let Some(owner) = self.dials.get(&d).and_then(|d| d.owner.clone()) else { return };
+        let Some(owner) = self.dials.get(&d).and_then(|d| d.owner.clone()) else {
+            return;
+        };
         if stream.is_some() && code == 183 {
             self.pre_answer(&owner, sip, clock);
             if let Some(a) = self.sessions.get(&owner).map(|a| a.media) {
@@ -315,9 +355,17 @@ impl Switch {
     }
 
     /// 2xx from a dialled leg: it wins; the others are cancelled.
-    pub(super) fn leg_answered(&mut self, uuid: &str, sdp: Option<Sdp>, sip: &mut SipCore, clock: Clock) {
+    pub(super) fn leg_answered(
+        &mut self,
+        uuid: &str,
+        sdp: Option<Sdp>,
+        sip: &mut SipCore,
+        clock: Clock,
+    ) {
         let stream = sdp.and_then(|s| sdp::accept_answer(&s, &self.config.codecs).ok());
-        let Some(b) = self.sessions.get_mut(uuid) else { return };
+        let Some(b) = self.sessions.get_mut(uuid) else {
+            return;
+        };
         if let Some(stream) = &stream {
             b.stream = Some(stream.clone());
             set_codec_vars(&mut b.channel, stream);
@@ -329,12 +377,17 @@ impl Switch {
         let _ = b.channel.set_state(ChannelState::ExchangeMedia);
         let b_media = b.media;
         if let Some(stream) = stream {
-            self.media(MediaOp::Remote { id: b_media, stream });
+            self.media(MediaOp::Remote {
+                id: b_media,
+                stream,
+            });
         } else {
             tracing::warn!(%uuid, "the answering phone's SDP is missing or has no codec we share");
         }
         self.emit(uuid, EventName::ChannelAnswer, clock);
-        let Some(mut dial) = self.dials.remove(&d) else { return };
+        let Some(mut dial) = self.dials.remove(&d) else {
+            return;
+        };
         for other in std::mem::take(&mut dial.ringing) {
             if other != uuid {
                 if let Some(o) = self.sessions.get_mut(&other) {
@@ -384,7 +437,10 @@ impl Switch {
 
     /// Bridges two answered channels: media relayed between them, both wait.
     pub(super) fn join(&mut self, a: &str, b: &str, clock: Clock) {
-        let (Some(am), Some(bm)) = (self.sessions.get(a).map(|s| s.media), self.sessions.get(b).map(|s| s.media)) else {
+        let (Some(am), Some(bm)) = (
+            self.sessions.get(a).map(|s| s.media),
+            self.sessions.get(b).map(|s| s.media),
+        ) else {
             return;
         };
         for (me, other) in [(a, b), (b, a)] {
@@ -401,7 +457,9 @@ impl Switch {
             s.channel.set("last_bridge_to", b);
         }
         self.media(MediaOp::Bridge { a: am, b: bm });
-        let Some(sa) = self.sessions.get(a) else { return };
+        let Some(sa) = self.sessions.get(a) else {
+            return;
+        };
         let mut e = self.channel_event(&sa.channel, EventName::ChannelBridge, clock);
         e.add("Bridge-A-Unique-ID", a);
         e.add("Bridge-B-Unique-ID", b);
@@ -409,7 +467,13 @@ impl Switch {
     }
 
     /// `uuid_bridge A B`: both must exist; the unanswered are answered first.
-    pub fn uuid_bridge(&mut self, a: &str, b: &str, sip: &mut SipCore, clock: Clock) -> Result<(), String> {
+    pub fn uuid_bridge(
+        &mut self,
+        a: &str,
+        b: &str,
+        sip: &mut SipCore,
+        clock: Clock,
+    ) -> Result<(), String> {
         for u in [a, b] {
             if !self.sessions.contains_key(u) {
                 return Err(format!("no such channel {u}"));
@@ -425,7 +489,9 @@ impl Switch {
 
     /// Undoes a bridge without hanging up (transfer); the peer reacts as to a hangup.
     pub(super) fn unbridge(&mut self, uuid: &str, sip: &mut SipCore, clock: Clock) {
-        let Some(peer) = self.sessions.get_mut(uuid).and_then(|s| s.peer.take()) else { return };
+        let Some(peer) = self.sessions.get_mut(uuid).and_then(|s| s.peer.take()) else {
+            return;
+        };
         self.emit(uuid, EventName::ChannelUnbridge, clock);
         self.peer_gone(&peer, uuid, HangupCause::NormalClearing, sip, clock);
     }
@@ -433,8 +499,17 @@ impl Switch {
     /// The channel bridged to `peer` is gone (hung up or transferred away): a dialled
     /// leg hangs up too; a channel running a plan goes on with it unless
     /// `hangup_after_bridge` says otherwise.
-    pub(super) fn peer_gone(&mut self, peer: &str, gone: &str, cause: HangupCause, sip: &mut SipCore, clock: Clock) {
-        let Some(p) = self.sessions.get_mut(peer) else { return };
+    pub(super) fn peer_gone(
+        &mut self,
+        peer: &str,
+        gone: &str,
+        cause: HangupCause,
+        sip: &mut SipCore,
+        clock: Clock,
+    ) {
+        let Some(p) = self.sessions.get_mut(peer) else {
+            return;
+        };
         if p.peer.as_deref() != Some(gone) {
             return;
         }
@@ -454,8 +529,17 @@ impl Switch {
     }
 
     /// A dialled leg failed (refused, timed out, or hung up while ringing).
-    pub(super) fn dialled_leg_failed(&mut self, id: DialId, uuid: &str, cause: HangupCause, sip: &mut SipCore, clock: Clock) {
-        let Some(d) = self.dials.get_mut(&id) else { return };
+    pub(super) fn dialled_leg_failed(
+        &mut self,
+        id: DialId,
+        uuid: &str,
+        cause: HangupCause,
+        sip: &mut SipCore,
+        clock: Clock,
+    ) {
+        let Some(d) = self.dials.get_mut(&id) else {
+            return;
+        };
         d.ringing.retain(|u| u != uuid);
         if cause != HangupCause::LoseRace {
             d.last_cause = cause;
@@ -467,7 +551,9 @@ impl Switch {
 
     /// call_timeout: every leg still ringing is cancelled; the dial fails NO_ANSWER.
     pub(super) fn dial_timeout(&mut self, id: DialId, sip: &mut SipCore, clock: Clock) {
-        let Some(d) = self.dials.get_mut(&id) else { return };
+        let Some(d) = self.dials.get_mut(&id) else {
+            return;
+        };
         if d.deadline.is_none_or(|at| at > clock.now) {
             return;
         }
@@ -486,7 +572,9 @@ impl Switch {
 
     /// The dialling channel hung up: its legs are cancelled.
     pub(super) fn abandon_dial(&mut self, id: DialId, sip: &mut SipCore, clock: Clock) {
-        let Some(d) = self.dials.remove(&id) else { return };
+        let Some(d) = self.dials.remove(&id) else {
+            return;
+        };
         for uuid in d.ringing {
             if let Some(s) = self.sessions.get_mut(&uuid) {
                 s.dialled_by = None;
@@ -496,18 +584,26 @@ impl Switch {
     }
 
     fn dial_failed(&mut self, id: DialId, cause: HangupCause, sip: &mut SipCore, clock: Clock) {
-        let Some(d) = self.dials.remove(&id) else { return };
+        let Some(d) = self.dials.remove(&id) else {
+            return;
+        };
         if let Some(r) = d.reply {
             let _ = r.send(format!("-ERR {}\n", cause.name()));
         }
         let Some(owner) = d.owner else { return };
-        let Some(s) = self.sessions.get_mut(&owner) else { return };
+        let Some(s) = self.sessions.get_mut(&owner) else {
+            return;
+        };
         s.channel.set("originate_disposition", cause.name());
         s.channel.set("DIALSTATUS", dial_status(cause));
         s.channel.set("last_bridge_hangup_cause", cause.name());
         let go_on = s.channel.get("continue_on_fail").is_some_and(|v| {
             let v = v.to_ascii_lowercase();
-            v == "true" || v.split(',').any(|c| c.trim().eq_ignore_ascii_case(cause.name()) || c.trim() == cause.code().to_string())
+            v == "true"
+                || v.split(',').any(|c| {
+                    c.trim().eq_ignore_ascii_case(cause.name())
+                        || c.trim() == cause.code().to_string()
+                })
         });
         tracing::info!(uuid = %owner, cause = %cause, continue_on_fail = go_on, "bridge failed");
         if go_on {

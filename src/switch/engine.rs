@@ -59,13 +59,29 @@ pub trait MediaPorts {
 /// What the media engine should do.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MediaOp {
-    Remote { id: MediaId, stream: Negotiated },
-    Play { id: MediaId, tone: ToneSpec, token: u64 },
-    Echo { id: MediaId },
-    Bridge { a: MediaId, b: MediaId },
-    Idle { id: MediaId },
+    Remote {
+        id: MediaId,
+        stream: Negotiated,
+    },
+    Play {
+        id: MediaId,
+        tone: ToneSpec,
+        token: u64,
+    },
+    Echo {
+        id: MediaId,
+    },
+    Bridge {
+        a: MediaId,
+        b: MediaId,
+    },
+    Idle {
+        id: MediaId,
+    },
     /// The channel is gone: free its ports (the stats go to its CDR).
-    Close { id: MediaId },
+    Close {
+        id: MediaId,
+    },
 }
 
 /// What the media engine reports.
@@ -183,7 +199,9 @@ impl Switch {
             }
             CallEvent::Reoffer { leg, sdp } => self.reoffer(leg, sdp, sip),
             CallEvent::ReofferAnswered { leg, sdp } => {
-                let Some(uuid) = self.by_leg.get(&leg).cloned() else { return };
+                let Some(uuid) = self.by_leg.get(&leg).cloned() else {
+                    return;
+                };
                 let stream = sdp.and_then(|s| sdp::accept_answer(&s, &self.config.codecs).ok());
                 if let (Some(stream), Some(s)) = (stream, self.sessions.get_mut(&uuid)) {
                     s.stream = Some(stream.clone());
@@ -192,7 +210,9 @@ impl Switch {
                 }
             }
             CallEvent::Ended { leg, end } => {
-                let Some(uuid) = self.by_leg.remove(&leg) else { return };
+                let Some(uuid) = self.by_leg.remove(&leg) else {
+                    return;
+                };
                 let cause = match &end {
                     LegEnd::Bye => HangupCause::NormalClearing,
                     LegEnd::Cancelled => HangupCause::OriginatorCancel,
@@ -201,8 +221,7 @@ impl Switch {
                 };
                 if let Some(s) = self.sessions.get_mut(&uuid) {
                     s.leg = None;
-                    s.channel
-                        .set("sip_hangup_disposition", end.disposition());
+                    s.channel.set("sip_hangup_disposition", end.disposition());
                     if let LegEnd::Refused { code, reason } = &end {
                         s.channel.set("sip_term_status", &code.to_string());
                         s.channel.set("sip_term_phrase", reason);
@@ -217,7 +236,9 @@ impl Switch {
     pub fn on_media(&mut self, notice: MediaNotice, sip: &mut SipCore, clock: Clock) {
         match notice {
             MediaNotice::PlaybackDone { id, token } => {
-                let Some(uuid) = self.by_media.get(&id).cloned() else { return };
+                let Some(uuid) = self.by_media.get(&id).cloned() else {
+                    return;
+                };
                 if let Some(s) = self.sessions.get_mut(&uuid) {
                     if s.wait == Wait::Playback(token) {
                         s.wait = Wait::Ready;
@@ -226,7 +247,9 @@ impl Switch {
                 }
             }
             MediaNotice::RtpTimeout { id } => {
-                let Some(uuid) = self.by_media.get(&id).cloned() else { return };
+                let Some(uuid) = self.by_media.get(&id).cloned() else {
+                    return;
+                };
                 tracing::info!(uuid = %uuid, "no RTP from the phone for rtp-timeout-sec: hanging up");
                 self.hangup(&uuid, HangupCause::MediaTimeout, sip, clock);
             }
@@ -297,7 +320,10 @@ impl Switch {
             dialplan: "XML".into(),
             source: "mod_sofia".into(),
         };
-        let name = format!("sofia/{}/{}@{}", self.config.profile, call.from_user, call.from_host);
+        let name = format!(
+            "sofia/{}/{}@{}",
+            self.config.profile, call.from_user, call.from_host
+        );
         let mut channel = Channel::new(uuid.clone(), name, profile);
         for (n, v) in &user_vars {
             channel.set(n, v);
@@ -337,7 +363,12 @@ impl Switch {
             Ok(a) => a,
             Err(e) => {
                 tracing::error!(%uuid, error = %e, "no RTP port for the call: refused (widen rtp-start-port/rtp-end-port?)");
-                sip.hangup(leg, 503, Some(&q850(HangupCause::SwitchCongestion)), clock.now);
+                sip.hangup(
+                    leg,
+                    503,
+                    Some(&q850(HangupCause::SwitchCongestion)),
+                    clock.now,
+                );
                 return;
             }
         };
@@ -368,10 +399,13 @@ impl Switch {
 
     /// Hunts the channel's context for its destination, then runs the plan.
     pub(super) fn route(&mut self, uuid: &str, sip: &mut SipCore, clock: Clock) {
-        let Some(s) = self.sessions.get_mut(uuid) else { return };
+        let Some(s) = self.sessions.get_mut(uuid) else {
+            return;
+        };
         let _ = s.channel.set_state(ChannelState::Routing);
         let context = s.channel.profile.context.clone();
-        let civil = CivilTime::from_unix((clock.unix_us / 1_000_000) as i64, self.config.utc_offset);
+        let civil =
+            CivilTime::from_unix((clock.unix_us / 1_000_000) as i64, self.config.utc_offset);
         let plan = self.config.dialplan.hunt(&context, &mut s.channel, &civil);
         match plan {
             Some(plan) if !plan.is_empty() => {
@@ -393,7 +427,9 @@ impl Switch {
     /// Runs applications until one makes the channel wait, or the plan ends (hangup).
     pub(super) fn run(&mut self, uuid: &str, sip: &mut SipCore, clock: Clock) {
         for _ in 0..1000 {
-            let Some(s) = self.sessions.get_mut(uuid) else { return };
+            let Some(s) = self.sessions.get_mut(uuid) else {
+                return;
+            };
             if s.wait != Wait::Ready {
                 return;
             }
@@ -431,7 +467,11 @@ impl Switch {
                         s.channel.set(&name, &value);
                     }
                     let list = s.channel.get("export_vars").unwrap_or_default();
-                    let list = if list.is_empty() { name.clone() } else { format!("{list},{name}") };
+                    let list = if list.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{list},{name}")
+                    };
                     s.channel.set("export_vars", &list);
                     s.channel.set(&format!("__export_{name}"), &value);
                 }
@@ -443,7 +483,9 @@ impl Switch {
             }
             App::Hangup(cause) => self.hangup(uuid, cause, sip, clock),
             App::Respond { code, reason } => self.respond(uuid, code, reason, sip, clock),
-            App::Transfer { extension, context, .. } => self.transfer(uuid, &extension, context.as_deref(), sip, clock),
+            App::Transfer {
+                extension, context, ..
+            } => self.transfer(uuid, &extension, context.as_deref(), sip, clock),
             App::Bridge(dial) => self.bridge(uuid, dial, sip, clock),
             App::Sleep(ms) => {
                 let at = clock.now + Duration::from_millis(ms);
@@ -500,7 +542,9 @@ impl Switch {
 
     /// 200 OK to an inbound channel (no-op when already answered).
     pub(super) fn answer(&mut self, uuid: &str, sip: &mut SipCore, clock: Clock) {
-        let Some(s) = self.sessions.get_mut(uuid) else { return };
+        let Some(s) = self.sessions.get_mut(uuid) else {
+            return;
+        };
         if s.answered {
             return;
         }
@@ -517,7 +561,9 @@ impl Switch {
 
     /// 183 with our SDP: early media flows.
     pub(super) fn pre_answer(&mut self, uuid: &str, sip: &mut SipCore, clock: Clock) {
-        let Some(s) = self.sessions.get_mut(uuid) else { return };
+        let Some(s) = self.sessions.get_mut(uuid) else {
+            return;
+        };
         if s.answered || s.early_media || s.outbound {
             return;
         }
@@ -531,7 +577,9 @@ impl Switch {
 
     /// 180 Ringing.
     pub(super) fn ring_ready(&mut self, uuid: &str, sip: &mut SipCore, clock: Clock) {
-        let Some(s) = self.sessions.get_mut(uuid) else { return };
+        let Some(s) = self.sessions.get_mut(uuid) else {
+            return;
+        };
         if s.answered || s.early_media || s.outbound {
             return;
         }
@@ -542,7 +590,14 @@ impl Switch {
         self.emit(uuid, EventName::ChannelProgress, clock);
     }
 
-    fn respond(&mut self, uuid: &str, code: u16, reason: Option<String>, sip: &mut SipCore, clock: Clock) {
+    fn respond(
+        &mut self,
+        uuid: &str,
+        code: u16,
+        reason: Option<String>,
+        sip: &mut SipCore,
+        clock: Clock,
+    ) {
         match code {
             180 => self.ring_ready(uuid, sip, clock),
             183 => self.pre_answer(uuid, sip, clock),
@@ -563,9 +618,18 @@ impl Switch {
     }
 
     /// `transfer EXT XML CONTEXT`: a new destination, hunted afresh.
-    pub fn transfer(&mut self, uuid: &str, extension: &str, context: Option<&str>, sip: &mut SipCore, clock: Clock) {
+    pub fn transfer(
+        &mut self,
+        uuid: &str,
+        extension: &str,
+        context: Option<&str>,
+        sip: &mut SipCore,
+        clock: Clock,
+    ) {
         self.unbridge(uuid, sip, clock);
-        let Some(s) = self.sessions.get_mut(uuid) else { return };
+        let Some(s) = self.sessions.get_mut(uuid) else {
+            return;
+        };
         s.channel.profile.destination_number = extension.to_string();
         if let Some(c) = context {
             s.channel.profile.context = c.to_string();
@@ -579,13 +643,25 @@ impl Switch {
     /// Ends a channel with `cause`: its SIP leg, its bridge or dial, its media; emits
     /// the hangup events and leaves its record for the CDR writer.
     pub fn hangup(&mut self, uuid: &str, cause: HangupCause, sip: &mut SipCore, clock: Clock) {
-        let Some(mut s) = self.sessions.remove(uuid) else { return };
+        let Some(mut s) = self.sessions.remove(uuid) else {
+            return;
+        };
         if let Some(leg) = s.leg.take() {
             self.by_leg.remove(&leg);
-            let code = if s.outbound && !s.answered { 487 } else { cause.to_sip() };
+            let code = if s.outbound && !s.answered {
+                487
+            } else {
+                cause.to_sip()
+            };
             sip.hangup(leg, code, Some(&q850(cause)), clock.now);
             if s.channel.get("sip_hangup_disposition").is_none() {
-                let d = if s.answered { "send_bye" } else if s.outbound { "send_cancel" } else { "send_refuse" };
+                let d = if s.answered {
+                    "send_bye"
+                } else if s.outbound {
+                    "send_cancel"
+                } else {
+                    "send_refuse"
+                };
                 s.channel.set("sip_hangup_disposition", d);
             }
         }
@@ -601,7 +677,9 @@ impl Switch {
         };
         self.sessions.insert(uuid.to_string(), s);
         self.emit(uuid, EventName::ChannelHangup, clock);
-        let Some(mut s) = self.sessions.remove(uuid) else { return };
+        let Some(mut s) = self.sessions.remove(uuid) else {
+            return;
+        };
         self.media(MediaOp::Close { id: s.media });
         let _ = s.channel.set_state(ChannelState::Reporting);
         let event = self.channel_event(&s.channel, EventName::ChannelHangupComplete, clock);
@@ -646,7 +724,9 @@ impl Switch {
             return;
         };
         let now = Instant::now();
-        let Some(s) = self.sessions.get_mut(&uuid) else { return };
+        let Some(s) = self.sessions.get_mut(&uuid) else {
+            return;
+        };
         let Some(offer) = offer else {
             // No SDP (a session refresh by re-INVITE): our description again.
             let sdp = s.local_sdp.clone();
@@ -658,8 +738,15 @@ impl Switch {
             Ok((answer, stream)) => {
                 let answer = s.next_sdp(answer);
                 sip.answer_reoffer(leg, Some(&answer), now);
-                let held = matches!(stream.direction, sdp::Direction::RecvOnly | sdp::Direction::Inactive);
-                s.channel.callstate = if held { CallState::Held } else { CallState::Active };
+                let held = matches!(
+                    stream.direction,
+                    sdp::Direction::RecvOnly | sdp::Direction::Inactive
+                );
+                s.channel.callstate = if held {
+                    CallState::Held
+                } else {
+                    CallState::Active
+                };
                 let offered = offer
                     .media
                     .iter()
@@ -683,13 +770,27 @@ impl Switch {
     }
 
     /// Offers the peer the direction the other side asked for (hold, unhold).
-    fn pass_direction(&mut self, uuid: &str, direction: sdp::Direction, sip: &mut SipCore, now: Instant) {
-        let Some(p) = self.sessions.get_mut(uuid) else { return };
-        let current = p.local_sdp.as_ref().and_then(|l| l.media.first()).map(|m| m.direction);
+    fn pass_direction(
+        &mut self,
+        uuid: &str,
+        direction: sdp::Direction,
+        sip: &mut SipCore,
+        now: Instant,
+    ) {
+        let Some(p) = self.sessions.get_mut(uuid) else {
+            return;
+        };
+        let current = p
+            .local_sdp
+            .as_ref()
+            .and_then(|l| l.media.first())
+            .map(|m| m.direction);
         if current == Some(direction) {
             return;
         }
-        let (Some(leg), true) = (p.leg, p.answered) else { return };
+        let (Some(leg), true) = (p.leg, p.answered) else {
+            return;
+        };
         let offer = sdp::offer(&self.config.codecs, p.local_rtp, 0, direction);
         let offer = p.next_sdp(offer);
         sip.reinvite(leg, &offer, now);
@@ -700,7 +801,9 @@ impl Switch {
     }
 
     pub(super) fn emit(&mut self, uuid: &str, name: EventName, clock: Clock) {
-        let Some(s) = self.sessions.get(uuid) else { return };
+        let Some(s) = self.sessions.get(uuid) else {
+            return;
+        };
         let e = self.channel_event(&s.channel, name, clock);
         self.events.push_back(e);
     }

@@ -50,6 +50,7 @@ pub struct Sipp {
     calls: u32,
     local_port: Option<u16>,
     timeout: Duration,
+    pause_ms: Option<u32>,
 }
 
 /// The result of a SIPp run, with its logs.
@@ -75,6 +76,7 @@ impl Sipp {
             calls: 1,
             local_port: None,
             timeout: Duration::from_secs(20),
+            pause_ms: None,
         }
     }
 
@@ -99,6 +101,11 @@ impl Sipp {
     /// Shortcut for `-key expires N`.
     pub fn expires(self, secs: u32) -> Self {
         self.key("expires", &secs.to_string())
+    }
+    /// `-d MS`: how long a scenario's `<pause/>` lasts.
+    pub fn pause_ms(mut self, ms: u32) -> Self {
+        self.pause_ms = Some(ms);
+        self
     }
     /// `-m N`.
     pub fn calls(mut self, n: u32) -> Self {
@@ -177,6 +184,9 @@ impl Sipp {
             .arg(d.join("screen.log"));
         for (k, v) in &self.keys {
             cmd.args(["-key", k, v]);
+        }
+        if let Some(ms) = self.pause_ms {
+            cmd.args(["-d", &ms.to_string()]);
         }
         let command = format!("{cmd:?}");
         let outcome = process::run_bounded(&mut cmd, d, self.timeout + Duration::from_secs(10));

@@ -164,8 +164,19 @@ fn uri_matches(digest_uri: &str, request_uri: &str) -> bool {
         }
         s
     }
+    // Some callers (SIPp's [authentication], older ATAs) hash the Request-URI without
+    // its user part: `sip:host:port` for `sip:1002@host:port`. FreeSWITCH does not
+    // compare the two at all; we still insist on the same host and port.
+    fn without_user(u: &str) -> String {
+        match (u.split_once(':'), u.find('@')) {
+            (Some((scheme, _)), Some(at)) => format!("{scheme}:{}", &u[at + 1..]),
+            _ => u.to_string(),
+        }
+    }
+    let (d, r) = (norm(digest_uri), norm(request_uri));
     digest_uri.trim().eq_ignore_ascii_case(request_uri.trim())
-        || norm(digest_uri) == norm(request_uri)
+        || d == r
+        || (!d.contains('@') && d == without_user(&r))
 }
 
 #[cfg(test)]

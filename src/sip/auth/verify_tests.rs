@@ -267,4 +267,11 @@ fn uri_leniency() {
     assert!(!uri_matches("sip:pbx.example:5070", "sip:pbx.example"));
     assert!(!uri_matches("sip:1000@pbx.example", "sip:pbx.example"));
     assert!(!uri_matches("sip:5060", "sip:"));
+    // The Request-URI without its user (SIPp, some ATAs), same host and port only.
+    assert!(uri_matches("sip:127.0.0.1:5070", "sip:1002@127.0.0.1:5070"));
+    assert!(!uri_matches(
+        "sip:127.0.0.1:5071",
+        "sip:1002@127.0.0.1:5070"
+    ));
+    assert!(!uri_matches("sip:10.0.0.1:5070", "sip:1002@127.0.0.1:5070"));
 }

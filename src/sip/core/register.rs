@@ -140,7 +140,11 @@ impl SipCore {
             AuthFor::Register { user, local } => (Some(user), local, false),
             AuthFor::Call => (None, true, true),
         };
-        let header_name = if proxy { "Proxy-Authorization" } else { "Authorization" };
+        let header_name = if proxy {
+            "Proxy-Authorization"
+        } else {
+            "Authorization"
+        };
         let Some(header) = req.headers.get(header_name) else {
             return AuthStep::Answer(self.challenge(req, es, false, proxy, now_ms));
         };

@@ -153,7 +153,11 @@ pub const TELEPHONE_EVENT_PT: u8 = 101;
 /// Our offer (a B-leg's INVITE, a re-INVITE): one audio stream at `local` with our
 /// codecs in preference order, telephone-event when we do DTMF, and `direction`.
 pub fn offer(ours: &Offerable, local: SocketAddr, session_id: u64, direction: Direction) -> Sdp {
-    let mut formats: Vec<u8> = ours.codecs.iter().map(|c| c.static_payload_type()).collect();
+    let mut formats: Vec<u8> = ours
+        .codecs
+        .iter()
+        .map(|c| c.static_payload_type())
+        .collect();
     let mut rtpmaps: Vec<RtpMap> = ours
         .codecs
         .iter()

@@ -241,7 +241,8 @@ impl SipCore {
     /// An event for the switch, and the leg forgotten.
     fn end_leg(&mut self, id: LegId, end: crate::sip::dialog::LegEnd) {
         if self.legs.remove(id).is_some() {
-            self.call_events.push_back(CallEvent::Ended { leg: id, end });
+            self.call_events
+                .push_back(CallEvent::Ended { leg: id, end });
         }
     }
 
@@ -261,7 +262,10 @@ impl SipCore {
             TransportKind::Tcp => "TCP",
         };
         let branch = self.branch();
-        format!("SIP/2.0/{t} {};branch={branch};rport", self.config.contact_host)
+        format!(
+            "SIP/2.0/{t} {};branch={branch};rport",
+            self.config.contact_host
+        )
     }
 
     fn contact(&self, user: &str) -> String {
@@ -272,7 +276,12 @@ impl SipCore {
 
     /// A request inside leg `id`'s dialog (BYE, ACK, re-INVITE), with the next CSeq
     /// unless `cseq` is given (ACK reuses the INVITE's).
-    fn in_dialog_request(&mut self, id: LegId, method: Method, cseq: Option<u32>) -> Option<Request> {
+    fn in_dialog_request(
+        &mut self,
+        id: LegId,
+        method: Method,
+        cseq: Option<u32>,
+    ) -> Option<Request> {
         let transport = self.legs.get(id)?.peer.transport;
         let via = self.via(transport);
         let ua = self.config.user_agent.clone();
@@ -302,7 +311,8 @@ impl SipCore {
             .push("From", format!("{};tag={}", leg.local, leg.local_tag));
         req.headers.push("To", leg.remote.as_str());
         req.headers.push("Call-ID", leg.call_id.as_str());
-        req.headers.push("CSeq", format!("{seq} {}", method.as_str()));
+        req.headers
+            .push("CSeq", format!("{seq} {}", method.as_str()));
         req.headers.push("User-Agent", ua);
         Some(req)
     }
@@ -334,7 +344,11 @@ impl SipCore {
             if (101..300).contains(&code) && req.method == Method::Invite {
                 let user = Uri::parse(&leg.local)
                     .ok()
-                    .or_else(|| crate::sip::wire::NameAddr::parse(&leg.local).ok().map(|n| n.uri))
+                    .or_else(|| {
+                        crate::sip::wire::NameAddr::parse(&leg.local)
+                            .ok()
+                            .map(|n| n.uri)
+                    })
                     .and_then(|u| u.user)
                     .unwrap_or_default();
                 resp.headers.push("Contact", self.contact(&user));
@@ -346,7 +360,10 @@ impl SipCore {
 }
 
 /// `application/sdp` body of a message, parsed; None when it has none.
-fn sdp_body(headers: &crate::sip::wire::Headers, body: &[u8]) -> Option<Result<crate::sip::sdp::Sdp, String>> {
+fn sdp_body(
+    headers: &crate::sip::wire::Headers,
+    body: &[u8],
+) -> Option<Result<crate::sip::sdp::Sdp, String>> {
     if body.is_empty() {
         return None;
     }
@@ -371,7 +388,11 @@ fn contact_uri(c: &crate::sip::wire::Contact) -> Option<String> {
     }
 }
 
-fn set_sdp(headers: &mut crate::sip::wire::Headers, body: &mut Vec<u8>, sdp: &crate::sip::sdp::Sdp) {
+fn set_sdp(
+    headers: &mut crate::sip::wire::Headers,
+    body: &mut Vec<u8>,
+    sdp: &crate::sip::sdp::Sdp,
+) {
     *body = sdp.to_string().into_bytes();
     headers.push("Content-Type", "application/sdp");
 }

@@ -39,7 +39,8 @@ impl SipCore {
         req.headers.push("Call-ID", call_id.as_str());
         req.headers.push("CSeq", "1 INVITE");
         req.headers.push("Contact", self.contact(&call.from_user));
-        req.headers.push("User-Agent", self.config.user_agent.as_str());
+        req.headers
+            .push("User-Agent", self.config.user_agent.as_str());
         req.headers.push("Allow", super::ALLOW);
         req.headers.push("Supported", "timer");
         for (name, value) in &call.headers {
@@ -107,7 +108,10 @@ impl SipCore {
 
     /// A re-INVITE with our new description (hold passed through from the other leg).
     pub fn reinvite(&mut self, id: LegId, sdp: &Sdp, now: Instant) {
-        let answered = self.legs.get(id).is_some_and(|l| l.phase == Phase::Answered);
+        let answered = self
+            .legs
+            .get(id)
+            .is_some_and(|l| l.phase == Phase::Answered);
         if !answered {
             return;
         }
@@ -175,11 +179,18 @@ impl SipCore {
 
     fn on_invite_response(&mut self, id: LegId, resp: Response, now: Instant) {
         let code = resp.status.code;
-        let Some(leg) = self.legs.get_mut(id) else { return };
+        let Some(leg) = self.legs.get_mut(id) else {
+            return;
+        };
         if code == 100 {
             return;
         }
-        if let Some(tag) = resp.headers.to().ok().and_then(|t| t.tag().map(str::to_string)) {
+        if let Some(tag) = resp
+            .headers
+            .to()
+            .ok()
+            .and_then(|t| t.tag().map(str::to_string))
+        {
             if leg.remote_tag.is_none() && code > 100 {
                 leg.remote = format!("{};tag={tag}", leg.remote);
                 leg.remote_tag = Some(tag);
@@ -249,7 +260,9 @@ impl SipCore {
             return;
         };
         let bytes = ack.to_bytes();
-        let Some(leg) = self.legs.get_mut(id) else { return };
+        let Some(leg) = self.legs.get_mut(id) else {
+            return;
+        };
         leg.ack = Some(bytes.clone());
         let peer = leg.peer;
         self.send_raw(peer, bytes);

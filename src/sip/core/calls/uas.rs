@@ -74,7 +74,8 @@ impl SipCore {
             Some(Err(e)) => {
                 tracing::info!(peer = %peer.addr, error = %e, "INVITE with an unreadable SDP offer");
                 let mut resp = self.reply(req, es, 488, "Not Acceptable Here");
-                resp.headers.push("Warning", format!("399 loopstart \"{e}\""));
+                resp.headers
+                    .push("Warning", format!("399 loopstart \"{e}\""));
                 self.transactions.respond(tx, resp, now);
                 return;
             }
@@ -190,7 +191,8 @@ impl SipCore {
             Some(Ok(sdp)) => Some(sdp),
             Some(Err(e)) => {
                 let mut resp = self.leg_response(id, req, 488, "Not Acceptable Here");
-                resp.headers.push("Warning", format!("399 loopstart \"{e}\""));
+                resp.headers
+                    .push("Warning", format!("399 loopstart \"{e}\""));
                 self.transactions.respond(tx, resp, now);
                 return;
             }
@@ -202,7 +204,12 @@ impl SipCore {
             }
         }
         if let Some(leg) = self.legs.get_mut(id) {
-            if let Some(uri) = req.headers.contacts().ok().and_then(|c| c.iter().find_map(contact_uri)) {
+            if let Some(uri) = req
+                .headers
+                .contacts()
+                .ok()
+                .and_then(|c| c.iter().find_map(contact_uri))
+            {
                 leg.remote_target = uri;
             }
             leg.reoffer = Some((tx, req.clone()));
@@ -255,7 +262,9 @@ impl SipCore {
             return;
         };
         let cseq = req.headers.cseq().map(|c| c.seq).unwrap_or(0);
-        let Some(leg) = self.legs.get_mut(id) else { return };
+        let Some(leg) = self.legs.get_mut(id) else {
+            return;
+        };
         if leg.ok.as_ref().is_some_and(|o| o.cseq == cseq) {
             leg.ok = None;
             self.legs.set_timer(id, None);
@@ -341,7 +350,11 @@ impl SipCore {
         let (Some(tx), Phase::Early, Role::Uas) = (leg.invite_tx, leg.phase, leg.role) else {
             return;
         };
-        let reason = if code == 180 { "Ringing" } else { "Session Progress" };
+        let reason = if code == 180 {
+            "Ringing"
+        } else {
+            "Session Progress"
+        };
         let invite = leg.invite.clone();
         let mut resp = self.leg_response(id, &invite, code, reason);
         if let Some(sdp) = sdp {
@@ -352,7 +365,9 @@ impl SipCore {
 
     /// 200 OK with our SDP on an inbound leg; re-sent until the ACK.
     pub fn answer(&mut self, id: LegId, sdp: &Sdp, now: Instant) {
-        let Some(leg) = self.legs.get_mut(id) else { return };
+        let Some(leg) = self.legs.get_mut(id) else {
+            return;
+        };
         let (Some(tx), Phase::Early, Role::Uas) = (leg.invite_tx, leg.phase, leg.role) else {
             return;
         };
@@ -377,8 +392,12 @@ impl SipCore {
         q850: Option<&str>,
         now: Instant,
     ) {
-        let Some(leg) = self.legs.get_mut(id) else { return };
-        let Some(tx) = leg.invite_tx.take() else { return };
+        let Some(leg) = self.legs.get_mut(id) else {
+            return;
+        };
+        let Some(tx) = leg.invite_tx.take() else {
+            return;
+        };
         let invite = leg.invite.clone();
         let mut resp = self.leg_response(id, &invite, code, reason);
         if let Some(r) = q850 {
@@ -405,7 +424,11 @@ impl SipCore {
         let refresher = req
             .headers
             .get("Session-Expires")
-            .and_then(|v| v.split(';').skip(1).find_map(|p| p.trim().strip_prefix("refresher=")))
+            .and_then(|v| {
+                v.split(';')
+                    .skip(1)
+                    .find_map(|p| p.trim().strip_prefix("refresher="))
+            })
             .map(str::trim)
             .filter(|r| *r == "uas" || *r == "uac")
             .unwrap_or("uac");

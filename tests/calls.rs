@@ -1,0 +1,153 @@
+//! Calls through the gateway with SIPp on both sides: a caller (uac, authenticated
+//! with 407) and registered phones (uas) reached through the dialplan's `bridge`.
+//! Each test checks SIPp's outcome on both sides and the call records left behind.
+
+mod common;
+
+use common::sipp::{Sipp, SippRun};
+use common::Gateway;
+use std::thread;
+use std::time::Duration;
+
+/// A small dialplan: extensions 10xx bridge to the user, 9196 is the echo test,
+/// 2000 rings 1002 and 1003 at once, 2001 one after the other, 486 is busy.
+const DIALPLAN: &str = r#"<include>
+  <context name="default">
+    <extension name="echo">
+      <condition field="destination_number" expression="^9196$">
+        <action application="answer"/>
+        <action application="echo"/>
+      </condition>
+    </extension>
+    <extension name="tone">
+      <condition field="destination_number" expression="^9197$">
+        <action application="answer"/>
+        <action application="playback" data="tone_stream://%(500,0,1000)"/>
+        <action application="hangup"/>
+      </condition>
+    </extension>
+    <extension name="busy">
+      <condition field="destination_number" expression="^486$">
+        <action application="respond" data="486 Busy Here"/>
+      </condition>
+    </extension>
+    <extension name="simultaneous">
+      <condition field="destination_number" expression="^2000$">
+        <action application="set" data="call_timeout=5"/>
+        <action application="bridge" data="user/1002,user/1003"/>
+      </condition>
+    </extension>
+    <extension name="sequential">
+      <condition field="destination_number" expression="^2001$">
+        <action application="set" data="call_timeout=3"/>
+        <action application="bridge" data="user/1002|user/1003"/>
+      </condition>
+    </extension>
+    <extension name="local">
+      <condition field="destination_number" expression="^(10[0-9][0-9])$">
+        <action application="set" data="call_timeout=3"/>
+        <action application="set" data="hangup_after_bridge=true"/>
+        <action application="bridge" data="user/$1"/>
+      </condition>
+    </extension>
+  </context>
+</include>
+"#;
+
+fn gateway() -> Gateway {
+    Gateway::builder()
+        .user("1001", "secret1001")
+        .user("1002", "secret1002")
+        .user("1003", "secret1003")
+        .file("dialplan/default.xml", DIALPLAN)
+        .start()
+}
+
+/// A caller: 1001 dials `dest` and hangs up after `hold_ms`.
+fn caller(gw: &Gateway, dest: &str, hold_ms: u32) -> Sipp {
+    Sipp::new("uac_call.xml", gw.sip_addr())
+        .user("1001", "secret1001")
+        .key("dest", dest)
+        .pause_ms(hold_ms)
+        .timeout(Duration::from_secs(20))
+}
+
+/// Registers `user` from a fixed port, then runs `scenario` there in the background
+/// (the phone waits for the call).
+fn phone(gw: &Gateway, user: &str, scenario: &str, ring_ms: u32) -> thread::JoinHandle<SippRun> {
+    let port = common::ports::free_udp_tcp_port();
+    Sipp::new("register.xml", gw.sip_addr())
+        .user(user, &format!("secret{user}"))
+        .local_port(port)
+        .run()
+        .assert_ok(&format!("register {user}"), "");
+    let sipp = Sipp::new(scenario, gw.sip_addr())
+        .local_port(port)
+        .pause_ms(ring_ms)
+        .timeout(Duration::from_secs(20));
+    thread::spawn(move || sipp.run())
+}
+
+/// The CDR list's rows (after its header), waiting a little for the writer.
+fn cdr_rows(gw: &Gateway, n: usize) -> Vec<String> {
+    for _ in 0..50 {
+        let out = gw.api("cdr list 50");
+        let rows: Vec<String> = out
+            .lines()
+            .skip(1)
+            .filter(|l| l.contains(','))
+            .map(str::to_string)
+            .collect();
+        if rows.len() >= n {
+            return rows;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    panic!("fewer than {n} CDRs: {}", gw.api("cdr list 50"));
+}
+
+#[test]
+fn a_registered_phone_answers_and_the_caller_hangs_up() {
+    let gw = gateway();
+    let callee = phone(&gw, "1002", "uas_answer.xml", 300);
+    thread::sleep(Duration::from_millis(200));
+    caller(&gw, "1002", 1500)
+        .run()
+        .assert_ok("caller", &gw.log());
+    let callee = callee.join().expect("callee thread");
+    callee.assert_ok("callee", &gw.log());
+    // Both legs recorded: the A-leg NORMAL_CLEARING with about a second of billsec.
+    let rows = cdr_rows(&gw, 2);
+    let a = rows
+        .iter()
+        .find(|r| r.contains(",1001,1002,"))
+        .unwrap_or_else(|| panic!("no A-leg record 1001 -> 1002 in {rows:?}"));
+    let cols: Vec<&str> = a.split(',').collect();
+    assert_eq!(cols[6], "NORMAL_CLEARING", "{a}");
+    let billsec: u64 = cols[5].parse().expect("billsec");
+    assert!(
+        (1..=3).contains(&billsec),
+        "billsec {billsec} for a 1.5 s call: {a}"
+    );
+    assert_eq!(gw.api("show channels count").trim(), "0 total.");
+}
+
+#[test]
+fn the_echo_test_answers_and_records_the_call() {
+    let gw = gateway();
+    caller(&gw, "9196", 500)
+        .run()
+        .assert_ok("echo call", &gw.log());
+    let rows = cdr_rows(&gw, 1);
+    assert!(rows.iter().any(|r| r.contains(",1001,9196,")), "{rows:?}");
+}
+
+#[test]
+fn respond_486_makes_the_caller_busy() {
+    let gw = gateway();
+    let run = caller(&gw, "486", 100).run();
+    assert!(!run.success(), "a busy call must fail the uac scenario");
+    assert!(run.messages.contains("SIP/2.0 486"), "{}", run.report());
+    let rows = cdr_rows(&gw, 1);
+    assert!(rows.iter().any(|r| r.ends_with(",USER_BUSY")), "{rows:?}");
+}

@@ -105,9 +105,15 @@ async fn open_gives_even_ports_in_range_errors_when_exhausted_and_close_frees() 
     assert_ne!(a.port(), b.port());
     let e = engine.open(3).unwrap_err();
     assert!(e.to_string().contains("exhausted"), "{e}");
+    let status = engine.status();
+    assert_eq!(
+        (status.sessions, status.port_pairs, status.refused_opens),
+        (2, 2, 1)
+    );
     assert!(engine.open(1).is_err(), "an id already open");
     close(&engine, 1).await;
     // Freed and closed by the time the reply came: the pair binds again.
+    assert_eq!(engine.status().sessions, 1);
     let again = engine.open(3).unwrap();
     assert_eq!(again.port(), a.port());
 

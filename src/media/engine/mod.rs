@@ -102,6 +102,18 @@ pub enum MediaEvent {
     },
 }
 
+/// The engine's limits and how close it is to them (for `status`, DESIGN principle 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MediaStatus {
+    /// Sessions open (each holds one RTP/RTCP port pair).
+    pub sessions: usize,
+    pub max_sessions: usize,
+    /// Port pairs the range holds.
+    pub port_pairs: usize,
+    /// Opens refused since start: range exhausted or max_sessions reached.
+    pub refused_opens: u64,
+}
+
 /// What goes over the channel to the media thread.
 #[derive(Debug)]
 enum Request {
@@ -180,6 +192,14 @@ impl MediaEngine {
             return Err(io::Error::other("media: the media thread has stopped"));
         }
         Ok(local)
+    }
+
+    /// Sessions open, limits, refusals.
+    pub fn status(&self) -> MediaStatus {
+        match self.shared.ports.lock() {
+            Ok(table) => table.status(),
+            Err(poisoned) => poisoned.into_inner().status(),
+        }
     }
 
     /// Hands a command to the media thread (never blocks). A command for a session

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
-use super::MediaId;
+use super::{MediaId, MediaStatus};
 
 #[derive(Debug)]
 pub(crate) struct PortTable {
@@ -21,6 +21,8 @@ pub(crate) struct PortTable {
     sessions: HashMap<MediaId, u16>,
     max_sessions: usize,
     range: (u16, u16),
+    /// Opens refused (range exhausted or max_sessions reached), for `status`.
+    refused: u64,
 }
 
 impl PortTable {
@@ -37,6 +39,7 @@ impl PortTable {
             sessions: HashMap::new(),
             max_sessions,
             range: (port_min, port_max),
+            refused: 0,
         }
     }
 
@@ -49,6 +52,7 @@ impl PortTable {
             ));
         }
         if self.sessions.len() >= self.max_sessions {
+            self.refused += 1;
             return Err(io::Error::new(
                 io::ErrorKind::OutOfMemory,
                 format!(
@@ -81,6 +85,7 @@ impl PortTable {
             }
         }
         let in_use = self.in_use.iter().filter(|u| **u).count();
+        self.refused += 1;
         Err(io::Error::new(
             io::ErrorKind::AddrInUse,
             format!(
@@ -97,6 +102,16 @@ impl PortTable {
                 }
             ),
         ))
+    }
+
+    /// The numbers `status` shows.
+    pub fn status(&self) -> MediaStatus {
+        MediaStatus {
+            sessions: self.sessions.len(),
+            max_sessions: self.max_sessions,
+            port_pairs: self.in_use.len(),
+            refused_opens: self.refused,
+        }
     }
 
     /// Frees `id`'s pair (after its sockets are closed).

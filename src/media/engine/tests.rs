@@ -9,10 +9,10 @@ use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
 use tokio::time::timeout;
 
-use super::rtcp;
 use super::session::{Latch, Source, RELATCH_AFTER};
 use super::stats::{InboundTracker, Kind};
 use super::*;
+use super::{rtcp, session};
 use crate::media::g711;
 use crate::sip::sdp::{Codec, Direction};
 
@@ -105,9 +105,15 @@ async fn open_gives_even_ports_in_range_errors_when_exhausted_and_close_frees() 
     assert_ne!(a.port(), b.port());
     let e = engine.open(3).unwrap_err();
     assert!(e.to_string().contains("exhausted"), "{e}");
+    let status = engine.status();
+    assert_eq!(
+        (status.sessions, status.port_pairs, status.refused_opens),
+        (2, 2, 1)
+    );
     assert!(engine.open(1).is_err(), "an id already open");
     close(&engine, 1).await;
     // Freed and closed by the time the reply came: the pair binds again.
+    assert_eq!(engine.status().sessions, 1);
     let again = engine.open(3).unwrap();
     assert_eq!(again.port(), a.port());
 
@@ -517,4 +523,80 @@ fn rtcp_reports_round_trip() {
     assert_eq!(seen.about_us, Some((64, 12, 40)));
     assert!(rtcp::parse(&out[..n - 4], 77).is_err(), "truncated");
     assert!(rtcp::parse(&[0x40, 200, 0, 0], 77).is_err(), "version 1");
+}
+
+#[tokio::test]
+async fn a_leg_that_holds_us_gets_nothing_and_the_hold_timeout_applies() {
+    let mut cfg = config(47800, 47809);
+    cfg.rtp_timeout = Some(Duration::from_millis(150));
+    cfg.hold_timeout = Some(Duration::from_millis(600));
+    let (engine, mut events) = MediaEngine::start(cfg).unwrap();
+    let phone = phone().await;
+    engine.open(1).unwrap();
+    // The phone's re-INVITE said sendonly: we answered recvonly.
+    let mut held = stream(Codec::Pcmu, 0, None, phone.local_addr().unwrap());
+    held.direction = Direction::RecvOnly;
+    let start = Instant::now();
+    engine.send(MediaCommand::Remote {
+        id: 1,
+        stream: held,
+    });
+    engine.send(MediaCommand::Play {
+        id: 1,
+        tone: ToneSpec::parse("tone_stream://%(100,0,440)").unwrap(),
+        token: 5,
+    });
+    let first = timeout(WAIT, events.recv()).await.unwrap();
+    assert_eq!(first, Some(MediaEvent::PlaybackDone { id: 1, token: 5 }));
+    assert!(
+        timeout(Duration::from_millis(50), phone.recv_from(&mut [0u8; 64]))
+            .await
+            .is_err(),
+        "nothing is sent to a leg that holds us"
+    );
+    let second = timeout(WAIT, events.recv()).await.unwrap();
+    assert_eq!(second, Some(MediaEvent::RtpTimeout { id: 1 }));
+    assert!(
+        start.elapsed() >= Duration::from_millis(550),
+        "the hold timeout, not rtp_timeout: {:?}",
+        start.elapsed()
+    );
+    let stats = close(&engine, 1).await;
+    assert_eq!(stats.out_packet_count, 0);
+}
+
+#[test]
+fn rtcp_reports_go_to_the_rtp_port_plus_one_with_what_we_sent() {
+    let t0 = Instant::now();
+    let remote: SocketAddr = "192.0.2.5:4000".parse().unwrap();
+    let mut leg = session::LegState::new(1, 0xABCD, t0, None, None);
+    leg.set_remote(stream(Codec::Pcmu, 0, None, remote), t0);
+    let mut out = [0u8; 256];
+    let wall = std::time::SystemTime::now();
+    assert!(leg.rtcp_report(t0, wall, &mut out).is_none(), "not due yet");
+    let p = packet(0, 1, 160, 0xABCD, &[0xFF; 160]);
+    leg.on_sent(&p);
+    leg.on_sent(&p);
+    let heard = packet(0, 50, 0, 0x77, &[0xFF; 160]);
+    assert!(leg.on_rtp(t0, remote, &heard));
+    let (n, dest) = leg
+        .rtcp_report(t0 + session::RTCP_INTERVAL, wall, &mut out)
+        .expect("a report after the interval");
+    assert_eq!(dest, "192.0.2.5:4001".parse().unwrap());
+    assert_eq!(out[1], 200, "we sent RTP: a sender report");
+    assert_eq!(u32::from_be_bytes([out[4], out[5], out[6], out[7]]), 0xABCD);
+    assert_eq!(u32::from_be_bytes([out[20], out[21], out[22], out[23]]), 2);
+    assert_eq!(
+        u32::from_be_bytes([out[24], out[25], out[26], out[27]]),
+        320
+    );
+    assert_eq!(
+        rtcp::parse(&out[..n], 0x77).unwrap().about_us,
+        Some((0, 0, 0))
+    );
+    // Nothing sent since: the next one is a receiver report.
+    let (_, _) = leg
+        .rtcp_report(t0 + 3 * session::RTCP_INTERVAL, wall, &mut out)
+        .unwrap();
+    assert_eq!(out[1], 201);
 }

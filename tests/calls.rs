@@ -151,3 +151,121 @@ fn respond_486_makes_the_caller_busy() {
     let rows = cdr_rows(&gw, 1);
     assert!(rows.iter().any(|r| r.ends_with(",USER_BUSY")), "{rows:?}");
 }
+
+/// A call the gateway refuses: the final status the caller saw.
+fn refused_status(gw: &Gateway, dest: &str) -> u16 {
+    let run = Sipp::new("uac_refused.xml", gw.sip_addr())
+        .user("1001", "secret1001")
+        .key("dest", dest)
+        .timeout(Duration::from_secs(20))
+        .run();
+    run.assert_ok(&format!("refused call to {dest}"), &gw.log());
+    [404u16, 480, 486, 487, 488, 503]
+        .into_iter()
+        .find(|c| run.messages.contains(&format!("SIP/2.0 {c} ")))
+        .unwrap_or_else(|| panic!("no final status in {}", run.report()))
+}
+
+/// The hangup cause of the newest A-leg record from 1001 to `dest`.
+fn a_leg_cause(gw: &Gateway, dest: &str) -> String {
+    let rows = cdr_rows(gw, 1);
+    let row = rows
+        .iter()
+        .find(|r| r.contains(&format!(",1001,{dest},")))
+        .unwrap_or_else(|| panic!("no record 1001 -> {dest} in {rows:?}"));
+    row.rsplit(',').next().unwrap_or_default().to_string()
+}
+
+#[test]
+fn the_caller_cancels_while_the_phone_rings() {
+    let gw = gateway();
+    let callee = phone(&gw, "1002", "uas_ring_cancelled.xml", 0);
+    thread::sleep(Duration::from_millis(200));
+    Sipp::new("uac_cancel.xml", gw.sip_addr())
+        .user("1001", "secret1001")
+        .key("dest", "1002")
+        .pause_ms(700)
+        .timeout(Duration::from_secs(20))
+        .run()
+        .assert_ok("caller cancelling", &gw.log());
+    callee
+        .join()
+        .expect("callee")
+        .assert_ok("callee sees CANCEL", &gw.log());
+    assert_eq!(a_leg_cause(&gw, "1002"), "ORIGINATOR_CANCEL");
+}
+
+#[test]
+fn no_answer_within_call_timeout_is_480_and_the_phone_is_cancelled() {
+    let gw = gateway();
+    let callee = phone(&gw, "1002", "uas_ring_cancelled.xml", 0);
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(refused_status(&gw, "1002"), 480);
+    callee
+        .join()
+        .expect("callee")
+        .assert_ok("callee cancelled at call_timeout", &gw.log());
+    assert_eq!(a_leg_cause(&gw, "1002"), "NO_ANSWER");
+}
+
+#[test]
+fn a_busy_phone_makes_the_caller_busy() {
+    let gw = gateway();
+    let callee = phone(&gw, "1002", "uas_busy.xml", 0);
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(refused_status(&gw, "1002"), 486);
+    callee
+        .join()
+        .expect("callee")
+        .assert_ok("busy callee", &gw.log());
+    assert_eq!(a_leg_cause(&gw, "1002"), "USER_BUSY");
+}
+
+#[test]
+fn unknown_unregistered_and_unrouted_numbers_fail_with_their_causes() {
+    let gw = gateway();
+    // 1099 is not in the directory, 1003 is but has not registered, 5555 matches no
+    // extension.
+    assert_eq!(refused_status(&gw, "1099"), 404);
+    assert_eq!(a_leg_cause(&gw, "1099"), "UNALLOCATED_NUMBER");
+    assert_eq!(refused_status(&gw, "1003"), 480);
+    assert_eq!(a_leg_cause(&gw, "1003"), "USER_NOT_REGISTERED");
+    assert_eq!(refused_status(&gw, "5555"), 404);
+    assert_eq!(a_leg_cause(&gw, "5555"), "NO_ROUTE_DESTINATION");
+}
+
+#[test]
+fn a_simultaneous_ring_group_takes_the_first_to_answer_and_cancels_the_other() {
+    let gw = gateway();
+    let answers = phone(&gw, "1002", "uas_answer.xml", 400);
+    let cancelled = phone(&gw, "1003", "uas_ring_cancelled.xml", 0);
+    thread::sleep(Duration::from_millis(200));
+    caller(&gw, "2000", 500)
+        .run()
+        .assert_ok("caller", &gw.log());
+    answers
+        .join()
+        .expect("1002")
+        .assert_ok("1002 answers", &gw.log());
+    cancelled
+        .join()
+        .expect("1003")
+        .assert_ok("1003 is cancelled", &gw.log());
+}
+
+#[test]
+fn a_sequential_ring_group_tries_the_next_when_the_first_is_busy() {
+    let gw = gateway();
+    let busy = phone(&gw, "1002", "uas_busy.xml", 0);
+    let answers = phone(&gw, "1003", "uas_answer.xml", 200);
+    thread::sleep(Duration::from_millis(200));
+    caller(&gw, "2001", 500)
+        .run()
+        .assert_ok("caller", &gw.log());
+    busy.join().expect("1002").assert_ok("1002 busy", &gw.log());
+    answers
+        .join()
+        .expect("1003")
+        .assert_ok("1003 answers", &gw.log());
+    assert_eq!(a_leg_cause(&gw, "2001"), "NORMAL_CLEARING");
+}

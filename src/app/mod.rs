@@ -381,10 +381,12 @@ async fn start_profile(
     let (query_tx, query_rx) = mpsc::channel(64);
     let calls = match calls {
         Some(c) => c,
-        None => return Err(StartError(format!(
+        None => {
+            return Err(StartError(format!(
             "sip profile {} at {}: only one SIP profile can carry calls for now; remove the others",
             profile.name, profile.source
-        ))),
+        )))
+        }
     };
     let switch = crate::switch::Switch::new(
         crate::switch::SwitchConfig {

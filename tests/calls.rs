@@ -269,3 +269,125 @@ fn a_sequential_ring_group_tries_the_next_when_the_first_is_busy() {
         .assert_ok("1003 answers", &gw.log());
     assert_eq!(a_leg_cause(&gw, "2001"), "NORMAL_CLEARING");
 }
+
+/// cdr_csv.conf.xml with FreeSWITCH's example fields plus what a carrier dispute
+/// needs: disposition, network address, RTP counts.
+const CDR_CSV: &str = r#"<configuration name="cdr_csv.conf">
+  <settings>
+    <param name="default-template" value="full"/>
+    <param name="legs" value="ab"/>
+  </settings>
+  <templates>
+    <template name="full">"${caller_id_name}","${caller_id_number}","${destination_number}","${context}","${start_stamp}","${answer_stamp}","${end_stamp}","${duration}","${billsec}","${hangup_cause}","${uuid}","${bleg_uuid}","${accountcode}","${read_codec}","${write_codec}","${sip_hangup_disposition}","${network_addr}","${rtp_audio_in_media_packet_count}","${rtp_audio_out_media_packet_count}"</template>
+  </templates>
+</configuration>
+"#;
+
+#[test]
+fn media_is_relayed_transcoded_and_hold_is_passed_through() {
+    let gw = Gateway::builder()
+        .user("1001", "secret1001")
+        .user("1002", "secret1002")
+        .file("dialplan/default.xml", DIALPLAN)
+        .file("autoload_configs/cdr_csv.conf.xml", CDR_CSV)
+        .start();
+    // The callee's RTP lands on a socket of ours: count what the gateway relays.
+    let rtp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind RTP socket");
+    rtp.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let rtp_port = rtp.local_addr().expect("addr").port().to_string();
+    let port = common::ports::free_udp_tcp_port();
+    Sipp::new("register.xml", gw.sip_addr())
+        .user("1002", "secret1002")
+        .local_port(port)
+        .run()
+        .assert_ok("register 1002", "");
+    let callee = Sipp::new("uas_answer_hold.xml", gw.sip_addr())
+        .local_port(port)
+        .key("rtp_port", &rtp_port)
+        .timeout(Duration::from_secs(20));
+    let callee = thread::spawn(move || callee.run());
+    let counter = thread::spawn(move || {
+        let (mut packets, mut pcmu) = (0u32, 0u32);
+        let mut buf = [0u8; 2048];
+        let end = std::time::Instant::now() + Duration::from_secs(6);
+        while std::time::Instant::now() < end {
+            if let Ok((n, _)) = rtp.recv_from(&mut buf) {
+                if n >= 12 && buf[0] >> 6 == 2 {
+                    packets += 1;
+                    if buf[1] & 0x7f == 0 {
+                        pcmu += 1;
+                    }
+                }
+            }
+        }
+        (packets, pcmu)
+    });
+    thread::sleep(Duration::from_millis(200));
+    Sipp::new("uac_hold_media.xml", gw.sip_addr())
+        .user("1001", "secret1001")
+        .key("dest", "1002")
+        .pause_ms(2000)
+        .timeout(Duration::from_secs(20))
+        .run()
+        .assert_ok("caller with media and hold", &gw.log());
+    callee
+        .join()
+        .expect("callee")
+        .assert_ok("callee held and unheld", &gw.log());
+    let (packets, pcmu) = counter.join().expect("counter");
+    // SIPp plays g711a.pcap (PCMA, 20 ms packets) for the 2 s before the hold.
+    assert!(
+        packets >= 50,
+        "only {packets} RTP packets reached the callee"
+    );
+    assert_eq!(
+        pcmu, packets,
+        "the callee negotiated PCMU: every packet must be transcoded"
+    );
+    let rows = cdr_rows(&gw, 2);
+    assert!(
+        rows.iter()
+            .any(|r| r.contains(",1001,1002,") && r.ends_with("NORMAL_CLEARING")),
+        "{rows:?}"
+    );
+    // The A-leg's CSV line: FreeSWITCH's fields, filled.
+    let csv =
+        std::fs::read_to_string(gw.data_dir().join("cdr-csv/Master.csv")).expect("Master.csv");
+    let a_leg = csv
+        .lines()
+        .find(|l| l.starts_with("\"Caller 1001\",\"1001\",\"1002\""))
+        .unwrap_or_else(|| panic!("no A-leg line in Master.csv:\n{csv}"));
+    let f: Vec<&str> = a_leg.split("\",\"").map(|v| v.trim_matches('"')).collect();
+    assert_eq!(f.len(), 19, "{a_leg}");
+    assert_eq!(f[3], "default", "context: {a_leg}");
+    assert!(!f[5].is_empty(), "answer_stamp: {a_leg}");
+    let (duration, billsec): (u64, u64) = (
+        f[7].parse().expect("duration"),
+        f[8].parse().expect("billsec"),
+    );
+    assert!(
+        billsec >= 2 && duration >= billsec,
+        "duration {duration} billsec {billsec}: {a_leg}"
+    );
+    assert_eq!(f[9], "NORMAL_CLEARING");
+    assert_eq!(f[10].len(), 36, "uuid: {a_leg}");
+    assert_eq!(f[11].len(), 36, "bleg_uuid: {a_leg}");
+    assert_eq!(
+        (f[13], f[14]),
+        ("PCMA", "PCMA"),
+        "the caller's codec: {a_leg}"
+    );
+    assert_eq!(f[15], "recv_bye");
+    assert_eq!(f[16], "127.0.0.1");
+    let media_in: u64 = f[17]
+        .parse()
+        .unwrap_or_else(|_| panic!("RTP count: {a_leg}"));
+    assert!(media_in >= 50, "RTP packets from the caller: {a_leg}");
+    // The B-leg's line too (legs=ab), with its own codec.
+    assert!(
+        csv.lines()
+            .any(|l| l.contains("\"PCMU\",\"PCMU\",\"send_bye\"")),
+        "{csv}"
+    );
+}

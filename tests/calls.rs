@@ -130,6 +130,9 @@ fn a_registered_phone_answers_and_the_caller_hangs_up() {
         "billsec {billsec} for a 1.5 s call: {a}"
     );
     assert_eq!(gw.api("show channels count").trim(), "0 total.");
+    let status = gw.api("status");
+    assert!(status.contains("2 session(s) since startup"), "{status}");
+    assert!(status.contains("0 session(s) - peak 2"), "{status}");
 }
 
 #[test]
@@ -389,5 +392,126 @@ fn media_is_relayed_transcoded_and_hold_is_passed_through() {
         csv.lines()
             .any(|l| l.contains("\"PCMU\",\"PCMU\",\"send_bye\"")),
         "{csv}"
+    );
+}
+
+/// A `text/event-plain` body's headers, url-decoded.
+fn event_headers(body: &str) -> Vec<(String, String)> {
+    fn decode(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' && i + 2 < b.len() {
+                if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    body.lines()
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_string(), decode(v)))
+        .collect()
+}
+
+#[test]
+fn event_socket_clients_see_the_channel_events_of_a_call() {
+    let gw = gateway();
+    let mut esl = common::esl::EslConn::connect(gw.esl_port());
+    esl.expect_type("auth/request");
+    esl.auth(&gw.esl_password());
+    esl.send("event plain CHANNEL_CREATE CHANNEL_ANSWER CHANNEL_BRIDGE CHANNEL_HANGUP_COMPLETE");
+    esl.expect_type("command/reply");
+    let callee = phone(&gw, "1002", "uas_answer.xml", 200);
+    thread::sleep(Duration::from_millis(200));
+    caller(&gw, "1002", 500)
+        .run()
+        .assert_ok("caller", &gw.log());
+    callee
+        .join()
+        .expect("callee")
+        .assert_ok("callee", &gw.log());
+    let mut seen: Vec<Vec<(String, String)>> = Vec::new();
+    let mut completes = 0;
+    while completes < 2 {
+        let frame = esl
+            .read_frame()
+            .unwrap_or_else(|e| panic!("event stream ended after {} events: {e}", seen.len()));
+        if frame.header("Content-Type") != Some("text/event-plain") {
+            continue;
+        }
+        let h = event_headers(&frame.body_text());
+        if h.iter()
+            .any(|(k, v)| k == "Event-Name" && v == "CHANNEL_HANGUP_COMPLETE")
+        {
+            completes += 1;
+        }
+        seen.push(h);
+    }
+    let get = |e: &Vec<(String, String)>, name: &str| {
+        e.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let a_uuid = get(&seen[0], "Unique-ID");
+    assert_eq!(get(&seen[0], "Event-Name"), "CHANNEL_CREATE");
+    assert_eq!(get(&seen[0], "Caller-Destination-Number"), "1002");
+    let a_events: Vec<String> = seen
+        .iter()
+        .filter(|e| get(e, "Unique-ID") == a_uuid)
+        .map(|e| get(e, "Event-Name"))
+        .collect();
+    assert_eq!(
+        a_events,
+        [
+            "CHANNEL_CREATE",
+            "CHANNEL_ANSWER",
+            "CHANNEL_BRIDGE",
+            "CHANNEL_HANGUP_COMPLETE"
+        ],
+        "the A-leg's events"
+    );
+    let bridge = seen
+        .iter()
+        .find(|e| get(e, "Event-Name") == "CHANNEL_BRIDGE")
+        .expect("bridge");
+    assert_eq!(get(bridge, "Bridge-A-Unique-ID"), a_uuid);
+    let complete = seen
+        .iter()
+        .find(|e| {
+            get(e, "Event-Name") == "CHANNEL_HANGUP_COMPLETE" && get(e, "Unique-ID") == a_uuid
+        })
+        .expect("complete");
+    assert_eq!(get(complete, "Hangup-Cause"), "NORMAL_CLEARING");
+    assert_eq!(get(complete, "Call-Direction"), "inbound");
+}
+
+#[test]
+fn originate_rings_a_registered_phone_and_runs_the_application() {
+    let gw = gateway();
+    let callee = phone(&gw, "1002", "uas_answer.xml", 200);
+    thread::sleep(Duration::from_millis(200));
+    let out = gw.api("originate user/1002 &playback(tone_stream://%(300,0,440))");
+    assert!(out.starts_with("+OK "), "originate: {out}");
+    let uuid = out.trim_start_matches("+OK ").trim();
+    assert_eq!(uuid.len(), 36, "{out}");
+    // The tone ends, the plan ends, the gateway hangs up: the phone sees the BYE.
+    callee
+        .join()
+        .expect("callee")
+        .assert_ok("originated phone", &gw.log());
+    let rows = cdr_rows(&gw, 1);
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with(uuid) && r.ends_with("NORMAL_CLEARING")),
+        "{rows:?}"
     );
 }

@@ -83,8 +83,24 @@ async fn status(ctx: &ApiContext) -> Result<String, String> {
         "loopstart (Version {}) is ready",
         env!("CARGO_PKG_VERSION")
     );
-    let _ = writeln!(out, "0 session(s) since startup");
-    let _ = writeln!(out, "0 session(s) - peak 0, last 5min 0");
+    let counts = match ctx.profiles.first() {
+        Some(p) => {
+            p.calls(Box::new(|_, switch, _| {
+                let (total, now, peak) = switch.session_counts();
+                super::driver::Reply::Now(format!("{total} {now} {peak}"))
+            }))
+            .await?
+        }
+        None => "0 0 0".into(),
+    };
+    let mut n = counts.split(' ').map(|v| v.parse::<u64>().unwrap_or(0));
+    let (total, now, peak) = (
+        n.next().unwrap_or(0),
+        n.next().unwrap_or(0),
+        n.next().unwrap_or(0),
+    );
+    let _ = writeln!(out, "{total} session(s) since startup");
+    let _ = writeln!(out, "{now} session(s) - peak {peak}");
     let _ = writeln!(out, "{} session(s) max", ctx.max_sessions);
     for p in &ctx.profiles {
         let line = p

@@ -122,6 +122,8 @@ pub struct Switch {
     finished: VecDeque<Finished>,
     event_seq: std::cell::Cell<u64>,
     ports: Box<dyn MediaPorts + Send>,
+    created_total: u64,
+    peak: usize,
 }
 
 impl Switch {
@@ -139,7 +141,14 @@ impl Switch {
             finished: VecDeque::new(),
             event_seq: std::cell::Cell::new(0),
             ports,
+            created_total: 0,
+            peak: 0,
         }
+    }
+
+    /// Channels created since start, open now, and the most open at once (`status`).
+    pub fn session_counts(&self) -> (u64, usize, usize) {
+        (self.created_total, self.sessions.len(), self.peak)
     }
 
     pub fn config(&self) -> &SwitchConfig {
@@ -197,7 +206,7 @@ impl Switch {
                     self.leg_answered(&uuid, sdp, sip, clock);
                 }
             }
-            CallEvent::Reoffer { leg, sdp } => self.reoffer(leg, sdp, sip),
+            CallEvent::Reoffer { leg, sdp } => self.reoffer(leg, sdp, sip, clock.now),
             CallEvent::ReofferAnswered { leg, sdp } => {
                 let Some(uuid) = self.by_leg.get(&leg).cloned() else {
                     return;
@@ -392,6 +401,7 @@ impl Switch {
                 return;
             }
         }
+        self.count_new();
         tracing::info!(%uuid, from = %call.from_user, to = %call.destination, peer = %source, "new call");
         self.emit(&uuid, EventName::ChannelCreate, clock);
         self.route(&uuid, sip, clock);
@@ -718,12 +728,11 @@ impl Switch {
     }
 
     /// A re-INVITE or UPDATE: answered from our side, and hold passed to the peer.
-    fn reoffer(&mut self, leg: LegId, offer: Option<Sdp>, sip: &mut SipCore) {
+    fn reoffer(&mut self, leg: LegId, offer: Option<Sdp>, sip: &mut SipCore, now: Instant) {
         let Some(uuid) = self.by_leg.get(&leg).cloned() else {
-            sip.refuse_reoffer(leg, 481, "Call/Transaction Does Not Exist", Instant::now());
+            sip.refuse_reoffer(leg, 481, "Call/Transaction Does Not Exist", now);
             return;
         };
-        let now = Instant::now();
         let Some(s) = self.sessions.get_mut(&uuid) else {
             return;
         };
@@ -821,6 +830,11 @@ impl Switch {
         Event::for_channel(name, channel, &stamp)
     }
 
+    fn count_new(&mut self) {
+        self.created_total += 1;
+        self.peak = self.peak.max(self.sessions.len());
+    }
+
     pub(super) fn register(&mut self, session: Session) {
         let uuid = session.uuid().to_string();
         if let Some(leg) = session.leg {
@@ -828,6 +842,7 @@ impl Switch {
         }
         self.by_media.insert(session.media, uuid.clone());
         self.sessions.insert(uuid, session);
+        self.count_new();
     }
 
     pub(super) fn open_media(&mut self) -> io::Result<(MediaId, SocketAddr)> {

@@ -7,7 +7,7 @@ use crate::sip::wire::{parse_message, Framing, Limits, Message, Response};
 
 const DOMAIN: &str = "example.test";
 
-fn core() -> SipCore {
+pub(in crate::sip::core) fn core() -> SipCore {
     let mut dir = Directory::new(DOMAIN, DOMAIN);
     dir.add_password("1001", "secret1001");
     dir.add_password("1002", "secret1002");
@@ -33,26 +33,26 @@ fn core() -> SipCore {
     SipCore::new(config, dir, [9; 32], 42)
 }
 
-fn phone() -> Peer {
+pub(in crate::sip::core) fn phone() -> Peer {
     Peer {
         addr: "127.0.0.2:5070".parse().unwrap(),
         transport: TransportKind::Udp,
     }
 }
 
-struct Clock {
-    mono: Instant,
-    unix_ms: u64,
+pub(in crate::sip::core) struct Clock {
+    pub mono: Instant,
+    pub unix_ms: u64,
 }
 
 impl Clock {
-    fn new() -> Clock {
+    pub fn new() -> Clock {
         Clock {
             mono: Instant::now(),
             unix_ms: 1_795_000_000_000,
         }
     }
-    fn advance(&mut self, d: Duration) {
+    pub fn advance(&mut self, d: Duration) {
         self.mono += d;
         self.unix_ms += d.as_millis() as u64;
     }

@@ -1,1 +1,202 @@
+//! INVITE dialogs driven like the network would, with a virtual clock.
 
+use crate::sip::core::tests::{core, phone, Clock};
+use crate::sip::core::SipCore;
+use crate::sip::dialog::{CallEvent, LegEnd, LegId};
+use crate::sip::sdp::Sdp;
+use std::time::Duration;
+
+const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+
+fn invite(branch: &str) -> Vec<u8> {
+    format!(
+        "INVITE sip:1002@example.test SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK{branch};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: \"Alice\" <sip:1001@example.test>;tag=a1\r\n\
+         To: <sip:1002@example.test>\r\n\
+         Call-ID: call-1@127.0.0.2\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:1001@127.0.0.2:5070>\r\n\
+         Content-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{OFFER}",
+        OFFER.len()
+    )
+    .into_bytes()
+}
+
+fn request(method: &str, branch: &str, cseq: &str, to_tag: Option<&str>) -> Vec<u8> {
+    let to = match to_tag {
+        Some(t) => format!("<sip:1002@example.test>;tag={t}"),
+        None => "<sip:1002@example.test>".into(),
+    };
+    format!(
+        "{method} sip:1002@example.test SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK{branch};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: \"Alice\" <sip:1001@example.test>;tag=a1\r\n\
+         To: {to}\r\n\
+         Call-ID: call-1@127.0.0.2\r\n\
+         CSeq: {cseq}\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+fn sent(core: &mut SipCore) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some(d) = core.poll_transmit() {
+        out.push(String::from_utf8_lossy(&d.bytes).into_owned());
+    }
+    out
+}
+
+fn first_lines(msgs: &[String]) -> Vec<&str> {
+    msgs.iter().filter_map(|m| m.lines().next()).collect()
+}
+
+/// An INVITE from the phone, up to the Incoming event; returns the leg and the To tag.
+fn incoming(core: &mut SipCore, clock: &Clock) -> LegId {
+    core.handle_message(&invite("inv1"), phone(), clock.mono, clock.unix_ms);
+    let leg = match core.poll_call_event() {
+        Some(CallEvent::Incoming { leg, call }) => {
+            assert_eq!(call.destination, "1002");
+            assert_eq!(call.from_display.as_deref(), Some("Alice"));
+            leg
+        }
+        other => panic!("expected Incoming, got {other:?}"),
+    };
+    assert_eq!(first_lines(&sent(core)), ["SIP/2.0 100 Trying"]);
+    leg
+}
+
+fn to_tag(msg: &str) -> String {
+    let to = msg.lines().find(|l| l.starts_with("To:")).expect("To");
+    to.split("tag=").nth(1).expect("to tag").trim().to_string()
+}
+
+#[test]
+fn a_200_is_resent_until_the_ack_comes() {
+    let mut clock = Clock::new();
+    let mut core = core();
+    let leg = incoming(&mut core, &clock);
+    let answer = Sdp::parse(OFFER).expect("sdp");
+    core.answer(leg, &answer, clock.mono);
+    let ok = sent(&mut core);
+    assert_eq!(first_lines(&ok), ["SIP/2.0 200 OK"]);
+    assert!(ok[0].contains("application/sdp"));
+    let tag = to_tag(&ok[0]);
+    // T1 later, again; then the ACK stops it.
+    clock.advance(Duration::from_millis(500));
+    core.handle_timeout(clock.mono, clock.unix_ms);
+    assert_eq!(first_lines(&sent(&mut core)), ["SIP/2.0 200 OK"]);
+    core.handle_message(
+        &request("ACK", "ack1", "1 ACK", Some(&tag)),
+        phone(),
+        clock.mono,
+        clock.unix_ms,
+    );
+    for _ in 0..10 {
+        clock.advance(Duration::from_secs(4));
+        core.handle_timeout(clock.mono, clock.unix_ms);
+    }
+    assert!(sent(&mut core).is_empty(), "nothing after the ACK");
+    // A BYE from the phone ends the leg.
+    core.handle_message(
+        &request("BYE", "bye1", "2 BYE", Some(&tag)),
+        phone(),
+        clock.mono,
+        clock.unix_ms,
+    );
+    assert_eq!(first_lines(&sent(&mut core)), ["SIP/2.0 200 OK"]);
+    assert!(
+        matches!(core.poll_call_event(), Some(CallEvent::Ended { leg: l, end: LegEnd::Bye }) if l == leg)
+    );
+    assert_eq!(core.leg_count(), 0);
+}
+
+#[test]
+fn without_an_ack_the_call_is_hung_up_after_64_t1() {
+    let mut clock = Clock::new();
+    let mut core = core();
+    let leg = incoming(&mut core, &clock);
+    core.answer(leg, &Sdp::parse(OFFER).expect("sdp"), clock.mono);
+    let mut oks = sent(&mut core).len();
+    let mut byes = std::collections::BTreeSet::new();
+    for _ in 0..80 {
+        clock.advance(Duration::from_millis(500));
+        core.handle_timeout(clock.mono, clock.unix_ms);
+        for m in sent(&mut core) {
+            if m.starts_with("SIP/2.0 200") {
+                oks += 1;
+            } else if m.starts_with("BYE ") {
+                byes.insert(m);
+            }
+        }
+    }
+    // 0.5, 1, 2, 4, 4, 4 ... s until 32 s: 11 copies; then one BYE (re-sent by its
+    // transaction while unanswered: the same bytes).
+    assert!((9..=12).contains(&oks), "{oks} copies of the 200");
+    assert_eq!(byes.len(), 1, "{byes:?}");
+    assert!(matches!(
+        core.poll_call_event(),
+        Some(CallEvent::Ended {
+            end: LegEnd::Timeout,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn cancel_before_the_answer_gets_487_and_ends_the_leg() {
+    let clock = Clock::new();
+    let mut core = core();
+    let leg = incoming(&mut core, &clock);
+    core.progress(leg, 180, None, clock.mono);
+    assert_eq!(first_lines(&sent(&mut core)), ["SIP/2.0 180 Ringing"]);
+    core.handle_message(
+        &request("CANCEL", "inv1", "1 CANCEL", None),
+        phone(),
+        clock.mono,
+        clock.unix_ms,
+    );
+    let out = sent(&mut core);
+    let lines = first_lines(&out);
+    assert!(lines.contains(&"SIP/2.0 200 OK"), "{lines:?}");
+    assert!(
+        lines.contains(&"SIP/2.0 487 Request Terminated"),
+        "{lines:?}"
+    );
+    assert!(matches!(
+        core.poll_call_event(),
+        Some(CallEvent::Ended {
+            end: LegEnd::Cancelled,
+            ..
+        })
+    ));
+    // The ACK for the 487 is absorbed by the transaction; nothing more happens.
+    core.handle_message(
+        &request("ACK", "inv1", "1 ACK", None),
+        phone(),
+        clock.mono,
+        clock.unix_ms,
+    );
+    assert!(sent(&mut core).is_empty());
+    assert!(core.poll_call_event().is_none());
+}
+
+#[test]
+fn a_bye_for_no_dialog_gets_481() {
+    let clock = Clock::new();
+    let mut core = core();
+    core.handle_message(
+        &request("BYE", "b9", "2 BYE", Some("nope")),
+        phone(),
+        clock.mono,
+        clock.unix_ms,
+    );
+    assert_eq!(
+        first_lines(&sent(&mut core)),
+        ["SIP/2.0 481 Call/Transaction Does Not Exist"]
+    );
+}

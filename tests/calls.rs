@@ -515,3 +515,21 @@ fn originate_rings_a_registered_phone_and_runs_the_application() {
         "{rows:?}"
     );
 }
+
+#[test]
+fn reloadxml_takes_a_new_dialplan_and_keeps_the_old_one_when_the_new_is_broken() {
+    let gw = gateway();
+    assert_eq!(refused_status(&gw, "7777"), 404);
+    let path = gw.conf_dir().join("dialplan/default.xml");
+    let with_7777 = DIALPLAN.replace("^9196$", "^(9196|7777)$");
+    std::fs::write(&path, &with_7777).expect("write dialplan");
+    let out = gw.api("reloadxml");
+    assert!(out.contains("+OK"), "{out}");
+    caller(&gw, "7777", 300).run().assert_ok("7777 after reloadxml", &gw.log());
+    // A broken file: an error naming it, and 7777 still answers.
+    std::fs::write(&path, with_7777.replace("</context>", "")).expect("write broken dialplan");
+    let out = gw.try_api("reloadxml");
+    assert!(!out.success(), "a broken dialplan must fail reloadxml");
+    assert!(out.all().contains("default.xml:"), "the error names the file and line: {}", out.all());
+    caller(&gw, "7777", 300).run().assert_ok("7777 after a failed reloadxml", &gw.log());
+}

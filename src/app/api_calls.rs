@@ -17,10 +17,17 @@ pub fn register_all(
     registry: &mut ApiRegistry,
     profiles: Vec<ProfileHandle>,
     cdrs: std::sync::mpsc::Sender<CdrRequest>,
+    conf_dir: std::path::PathBuf,
 ) {
     let Some(profile) = profiles.into_iter().next() else {
         return;
     };
+    let p = profile.clone();
+    registry.register_fn("reloadxml", "reloadxml", "Reload the dialplan and the directory's variables", move |_| {
+        let p = p.clone();
+        let conf_dir = conf_dir.clone();
+        Box::pin(async move { reloadxml(&p, &conf_dir).await })
+    });
     let calls = |name: &'static str,
                  syntax: &'static str,
                  about: &'static str,
@@ -241,6 +248,28 @@ pub fn register_all(
             })
         },
     );
+}
+
+/// Reads the config tree again and hands the switch the new dialplan and user
+/// variables; calls in progress keep the plan they have. Nothing changes when the new
+/// files do not load: the error says which file and line.
+async fn reloadxml(p: &ProfileHandle, conf_dir: &std::path::Path) -> Result<String, String> {
+    let config = crate::config::load(conf_dir).map_err(|e| format!("reloadxml: nothing changed:\n{e}"))?;
+    let (dialplan, _warnings) =
+        crate::dialplan::load(conf_dir, &config.vars).map_err(|e| format!("reloadxml: nothing changed:\n{e}"))?;
+    let users: std::collections::HashMap<String, std::collections::BTreeMap<String, String>> = config
+        .domains
+        .first()
+        .map(|d| d.users.iter().map(|u| (u.id.clone(), u.variables.clone())).collect())
+        .unwrap_or_default();
+    let contexts = dialplan.contexts.len();
+    p.calls(Box::new(move |_, switch, clock| {
+        switch.reload(dialplan, users, clock);
+        Reply::Now(String::new())
+    }))
+    .await?;
+    tracing::info!(contexts, "reloadxml: dialplan and directory variables reloaded");
+    Ok("+OK [Success]\n".into())
 }
 
 fn now(s: &str) -> Reply {

@@ -146,6 +146,23 @@ impl Switch {
         }
     }
 
+    /// `reloadxml`: a new dialplan and directory variables for the calls that come
+    /// next (calls in progress keep their plan).
+    pub fn reload(&mut self, dialplan: Dialplan, users: HashMap<String, BTreeMap<String, String>>, clock: Clock) {
+        self.config.dialplan = dialplan;
+        self.config.users = users;
+        self.event_seq.set(self.event_seq.get() + 1);
+        let stamp = Stamp {
+            core_uuid: &self.config.core_uuid,
+            hostname: &self.config.hostname,
+            unix_us: clock.unix_us,
+            utc_offset: self.config.utc_offset,
+            sequence: self.event_seq.get(),
+        };
+        let e = Event::new(EventName::ReloadXml, &stamp);
+        self.events.push_back(e);
+    }
+
     /// Channels created since start, open now, and the most open at once (`status`).
     pub fn session_counts(&self) -> (u64, usize, usize) {
         (self.created_total, self.sessions.len(), self.peak)

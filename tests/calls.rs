@@ -26,6 +26,12 @@ const DIALPLAN: &str = r#"<include>
         <action application="hangup"/>
       </condition>
     </extension>
+    <extension name="park">
+      <condition field="destination_number" expression="^9999$">
+        <action application="answer"/>
+        <action application="park"/>
+      </condition>
+    </extension>
     <extension name="busy">
       <condition field="destination_number" expression="^486$">
         <action application="respond" data="486 Busy Here"/>
@@ -525,11 +531,112 @@ fn reloadxml_takes_a_new_dialplan_and_keeps_the_old_one_when_the_new_is_broken()
     std::fs::write(&path, &with_7777).expect("write dialplan");
     let out = gw.api("reloadxml");
     assert!(out.contains("+OK"), "{out}");
-    caller(&gw, "7777", 300).run().assert_ok("7777 after reloadxml", &gw.log());
+    caller(&gw, "7777", 300)
+        .run()
+        .assert_ok("7777 after reloadxml", &gw.log());
     // A broken file: an error naming it, and 7777 still answers.
     std::fs::write(&path, with_7777.replace("</context>", "")).expect("write broken dialplan");
     let out = gw.try_api("reloadxml");
     assert!(!out.success(), "a broken dialplan must fail reloadxml");
-    assert!(out.all().contains("default.xml:"), "the error names the file and line: {}", out.all());
-    caller(&gw, "7777", 300).run().assert_ok("7777 after a failed reloadxml", &gw.log());
+    assert!(
+        out.all().contains("default.xml:"),
+        "the error names the file and line: {}",
+        out.all()
+    );
+    caller(&gw, "7777", 300)
+        .run()
+        .assert_ok("7777 after a failed reloadxml", &gw.log());
+}
+
+/// 1001 calls `dest` and waits for the gateway's BYE (in the background).
+fn parked_caller(gw: &Gateway, dest: &str) -> thread::JoinHandle<SippRun> {
+    let sipp = Sipp::new("uac_wait_bye.xml", gw.sip_addr())
+        .user("1001", "secret1001")
+        .key("dest", dest)
+        .timeout(Duration::from_secs(20));
+    thread::spawn(move || sipp.run())
+}
+
+/// The uuids in `show channels`, waiting until there are `n`.
+fn channel_uuids(gw: &Gateway, n: usize) -> Vec<String> {
+    for _ in 0..50 {
+        let out = gw.api("show channels");
+        let uuids: Vec<String> = out
+            .lines()
+            .skip(1)
+            .filter(|l| l.contains(','))
+            .map(|l| l.split(',').next().unwrap_or_default().to_string())
+            .collect();
+        if uuids.len() >= n {
+            return uuids;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    panic!("fewer than {n} channels: {}", gw.api("show channels"));
+}
+
+#[test]
+fn channel_variables_and_transfer_through_the_api() {
+    let gw = gateway();
+    let call = parked_caller(&gw, "9999");
+    let uuid = channel_uuids(&gw, 1).remove(0);
+    assert_eq!(
+        gw.api(&format!("uuid_getvar {uuid} destination_number"))
+            .trim(),
+        "9999"
+    );
+    assert_eq!(gw.api(&format!("uuid_setvar {uuid} foo bar")).trim(), "+OK");
+    assert_eq!(gw.api(&format!("uuid_getvar {uuid} foo")).trim(), "bar");
+    assert!(gw.api("show calls").contains(&uuid));
+    assert!(!gw
+        .try_api("uuid_getvar 00000000-0000-0000-0000-000000000000 foo")
+        .success());
+    // To the tone extension: it plays, then hangs up; the caller gets the BYE.
+    assert_eq!(
+        gw.api(&format!("uuid_transfer {uuid} 9197 XML default"))
+            .trim(),
+        "+OK"
+    );
+    call.join()
+        .expect("caller")
+        .assert_ok("transferred caller", &gw.log());
+    let rows = cdr_rows(&gw, 1);
+    assert!(
+        rows.iter().any(|r| r.starts_with(&uuid)
+            && r.contains(",9197,")
+            && r.ends_with("NORMAL_CLEARING")),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn uuid_bridge_joins_two_parked_calls_and_hupall_ends_everything() {
+    let gw = gateway();
+    let first = parked_caller(&gw, "9999");
+    channel_uuids(&gw, 1);
+    let second = parked_caller(&gw, "9999");
+    let uuids = channel_uuids(&gw, 2);
+    let out = gw.api(&format!("uuid_bridge {} {}", uuids[0], uuids[1]));
+    assert!(out.starts_with("+OK"), "{out}");
+    let calls = gw.api("show calls");
+    assert!(
+        calls.contains("1 total."),
+        "two bridged channels are one call: {calls}"
+    );
+    let out = gw.api("hupall");
+    assert!(out.contains("+OK"), "{out}");
+    first
+        .join()
+        .expect("first")
+        .assert_ok("first caller", &gw.log());
+    second
+        .join()
+        .expect("second")
+        .assert_ok("second caller", &gw.log());
+    assert_eq!(gw.api("show channels count").trim(), "0 total.");
+    let rows = cdr_rows(&gw, 2);
+    assert!(
+        rows.iter().any(|r| r.ends_with("MANAGER_REQUEST")),
+        "{rows:?}"
+    );
 }

@@ -23,11 +23,16 @@ pub fn register_all(
         return;
     };
     let p = profile.clone();
-    registry.register_fn("reloadxml", "reloadxml", "Reload the dialplan and the directory's variables", move |_| {
-        let p = p.clone();
-        let conf_dir = conf_dir.clone();
-        Box::pin(async move { reloadxml(&p, &conf_dir).await })
-    });
+    registry.register_fn(
+        "reloadxml",
+        "reloadxml",
+        "Reload the dialplan and the directory's variables",
+        move |_| {
+            let p = p.clone();
+            let conf_dir = conf_dir.clone();
+            Box::pin(async move { reloadxml(&p, &conf_dir).await })
+        },
+    );
     let calls = |name: &'static str,
                  syntax: &'static str,
                  about: &'static str,
@@ -254,21 +259,31 @@ pub fn register_all(
 /// variables; calls in progress keep the plan they have. Nothing changes when the new
 /// files do not load: the error says which file and line.
 async fn reloadxml(p: &ProfileHandle, conf_dir: &std::path::Path) -> Result<String, String> {
-    let config = crate::config::load(conf_dir).map_err(|e| format!("reloadxml: nothing changed:\n{e}"))?;
-    let (dialplan, _warnings) =
-        crate::dialplan::load(conf_dir, &config.vars).map_err(|e| format!("reloadxml: nothing changed:\n{e}"))?;
-    let users: std::collections::HashMap<String, std::collections::BTreeMap<String, String>> = config
-        .domains
-        .first()
-        .map(|d| d.users.iter().map(|u| (u.id.clone(), u.variables.clone())).collect())
-        .unwrap_or_default();
+    let config =
+        crate::config::load(conf_dir).map_err(|e| format!("reloadxml: nothing changed:\n{e}"))?;
+    let (dialplan, _warnings) = crate::dialplan::load(conf_dir, &config.vars)
+        .map_err(|e| format!("reloadxml: nothing changed:\n{e}"))?;
+    let users: std::collections::HashMap<String, std::collections::BTreeMap<String, String>> =
+        config
+            .domains
+            .first()
+            .map(|d| {
+                d.users
+                    .iter()
+                    .map(|u| (u.id.clone(), u.variables.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
     let contexts = dialplan.contexts.len();
     p.calls(Box::new(move |_, switch, clock| {
         switch.reload(dialplan, users, clock);
         Reply::Now(String::new())
     }))
     .await?;
-    tracing::info!(contexts, "reloadxml: dialplan and directory variables reloaded");
+    tracing::info!(
+        contexts,
+        "reloadxml: dialplan and directory variables reloaded"
+    );
     Ok("+OK [Success]\n".into())
 }
 
@@ -285,9 +300,19 @@ pub fn show(sw: &Switch, args: &str) -> String {
     let mut out = String::new();
     if calls {
         // One row per call: an A-leg with its bridged B-leg, or a lone channel.
+        let mut shown = std::collections::HashSet::new();
         let rows: Vec<_> = sessions
             .iter()
-            .filter(|s| !s.outbound || s.peer.is_none())
+            .filter(|s| {
+                // A bridged pair is one call, under whichever leg came first; a leg
+                // still being dialled belongs to its caller's row.
+                let taken = s.peer.as_ref().is_some_and(|p| shown.contains(p.as_str()));
+                let dialled = s.outbound && s.peer.is_none() && s.dialled_by.is_some();
+                if !taken && !dialled {
+                    shown.insert(s.channel.uuid.as_str());
+                }
+                !taken && !dialled
+            })
             .collect();
         if count_only {
             return format!("\n{} total.\n", rows.len());

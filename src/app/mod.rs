@@ -174,7 +174,12 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             domain: domain.name.clone(),
         }),
     );
-    api_calls::register_all(&mut registry, handles.clone(), cdrs.clone(), config.conf_dir.clone());
+    api_calls::register_all(
+        &mut registry,
+        handles.clone(),
+        cdrs.clone(),
+        config.conf_dir.clone(),
+    );
     let addr = SocketAddr::new(esl_cfg.listen_ip, esl_cfg.listen_port);
     let esl_acl = match &esl_cfg.apply_inbound_acl {
         None => None,

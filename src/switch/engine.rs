@@ -148,7 +148,12 @@ impl Switch {
 
     /// `reloadxml`: a new dialplan and directory variables for the calls that come
     /// next (calls in progress keep their plan).
-    pub fn reload(&mut self, dialplan: Dialplan, users: HashMap<String, BTreeMap<String, String>>, clock: Clock) {
+    pub fn reload(
+        &mut self,
+        dialplan: Dialplan,
+        users: HashMap<String, BTreeMap<String, String>>,
+        clock: Clock,
+    ) {
         self.config.dialplan = dialplan;
         self.config.users = users;
         self.event_seq.set(self.event_seq.get() + 1);

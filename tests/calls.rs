@@ -640,3 +640,21 @@ fn uuid_bridge_joins_two_parked_calls_and_hupall_ends_everything() {
         "{rows:?}"
     );
 }
+
+#[test]
+fn a_call_without_rtp_is_hung_up_at_rtp_timeout_sec() {
+    let gw = Gateway::builder()
+        .user("1001", "secret1001")
+        .file("dialplan/default.xml", DIALPLAN)
+        .profile_param("rtp-timeout-sec", "2")
+        .start();
+    // The caller sends no RTP at all: two seconds later the gateway hangs up.
+    let started = std::time::Instant::now();
+    parked_caller(&gw, "9999")
+        .join()
+        .expect("caller")
+        .assert_ok("caller hung up by the gateway", &gw.log());
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(1800), "hung up after {took:?}, before the timeout");
+    assert_eq!(a_leg_cause(&gw, "9999"), "MEDIA_TIMEOUT");
+}

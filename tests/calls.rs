@@ -655,6 +655,114 @@ fn a_call_without_rtp_is_hung_up_at_rtp_timeout_sec() {
         .expect("caller")
         .assert_ok("caller hung up by the gateway", &gw.log());
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(1800), "hung up after {took:?}, before the timeout");
+    assert!(
+        took >= Duration::from_millis(1800),
+        "hung up after {took:?}, before the timeout"
+    );
     assert_eq!(a_leg_cause(&gw, "9999"), "MEDIA_TIMEOUT");
+}
+
+/// The factory configuration's dialplan and globals (its domain pinned to the test's).
+fn factory_gateway() -> Gateway {
+    let repo = common::repo();
+    let vars = std::fs::read_to_string(repo.join("conf/vars.xml"))
+        .expect("conf/vars.xml")
+        .replace(
+            "domain=$${local_ip_v4}",
+            &format!("domain={}", common::DOMAIN),
+        );
+    let dialplan =
+        std::fs::read_to_string(repo.join("conf/dialplan/default.xml")).expect("factory dialplan");
+    Gateway::builder()
+        .user("1001", "secret1001")
+        .user("1002", "secret1002")
+        .user("1003", "secret1003")
+        .file("vars.xml", &vars)
+        .file("dialplan/default.xml", &dialplan)
+        .start()
+}
+
+#[test]
+fn the_factory_dialplan_rings_an_extension_with_ringback_as_early_media() {
+    let gw = factory_gateway();
+    let callee = phone(&gw, "1002", "uas_answer.xml", 1500);
+    thread::sleep(Duration::from_millis(200));
+    let run = caller(&gw, "1002", 500).run();
+    run.assert_ok("caller", &gw.log());
+    callee
+        .join()
+        .expect("callee")
+        .assert_ok("callee", &gw.log());
+    // `ringback` is set: while 1002 rings, the caller gets 183 with our SDP and hears
+    // the tone as early media, then the 200.
+    let early = run
+        .messages
+        .split("SIP/2.0 183")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no 183 for the ringback: {}", run.report()));
+    assert!(
+        early.contains("m=audio"),
+        "183 without SDP: {}",
+        run.report()
+    );
+    assert_eq!(a_leg_cause(&gw, "1002"), "NORMAL_CLEARING");
+}
+
+#[test]
+fn the_factory_dialplan_answers_its_test_numbers_and_hunts_its_sequential_group() {
+    let gw = factory_gateway();
+    caller(&gw, "9196", 300)
+        .run()
+        .assert_ok("echo test 9196", &gw.log());
+    caller(&gw, "9664", 300)
+        .run()
+        .assert_ok("hold music 9664", &gw.log());
+    // 2001 tries 1001 (the caller, not registered), 1002 (busy), then 1003.
+    let busy = phone(&gw, "1002", "uas_busy.xml", 0);
+    let answers = phone(&gw, "1003", "uas_answer.xml", 200);
+    thread::sleep(Duration::from_millis(200));
+    caller(&gw, "2001", 300)
+        .run()
+        .assert_ok("support group 2001", &gw.log());
+    busy.join().expect("1002").assert_ok("1002 busy", &gw.log());
+    answers
+        .join()
+        .expect("1003")
+        .assert_ok("1003 answers", &gw.log());
+}
+
+#[test]
+fn unauthenticated_callers_land_in_the_public_context() {
+    let repo = common::repo();
+    let public =
+        std::fs::read_to_string(repo.join("conf/dialplan/public.xml")).expect("public.xml");
+    let gw = Gateway::builder()
+        .user("1001", "secret1001")
+        .user("1002", "secret1002")
+        .file("dialplan/default.xml", DIALPLAN)
+        .file("dialplan/public.xml", &public)
+        .profile_param("auth-calls", "false")
+        .profile_param("context", "public")
+        .start();
+    // public.xml sends 1002 into "default", where it is bridged.
+    let callee = phone(&gw, "1002", "uas_answer.xml", 200);
+    thread::sleep(Duration::from_millis(200));
+    Sipp::new("uac_noauth.xml", gw.sip_addr())
+        .user("5551234", "unused")
+        .key("dest", "1002")
+        .pause_ms(300)
+        .run()
+        .assert_ok("call from outside", &gw.log());
+    callee
+        .join()
+        .expect("callee")
+        .assert_ok("callee", &gw.log());
+    // 1099 is not let through from outside: no route in public.
+    let run = Sipp::new("uac_noauth.xml", gw.sip_addr())
+        .user("5551234", "unused")
+        .key("dest", "1099")
+        .pause_ms(300)
+        .run();
+    assert!(!run.success());
+    assert!(run.messages.contains("SIP/2.0 404"), "{}", run.report());
 }

@@ -125,7 +125,7 @@ impl Switch {
                 return self.dial_failed(id, cause, sip, clock);
             };
             d.next_group += 1;
-            let deadline = clock.now + d.timeout;
+            let deadline = clock.now + group_timeout(&group, &d.global, d.timeout);
             d.deadline = Some(deadline);
             for leg in &group {
                 self.ring_leg(id, leg, sip, clock);
@@ -350,8 +350,32 @@ impl Switch {
                 self.media(MediaOp::Bridge { a, b: b_media });
             }
         } else {
-            self.ring_ready(&owner, sip, clock);
+            self.ringback(&owner, sip, clock);
         }
+    }
+
+    /// The caller hears the callee ring: FreeSWITCH's `ringback` variable played as
+    /// early media (once: further 180s change nothing), or a plain 180.
+    fn ringback(&mut self, owner: &str, sip: &mut SipCore, clock: Clock) {
+        let Some(a) = self.sessions.get(owner) else {
+            return;
+        };
+        if a.answered || a.early_media {
+            return;
+        }
+        let tone = a
+            .channel
+            .get("ringback")
+            .filter(|r| !r.is_empty())
+            .and_then(|r| crate::media::tone::ToneSpec::parse(&r).ok());
+        let Some(mut tone) = tone else {
+            return self.ring_ready(owner, sip, clock);
+        };
+        tone.loops = crate::media::tone::Loops::Forever;
+        let id = a.media;
+        self.pre_answer(owner, sip, clock);
+        let token = self.next_id();
+        self.media(MediaOp::Play { id, tone, token });
     }
 
     /// 2xx from a dialled leg: it wins; the others are cancelled.
@@ -549,7 +573,8 @@ impl Switch {
         }
     }
 
-    /// call_timeout: every leg still ringing is cancelled; the dial fails NO_ANSWER.
+    /// call_timeout (or the group's leg_timeout): every leg still ringing is
+    /// cancelled, and the next group rings; with none left the dial fails NO_ANSWER.
     pub(super) fn dial_timeout(&mut self, id: DialId, sip: &mut SipCore, clock: Clock) {
         let Some(d) = self.dials.get_mut(&id) else {
             return;
@@ -559,15 +584,14 @@ impl Switch {
         }
         let ringing = std::mem::take(&mut d.ringing);
         d.last_cause = HangupCause::NoAnswer;
-        // The timeout covers the whole dial, not each group.
-        d.next_group = d.groups.len();
         for uuid in ringing {
             if let Some(s) = self.sessions.get_mut(&uuid) {
                 s.dialled_by = None;
             }
             self.hangup(&uuid, HangupCause::NoAnswer, sip, clock);
         }
-        self.dial_failed(id, HangupCause::NoAnswer, sip, clock);
+        // As FreeSWITCH times each `|` group on its own: the next group, if any.
+        self.next_group(id, sip, clock);
     }
 
     /// The dialling channel hung up: its legs are cancelled.
@@ -612,6 +636,24 @@ impl Switch {
         } else {
             self.hangup(&owner, cause, sip, clock);
         }
+    }
+}
+
+/// How long a group rings: its legs' `leg_timeout` (the longest, when every leg
+/// has one), else the dial's call_timeout.
+fn group_timeout(group: &[Leg], global: &[(String, String)], dial: Duration) -> Duration {
+    let of = |vars: &[(String, String)]| {
+        vars.iter()
+            .rev()
+            .find(|(n, _)| n == "leg_timeout")
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+            .filter(|&t| t > 0)
+    };
+    let fallback = of(global);
+    let per_leg: Option<Vec<u64>> = group.iter().map(|l| of(&l.vars).or(fallback)).collect();
+    match per_leg {
+        Some(t) if !t.is_empty() => Duration::from_secs(t.into_iter().max().unwrap_or(0)),
+        _ => dial,
     }
 }
 

@@ -1,0 +1,522 @@
+//! RTP relay load generator for bench/relay/run.sh.
+//!
+//! Plays both ends of N calls through a relay (loopstart or rtpengine) on loopback:
+//! every leg sends a 172-byte RTP packet (12-byte header, 160-byte PCMU payload)
+//! every 20 ms, i.e. 50 packets/s each way per call, phases spread evenly over the
+//! 20 ms so the load is smooth, not a burst per tick. The payload carries the send
+//! time (ns since the generator started) and a stream id, so the receiving side
+//! measures loss and one-way latency through the relay per packet.
+//!
+//! All A legs send from (and are latched to / announced as) one UDP socket, all B
+//! legs from another: the relay's cost per packet does not depend on how many
+//! sockets the far end uses, and the generator stays cheap (2 receive threads).
+//!
+//! Targets (the relay's ports, where each leg sends):
+//!   --ports FILE        lines "A_PORT B_PORT" (loopstart: the ports its SDP
+//!                       announced to the caller and to the callee; run.sh takes
+//!                       them from SIPp's message traces). A leg's packets come
+//!                       out of the other leg's port once both are latched, so
+//!                       a priming round sends one packet to every port first.
+//!   --rtpengine ADDR --calls N
+//!                       sets N calls up itself with the ng protocol (bencode over
+//!                       UDP): offer with socket A's address, answer with socket
+//!                       B's, and sends to the ports rtpengine answers with.
+//! Then for each level K in --levels (a prefix of the calls): --warmup s of
+//! streaming, --secs s measured, a short drain; prints one line of JSON per level.
+//! --pid PID: the relay's process, for CPU (utime+stime from /proc/PID/stat, all
+//! its threads) over the measured window and RSS (VmRSS) at the window's end.
+//!
+//! Bounded: every level stops after warmup + secs + drain; the whole run after
+//! the levels given.
+
+use std::collections::HashMap;
+use std::env;
+use std::fs;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const PKT: usize = 172;
+const PTIME_NS: u64 = 20_000_000;
+/// Latency histogram: 1 µs buckets up to 1 s.
+const HIST: usize = 1_000_000;
+
+struct Args {
+    ports: Option<String>,
+    rtpengine: Option<SocketAddr>,
+    calls: usize,
+    levels: Vec<usize>,
+    warmup: f64,
+    secs: f64,
+    pid: Option<u32>,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        ports: None,
+        rtpengine: None,
+        calls: 0,
+        levels: Vec::new(),
+        warmup: 3.0,
+        secs: 10.0,
+        pid: None,
+    };
+    let v: Vec<String> = env::args().skip(1).collect();
+    let mut i = 0;
+    while i < v.len() {
+        let val = v.get(i + 1).cloned().unwrap_or_default();
+        match v[i].as_str() {
+            "--ports" => a.ports = Some(val),
+            "--rtpengine" => a.rtpengine = Some(val.parse().expect("--rtpengine ADDR")),
+            "--calls" => a.calls = val.parse().expect("--calls N"),
+            "--levels" => {
+                a.levels = val
+                    .split(',')
+                    .map(|s| s.trim().parse().expect("--levels K,K,..."))
+                    .collect()
+            }
+            "--warmup" => a.warmup = val.parse().expect("--warmup SECS"),
+            "--secs" => a.secs = val.parse().expect("--secs SECS"),
+            "--pid" => a.pid = Some(val.parse().expect("--pid PID")),
+            other => panic!("unknown argument {other}"),
+        }
+        i += 2;
+    }
+    a
+}
+
+fn bind() -> UdpSocket {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+    let _ = s.set_recv_buffer_size(4 << 20);
+    let _ = s.set_send_buffer_size(4 << 20);
+    s.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+    s.into()
+}
+
+/// A socket for RTP and, with `sink`, one bound at its port + 1 (where relays
+/// send RTCP reports), so the reports land somewhere instead of drawing ICMP
+/// port-unreachable replies.
+fn bind_pair(sink: bool) -> (UdpSocket, Option<UdpSocket>) {
+    loop {
+        let s = bind();
+        if !sink {
+            return (s, None);
+        }
+        let p = s.local_addr().unwrap().port();
+        if p == u16::MAX {
+            continue;
+        }
+        if let Ok(r) = UdpSocket::bind(("127.0.0.1", p + 1)) {
+            return (s, Some(r));
+        }
+    }
+}
+
+// --- ng protocol (bencode) -------------------------------------------------------
+
+fn bstr(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(format!("{}:", s.len()).as_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn ng_dict(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut sorted = pairs.to_vec();
+    sorted.sort();
+    let mut out = b"d".to_vec();
+    for (k, v) in sorted {
+        bstr(&mut out, k);
+        bstr(&mut out, v);
+    }
+    out.push(b'e');
+    out
+}
+
+/// The value of a top-level string key in a bencoded reply (enough for
+/// "result" and "sdp").
+fn ng_get(reply: &[u8], key: &str) -> Option<String> {
+    let needle = format!("{}:{}", key.len(), key);
+    let pos = find(reply, needle.as_bytes())? + needle.len();
+    let rest = &reply[pos..];
+    let colon = rest.iter().position(|&b| b == b':')?;
+    let n: usize = std::str::from_utf8(&rest[..colon]).ok()?.parse().ok()?;
+    Some(String::from_utf8_lossy(&rest[colon + 1..colon + 1 + n]).into_owned())
+}
+
+fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+    h.windows(n.len()).position(|w| w == n)
+}
+
+fn sdp_for(addr: SocketAddr) -> String {
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n",
+        ip = addr.ip(),
+        port = addr.port()
+    )
+}
+
+fn sdp_port(sdp: &str) -> Option<u16> {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+}
+
+fn ng(sock: &UdpSocket, server: SocketAddr, n: usize, pairs: &[(&str, &str)]) -> String {
+    let cookie = format!("c{n}x{}", std::process::id());
+    let mut msg = format!("{cookie} ").into_bytes();
+    msg.extend(ng_dict(pairs));
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..5 {
+        sock.send_to(&msg, server).expect("ng send");
+        sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        while let Ok((len, _)) = sock.recv_from(&mut buf) {
+            let r = &buf[..len];
+            if r.starts_with(cookie.as_bytes()) {
+                let res = ng_get(r, "result").unwrap_or_default();
+                if res != "ok" {
+                    panic!("rtpengine: {}", String::from_utf8_lossy(r));
+                }
+                return ng_get(r, "sdp").expect("sdp in the reply");
+            }
+        }
+    }
+    panic!("rtpengine did not answer");
+}
+
+/// Sets `calls` calls up in rtpengine; returns (A target port, B target port) each.
+fn rtpengine_setup(server: SocketAddr, calls: usize, a: SocketAddr, b: SocketAddr) -> Vec<(u16, u16)> {
+    let ctl = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sdp_a = sdp_for(a);
+    let sdp_b = sdp_for(b);
+    let mut out = Vec::with_capacity(calls);
+    for i in 0..calls {
+        let call_id = format!("bench-{}-{i}", std::process::id());
+        let offer = ng(&ctl, server, 2 * i, &[
+            ("command", "offer"),
+            ("call-id", &call_id),
+            ("from-tag", "a"),
+            ("sdp", &sdp_a),
+        ]);
+        let answer = ng(&ctl, server, 2 * i + 1, &[
+            ("command", "answer"),
+            ("call-id", &call_id),
+            ("from-tag", "a"),
+            ("to-tag", "b"),
+            ("sdp", &sdp_b),
+        ]);
+        // The offer's rewritten SDP goes to B: B sends there. The answer's goes to A.
+        let pb = sdp_port(&offer).expect("port in the offer reply");
+        let pa = sdp_port(&answer).expect("port in the answer reply");
+        out.push((pa, pb));
+    }
+    out
+}
+
+// --- /proc -----------------------------------------------------------------------
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the ")" of the command name: utime is field 14, stime 15.
+    let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let g = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    g(11) + g(12)
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn udp_rcvbuf_errors() -> u64 {
+    let s = fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let lines: Vec<&str> = s.lines().filter(|l| l.starts_with("Udp:")).collect();
+    if lines.len() < 2 {
+        return 0;
+    }
+    let h: Vec<&str> = lines[0].split_whitespace().collect();
+    let v: Vec<&str> = lines[1].split_whitespace().collect();
+    h.iter()
+        .position(|&x| x == "RcvbufErrors")
+        .and_then(|i| v.get(i)?.parse().ok())
+        .unwrap_or(0)
+}
+
+// --- receive side ----------------------------------------------------------------
+
+struct Window {
+    lo: AtomicU64,
+    hi: AtomicU64,
+}
+
+struct RxStats {
+    got: u64,
+    hist: Vec<u32>,
+    over: u64,
+}
+
+fn receiver(sock: UdpSocket, base: Instant, win: Arc<Window>, stop: Arc<AtomicBool>, out: Arc<Mutex<RxStats>>) {
+    sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let mut buf = [0u8; 2048];
+    let mut local = RxStats { got: 0, hist: vec![0; HIST], over: 0 };
+    let mut last_flush = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+            let now = base.elapsed().as_nanos() as u64;
+            if n < 12 + 12 {
+                continue;
+            }
+            let sent = u64::from_be_bytes(buf[12..20].try_into().unwrap());
+            let (lo, hi) = (win.lo.load(Ordering::Relaxed), win.hi.load(Ordering::Relaxed));
+            if sent >= lo && sent < hi {
+                local.got += 1;
+                let us = (now.saturating_sub(sent) / 1000) as usize;
+                if us < HIST {
+                    local.hist[us] += 1;
+                } else {
+                    local.over += 1;
+                }
+            }
+        }
+        if last_flush.elapsed() > Duration::from_millis(100) {
+            let mut o = out.lock().unwrap();
+            o.got += local.got;
+            o.over += local.over;
+            for (i, c) in local.hist.iter_mut().enumerate() {
+                if *c != 0 {
+                    o.hist[i] += *c;
+                    *c = 0;
+                }
+            }
+            local.got = 0;
+            local.over = 0;
+            last_flush = Instant::now();
+        }
+    }
+    let mut o = out.lock().unwrap();
+    o.got += local.got;
+    o.over += local.over;
+    for (i, c) in local.hist.iter().enumerate() {
+        o.hist[i] += *c;
+    }
+}
+
+fn percentile(hist: &[u32], over: u64, total: u64, q: f64) -> String {
+    if total == 0 {
+        return "null".into();
+    }
+    let want = ((total as f64) * q).ceil() as u64;
+    let mut acc = 0u64;
+    for (us, &c) in hist.iter().enumerate() {
+        acc += c as u64;
+        if acc >= want {
+            return format!("{us}");
+        }
+    }
+    let _ = over;
+    format!("{}", HIST)
+}
+
+fn packet(buf: &mut [u8; PKT], stream: u32, seq: u16, ts: u32, sent_ns: u64) {
+    buf[0] = 0x80;
+    buf[1] = 0; // PCMU
+    buf[2..4].copy_from_slice(&seq.to_be_bytes());
+    buf[4..8].copy_from_slice(&ts.to_be_bytes());
+    buf[8..12].copy_from_slice(&(0x1000_0000u32 + stream).to_be_bytes());
+    buf[12..20].copy_from_slice(&sent_ns.to_be_bytes());
+    buf[20..24].copy_from_slice(&stream.to_be_bytes());
+}
+
+fn main() {
+    let args = parse_args();
+    let base = Instant::now();
+    let rtcp_sink = env::var("RTCP_SINK").is_ok();
+    let (sock_a, _rtcp_a) = bind_pair(rtcp_sink);
+    let (sock_b, _rtcp_b) = bind_pair(rtcp_sink);
+    let addr_a = sock_a.local_addr().unwrap();
+    let addr_b = sock_b.local_addr().unwrap();
+
+    let targets: Vec<(u16, u16)> = if let Some(file) = &args.ports {
+        fs::read_to_string(file)
+            .expect("ports file")
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                Some((w.next()?.parse().ok()?, w.next()?.parse().ok()?))
+            })
+            .collect()
+    } else if let Some(server) = args.rtpengine {
+        let t0 = Instant::now();
+        let t = rtpengine_setup(server, args.calls, addr_a, addr_b);
+        eprintln!("[gen] rtpengine: {} calls set up in {:.2}s", t.len(), t0.elapsed().as_secs_f64());
+        t
+    } else {
+        panic!("--ports FILE or --rtpengine ADDR --calls N");
+    };
+    let rss_setup = args.pid.map(rss_kb).unwrap_or(0);
+    let mut seen = HashMap::new();
+    for (a, b) in &targets {
+        *seen.entry(*a).or_insert(0) += 1;
+        *seen.entry(*b).or_insert(0) += 1;
+    }
+    assert!(seen.values().all(|&c| c == 1), "a port appears twice in the targets");
+    let max_level = args.levels.iter().copied().max().unwrap_or(0);
+    assert!(max_level <= targets.len(), "level {max_level} above the {} calls set up", targets.len());
+
+    // Priming: one packet to every port from its leg's socket, so every leg latches
+    // (loopstart learns the far end from the first packet), then a pause.
+    // Priming packets use each stream's own SSRC and sequence (a stream's numbers
+    // run on across priming and levels, as a phone's do), with send time 0 so no
+    // window counts them.
+    let mut buf = [0u8; PKT];
+    let mut seq = vec![0u16; 2 * targets.len()];
+    for _round in 0..3 {
+        for (i, (pa, pb)) in targets.iter().enumerate() {
+            for (s, sock, port) in [(2 * i, &sock_a, *pa), (2 * i + 1, &sock_b, *pb)] {
+                packet(&mut buf, s as u32, seq[s], seq[s] as u32 * 160, 0);
+                seq[s] = seq[s].wrapping_add(1);
+                let _ = sock.send_to(&buf, SocketAddr::from(([127, 0, 0, 1], port)));
+            }
+            if i % 64 == 63 {
+                thread::sleep(Duration::from_micros(500));
+            }
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+
+    let win = Arc::new(Window { lo: AtomicU64::new(u64::MAX), hi: AtomicU64::new(u64::MAX) });
+    let stop = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(Mutex::new(RxStats { got: 0, hist: vec![0; HIST], over: 0 }));
+    let mut rx = Vec::new();
+    for s in [&sock_a, &sock_b] {
+        let (s, w, st, o) = (s.try_clone().unwrap(), win.clone(), stop.clone(), stats.clone());
+        rx.push(thread::spawn(move || receiver(s, base, w, st, o)));
+    }
+
+    for &level in &args.levels {
+        {
+            let mut o = stats.lock().unwrap();
+            o.got = 0;
+            o.over = 0;
+            o.hist.iter_mut().for_each(|c| *c = 0);
+        }
+        let streams = 2 * level; // stream 2i: A -> B of call i; 2i+1: B -> A
+        let start = base.elapsed().as_nanos() as u64 + 5_000_000;
+        let w_lo = start + (args.warmup * 1e9) as u64;
+        let w_hi = w_lo + (args.secs * 1e9) as u64;
+        win.lo.store(w_lo, Ordering::Relaxed);
+        win.hi.store(w_hi, Ordering::Relaxed);
+        // Each stream's next due time, phases spread over the 20 ms.
+        let mut due: Vec<u64> = (0..streams)
+            .map(|s| start + (s as u64 * PTIME_NS) / streams.max(1) as u64)
+            .collect();
+        let mut sent_in_window = 0u64;
+        let mut send_errors = 0u64;
+        let (mut cpu0, mut cpu1, mut rss, mut drops0) = (0, 0, 0, 0);
+        let drops1;
+        let mut window_started = false;
+        let mut next = 0usize; // streams are due in round-robin order
+        let dest: Vec<(SocketAddr, bool)> = (0..streams)
+            .map(|s| {
+                let (pa, pb) = targets[s / 2];
+                if s % 2 == 0 {
+                    (SocketAddr::from(([127, 0, 0, 1], pa)), true)
+                } else {
+                    (SocketAddr::from(([127, 0, 0, 1], pb)), false)
+                }
+            })
+            .collect();
+        let mut max_lag = 0u64;
+        loop {
+            let now = base.elapsed().as_nanos() as u64;
+            if !window_started && now >= w_lo {
+                window_started = true;
+                if let Some(pid) = args.pid {
+                    cpu0 = cpu_ticks(pid);
+                }
+                drops0 = udp_rcvbuf_errors();
+            }
+            if now >= w_hi {
+                if let Some(pid) = args.pid {
+                    cpu1 = cpu_ticks(pid);
+                    rss = rss_kb(pid);
+                }
+                drops1 = udp_rcvbuf_errors();
+                break;
+            }
+            // Send everything due by now.
+            let mut sent_now = 0;
+            while streams > 0 && due[next] <= now {
+                let t = due[next];
+                if now > t {
+                    max_lag = max_lag.max(now - t);
+                }
+                let s = next;
+                let stamp = base.elapsed().as_nanos() as u64;
+                packet(&mut buf, s as u32, seq[s], seq[s] as u32 * 160, stamp);
+                seq[s] = seq[s].wrapping_add(1);
+                let (to, from_a) = dest[s];
+                let r = if from_a { sock_a.send_to(&buf, to) } else { sock_b.send_to(&buf, to) };
+                if r.is_err() {
+                    send_errors += 1;
+                } else if stamp >= w_lo && stamp < w_hi {
+                    sent_in_window += 1;
+                }
+                due[s] = t + PTIME_NS;
+                next = (next + 1) % streams;
+                sent_now += 1;
+                if sent_now > 4096 {
+                    break;
+                }
+            }
+            let wait = due.get(next).map_or(1_000_000, |&d| d.saturating_sub(base.elapsed().as_nanos() as u64));
+            if wait > 200_000 {
+                thread::sleep(Duration::from_nanos(wait.min(1_000_000) - 100_000));
+            } else if wait > 0 {
+                thread::yield_now();
+            }
+        }
+        // Drain: packets sent at the window's end still in flight.
+        thread::sleep(Duration::from_millis(500));
+        let (got, p50, p99, p999, max, over) = {
+            let o = stats.lock().unwrap();
+            let total = o.got;
+            let maxus = o.hist.iter().rposition(|&c| c != 0).map_or(0, |i| i as u64);
+            (
+                total,
+                percentile(&o.hist, o.over, total, 0.50),
+                percentile(&o.hist, o.over, total, 0.99),
+                percentile(&o.hist, o.over, total, 0.999),
+                maxus,
+                o.over,
+            )
+        };
+        // Stop counting until the next level sets its window.
+        win.lo.store(u64::MAX, Ordering::Relaxed);
+        let loss = if sent_in_window > 0 { 1.0 - got as f64 / sent_in_window as f64 } else { 0.0 };
+        let cpu_s = (cpu1.saturating_sub(cpu0)) as f64 / 100.0;
+        let us_per_pkt = if got > 0 { cpu_s * 1e6 / got as f64 } else { 0.0 };
+        println!(
+            "{{\"calls\":{level},\"sent\":{sent_in_window},\"received\":{got},\"loss_pct\":{:.4},\"lat_p50_us\":{p50},\"lat_p99_us\":{p99},\"lat_p999_us\":{p999},\"lat_max_us\":{max},\"lat_over_1s\":{over},\"relay_cpu_s\":{cpu_s:.2},\"relay_cpu_us_per_pkt\":{us_per_pkt:.2},\"relay_rss_kb\":{rss},\"udp_rcvbuf_errors\":{},\"send_errors\":{send_errors},\"gen_max_lag_us\":{},\"rss_after_setup_kb\":{rss_setup}}}",
+            loss * 100.0,
+            drops1.saturating_sub(drops0),
+            max_lag / 1000
+        );
+        eprintln!(
+            "[gen] {level} calls: sent {sent_in_window}, received {got}, loss {:.4}%, p50 {p50} us, p99 {p99} us, relay CPU {cpu_s:.2}s = {us_per_pkt:.2} us/pkt, RSS {rss} kB, rcvbuf errors {}, send errors {send_errors}, pacing lag max {} us",
+            loss * 100.0,
+            drops1.saturating_sub(drops0),
+            max_lag / 1000
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    for h in rx {
+        let _ = h.join();
+    }
+}

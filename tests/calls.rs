@@ -766,3 +766,76 @@ fn unauthenticated_callers_land_in_the_public_context() {
     assert!(!run.success());
     assert!(run.messages.contains("SIP/2.0 404"), "{}", run.report());
 }
+
+#[test]
+fn both_directions_of_a_call_carry_every_packet_for_seconds() {
+    let gw = gateway();
+    let phone_a = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind A");
+    let phone_b = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind B");
+    for s in [&phone_a, &phone_b] {
+        s.set_nonblocking(true).expect("nonblocking");
+    }
+    let port_of = |s: &std::net::UdpSocket| s.local_addr().expect("addr").port().to_string();
+    let sip_port = common::ports::free_udp_tcp_port();
+    Sipp::new("register.xml", gw.sip_addr())
+        .user("1002", "secret1002")
+        .local_port(sip_port)
+        .run()
+        .assert_ok("register 1002", "");
+    let callee = Sipp::new("uas_answer_rtp.xml", gw.sip_addr())
+        .local_port(sip_port)
+        .key("rtp_port", &port_of(&phone_b))
+        .timeout(Duration::from_secs(30));
+    let callee = thread::spawn(move || callee.run());
+    thread::sleep(Duration::from_millis(200));
+    let caller = Sipp::new("uac_call_rtp.xml", gw.sip_addr())
+        .user("1001", "secret1001")
+        .key("dest", "1002")
+        .key("rtp_port", &port_of(&phone_a))
+        .pause_ms(5000)
+        .timeout(Duration::from_secs(30));
+    let caller = thread::spawn(move || caller.run());
+    // The gateway's own port for each leg, from its channel variables.
+    let uuids = channel_uuids(&gw, 2);
+    let mut ports = std::collections::HashMap::new();
+    for u in &uuids {
+        let dir = gw.api(&format!("uuid_getvar {u} direction")).trim().to_string();
+        let port: u16 = gw.api(&format!("uuid_getvar {u} local_media_port")).trim().parse().expect("port");
+        ports.insert(dir, port);
+    }
+    let to_a = std::net::SocketAddr::from(([127, 0, 0, 1], ports["inbound"]));
+    let to_b = std::net::SocketAddr::from(([127, 0, 0, 1], ports["outbound"]));
+    let mut packet = [0u8; 172];
+    let (mut at_a, mut at_b) = (0u32, 0u32);
+    let mut buf = [0u8; 2048];
+    let start = std::time::Instant::now();
+    for i in 0..150u32 {
+        while start.elapsed() < Duration::from_millis(20 * u64::from(i)) {
+            thread::sleep(Duration::from_millis(1));
+        }
+        for (sock, to, ssrc) in [(&phone_a, to_a, 0xAAAA_u32), (&phone_b, to_b, 0xBBBB)] {
+            packet[0] = 0x80;
+            packet[1] = 0;
+            packet[2..4].copy_from_slice(&(i as u16).to_be_bytes());
+            packet[4..8].copy_from_slice(&(160 * i).to_be_bytes());
+            packet[8..12].copy_from_slice(&ssrc.to_be_bytes());
+            sock.send_to(&packet, to).expect("send RTP");
+        }
+        while phone_a.recv_from(&mut buf).is_ok() {
+            at_a += 1;
+        }
+        while phone_b.recv_from(&mut buf).is_ok() {
+            at_b += 1;
+        }
+    }
+    thread::sleep(Duration::from_millis(200));
+    while phone_a.recv_from(&mut buf).is_ok() {
+        at_a += 1;
+    }
+    while phone_b.recv_from(&mut buf).is_ok() {
+        at_b += 1;
+    }
+    caller.join().expect("caller").assert_ok("caller", &gw.log());
+    callee.join().expect("callee").assert_ok("callee", &gw.log());
+    assert_eq!((at_a, at_b), (150, 150), "RTP packets that crossed the gateway each way");
+}

@@ -41,7 +41,38 @@ fn guest_conf(arch: Arch) -> ConfSpec {
     }
     spec.extra_files
         .push(("board.toml".into(), arch.board_toml()));
+    spec.extra_files
+        .push(("dialplan/default.xml".into(), GUEST_DIALPLAN.into()));
     spec
+}
+
+/// The guest's dialplan: the echo test, and 20xx bridged to the user.
+const GUEST_DIALPLAN: &str = r#"<include>
+  <context name="default">
+    <extension name="echo">
+      <condition field="destination_number" expression="^9196$">
+        <action application="answer"/>
+        <action application="echo"/>
+      </condition>
+    </extension>
+    <extension name="local">
+      <condition field="destination_number" expression="^(20[0-5][0-9])$">
+        <action application="set" data="call_timeout=10"/>
+        <action application="bridge" data="user/$1"/>
+      </condition>
+    </extension>
+  </context>
+</include>
+"#;
+
+/// The uuids in `cdr list`.
+fn cdr_uuids(machine: &Machine) -> BTreeSet<String> {
+    api(machine, "cdr list 100")
+        .lines()
+        .skip(1)
+        .filter(|l| l.contains(','))
+        .map(|l| l.split(',').next().unwrap_or_default().to_string())
+        .collect()
 }
 
 /// `api CMD` over the forwarded event socket.
@@ -283,5 +314,62 @@ fn aarch64_box_runs_loopstart_unprivileged_and_a_factory_reset_starts_over() {
     assert!(
         registered_users(&machine).is_empty(),
         "registrations survived the factory reset"
+    );
+}
+
+/// Calls on the box: phones on the host call through QEMU's port forward, one to the
+/// echo test and one bridged to another registered phone; their records are written
+/// (fsynced) as the calls end and are still there after the power fails.
+#[test]
+fn aarch64_box_carries_calls_and_keeps_their_records_across_a_power_cut() {
+    let arch = Arch::Aarch64;
+    let mut machine = Machine::new(arch, &guest_conf(arch));
+    machine.boot();
+    let target = machine.sip_addr();
+    let call = |dest: &str| {
+        Sipp::new("uac_call.xml", target)
+            .user("1001", &password("1001"))
+            .key("dest", dest)
+            .pause_ms(500)
+            .timeout(Duration::from_secs(60))
+            .run()
+    };
+    call("9196").assert_ok("echo test on the box", &machine.console());
+    call("9196").assert_ok("second echo call", &machine.console());
+
+    // 2000 registers from the host; the box rings it through the NAT of QEMU's user
+    // network (the binding's source address and port).
+    let port = common::ports::free_udp_tcp_port();
+    register(target, "2000")
+        .local_port(port)
+        .run()
+        .assert_ok("REGISTER 2000", &machine.console());
+    let callee = Sipp::new("uas_answer.xml", target)
+        .local_port(port)
+        .pause_ms(200)
+        .timeout(Duration::from_secs(60));
+    let callee = thread::spawn(move || callee.run());
+    thread::sleep(Duration::from_millis(300));
+    call("2000").assert_ok("1001 calls 2000 through the box", &machine.console());
+    callee
+        .join()
+        .expect("callee thread")
+        .assert_ok("2000 answers", &machine.console());
+
+    // Two echo calls and a bridged call with two legs: four records.
+    let before = cdr_uuids(&machine);
+    assert_eq!(before.len(), 4, "{}", api(&machine, "cdr list 100"));
+    let listing = api(&machine, "cdr list 100");
+    assert!(listing.contains(",1001,2000,"), "{listing}");
+
+    // The records were synced when the calls ended: pull the plug.
+    thread::sleep(Duration::from_millis(500));
+    machine.power_cut();
+    machine.boot();
+    let after = cdr_uuids(&machine);
+    assert_eq!(
+        before, after,
+        "call records lost in the power cut\n{}",
+        machine.all_consoles()
     );
 }

@@ -876,13 +876,15 @@ impl Switch {
 
 /// A fresh session around `channel`.
 pub(super) fn new_session(
-    channel: Channel,
+    mut channel: Channel,
     leg: Option<LegId>,
     outbound: bool,
     media: MediaId,
     local_rtp: SocketAddr,
     clock: Clock,
 ) -> Session {
+    channel.set("local_media_ip", &local_rtp.ip().to_string());
+    channel.set("local_media_port", &local_rtp.port().to_string());
     Session {
         channel,
         leg,

@@ -600,3 +600,39 @@ fn rtcp_reports_go_to_the_rtp_port_plus_one_with_what_we_sent() {
         .unwrap();
     assert_eq!(out[1], 201);
 }
+
+/// A timer firing on a bridged or echoing leg (here the RTP timeout check, in a real
+/// call the RTCP report 5 s in) must leave it bridged or echoing: it once left it Idle
+/// and the call went silent (found with baresip, tests/calls_baresip.rs).
+#[tokio::test]
+async fn a_timer_on_a_bridged_or_echoing_leg_keeps_the_media_flowing() {
+    let mut cfg = config(47900, 47909);
+    cfg.rtp_timeout = Some(Duration::from_millis(100));
+    let (engine, _events) = MediaEngine::start(cfg).unwrap();
+    let (a, b, c) = (phone().await, phone().await, phone().await);
+    let (la, lb, lc) = (
+        engine.open(1).unwrap(),
+        engine.open(2).unwrap(),
+        engine.open(3).unwrap(),
+    );
+    for (id, p) in [(1, &a), (2, &b), (3, &c)] {
+        engine.send(MediaCommand::Remote {
+            id,
+            stream: stream(Codec::Pcmu, 0, None, p.local_addr().unwrap()),
+        });
+    }
+    engine.send(MediaCommand::Bridge { a: 1, b: 2 });
+    engine.send(MediaCommand::Echo { id: 3 });
+    // 400 ms of talk: the 100 ms timeout check fires on every leg several times.
+    for i in 0..20u16 {
+        let p = packet(0, i, 160 * u32::from(i), 7, &[i as u8; 160]);
+        a.send_to(&p, la).await.unwrap();
+        b.send_to(&p, lb).await.unwrap();
+        c.send_to(&p, lc).await.unwrap();
+        for (who, sock) in [("b from a", &b), ("a from b", &a), ("c's echo", &c)] {
+            let got = recv(sock).await;
+            assert_eq!(got[12], i as u8, "{who}: packet {i}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -799,8 +799,15 @@ fn both_directions_of_a_call_carry_every_packet_for_seconds() {
     let uuids = channel_uuids(&gw, 2);
     let mut ports = std::collections::HashMap::new();
     for u in &uuids {
-        let dir = gw.api(&format!("uuid_getvar {u} direction")).trim().to_string();
-        let port: u16 = gw.api(&format!("uuid_getvar {u} local_media_port")).trim().parse().expect("port");
+        let dir = gw
+            .api(&format!("uuid_getvar {u} direction"))
+            .trim()
+            .to_string();
+        let port: u16 = gw
+            .api(&format!("uuid_getvar {u} local_media_port"))
+            .trim()
+            .parse()
+            .expect("port");
         ports.insert(dir, port);
     }
     let to_a = std::net::SocketAddr::from(([127, 0, 0, 1], ports["inbound"]));
@@ -835,7 +842,17 @@ fn both_directions_of_a_call_carry_every_packet_for_seconds() {
     while phone_b.recv_from(&mut buf).is_ok() {
         at_b += 1;
     }
-    caller.join().expect("caller").assert_ok("caller", &gw.log());
-    callee.join().expect("callee").assert_ok("callee", &gw.log());
-    assert_eq!((at_a, at_b), (150, 150), "RTP packets that crossed the gateway each way");
+    caller
+        .join()
+        .expect("caller")
+        .assert_ok("caller", &gw.log());
+    callee
+        .join()
+        .expect("callee")
+        .assert_ok("callee", &gw.log());
+    assert_eq!(
+        (at_a, at_b),
+        (150, 150),
+        "RTP packets that crossed the gateway each way"
+    );
 }

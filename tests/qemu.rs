@@ -368,7 +368,8 @@ fn aarch64_box_carries_calls_and_keeps_their_records_across_a_power_cut() {
     machine.boot();
     let after = cdr_uuids(&machine);
     assert_eq!(
-        before, after,
+        before,
+        after,
         "call records lost in the power cut\n{}",
         machine.all_consoles()
     );

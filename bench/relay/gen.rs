@@ -91,7 +91,8 @@ fn bind() -> UdpSocket {
     let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
     let _ = s.set_recv_buffer_size(4 << 20);
     let _ = s.set_send_buffer_size(4 << 20);
-    s.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+    s.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
     s.into()
 }
 
@@ -186,26 +187,41 @@ fn ng(sock: &UdpSocket, server: SocketAddr, n: usize, pairs: &[(&str, &str)]) ->
 }
 
 /// Sets `calls` calls up in rtpengine; returns (A target port, B target port) each.
-fn rtpengine_setup(server: SocketAddr, calls: usize, a: SocketAddr, b: SocketAddr) -> Vec<(u16, u16)> {
+fn rtpengine_setup(
+    server: SocketAddr,
+    calls: usize,
+    a: SocketAddr,
+    b: SocketAddr,
+) -> Vec<(u16, u16)> {
     let ctl = UdpSocket::bind("127.0.0.1:0").unwrap();
     let sdp_a = sdp_for(a);
     let sdp_b = sdp_for(b);
     let mut out = Vec::with_capacity(calls);
     for i in 0..calls {
         let call_id = format!("bench-{}-{i}", std::process::id());
-        let offer = ng(&ctl, server, 2 * i, &[
-            ("command", "offer"),
-            ("call-id", &call_id),
-            ("from-tag", "a"),
-            ("sdp", &sdp_a),
-        ]);
-        let answer = ng(&ctl, server, 2 * i + 1, &[
-            ("command", "answer"),
-            ("call-id", &call_id),
-            ("from-tag", "a"),
-            ("to-tag", "b"),
-            ("sdp", &sdp_b),
-        ]);
+        let offer = ng(
+            &ctl,
+            server,
+            2 * i,
+            &[
+                ("command", "offer"),
+                ("call-id", &call_id),
+                ("from-tag", "a"),
+                ("sdp", &sdp_a),
+            ],
+        );
+        let answer = ng(
+            &ctl,
+            server,
+            2 * i + 1,
+            &[
+                ("command", "answer"),
+                ("call-id", &call_id),
+                ("from-tag", "a"),
+                ("to-tag", "b"),
+                ("sdp", &sdp_b),
+            ],
+        );
         // The offer's rewritten SDP goes to B: B sends there. The answer's goes to A.
         let pb = sdp_port(&offer).expect("port in the offer reply");
         let pa = sdp_port(&answer).expect("port in the answer reply");
@@ -261,10 +277,21 @@ struct RxStats {
     over: u64,
 }
 
-fn receiver(sock: UdpSocket, base: Instant, win: Arc<Window>, stop: Arc<AtomicBool>, out: Arc<Mutex<RxStats>>) {
-    sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+fn receiver(
+    sock: UdpSocket,
+    base: Instant,
+    win: Arc<Window>,
+    stop: Arc<AtomicBool>,
+    out: Arc<Mutex<RxStats>>,
+) {
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
     let mut buf = [0u8; 2048];
-    let mut local = RxStats { got: 0, hist: vec![0; HIST], over: 0 };
+    let mut local = RxStats {
+        got: 0,
+        hist: vec![0; HIST],
+        over: 0,
+    };
     let mut last_flush = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         if let Ok((n, _)) = sock.recv_from(&mut buf) {
@@ -273,7 +300,10 @@ fn receiver(sock: UdpSocket, base: Instant, win: Arc<Window>, stop: Arc<AtomicBo
                 continue;
             }
             let sent = u64::from_be_bytes(buf[12..20].try_into().unwrap());
-            let (lo, hi) = (win.lo.load(Ordering::Relaxed), win.hi.load(Ordering::Relaxed));
+            let (lo, hi) = (
+                win.lo.load(Ordering::Relaxed),
+                win.hi.load(Ordering::Relaxed),
+            );
             if sent >= lo && sent < hi {
                 local.got += 1;
                 let us = (now.saturating_sub(sent) / 1000) as usize;
@@ -354,7 +384,11 @@ fn main() {
     } else if let Some(server) = args.rtpengine {
         let t0 = Instant::now();
         let t = rtpengine_setup(server, args.calls, addr_a, addr_b);
-        eprintln!("[gen] rtpengine: {} calls set up in {:.2}s", t.len(), t0.elapsed().as_secs_f64());
+        eprintln!(
+            "[gen] rtpengine: {} calls set up in {:.2}s",
+            t.len(),
+            t0.elapsed().as_secs_f64()
+        );
         t
     } else {
         panic!("--ports FILE or --rtpengine ADDR --calls N");
@@ -365,9 +399,16 @@ fn main() {
         *seen.entry(*a).or_insert(0) += 1;
         *seen.entry(*b).or_insert(0) += 1;
     }
-    assert!(seen.values().all(|&c| c == 1), "a port appears twice in the targets");
+    assert!(
+        seen.values().all(|&c| c == 1),
+        "a port appears twice in the targets"
+    );
     let max_level = args.levels.iter().copied().max().unwrap_or(0);
-    assert!(max_level <= targets.len(), "level {max_level} above the {} calls set up", targets.len());
+    assert!(
+        max_level <= targets.len(),
+        "level {max_level} above the {} calls set up",
+        targets.len()
+    );
 
     // Priming: one packet to every port from its leg's socket, so every leg latches
     // (loopstart learns the far end from the first packet), then a pause.
@@ -390,12 +431,24 @@ fn main() {
         thread::sleep(Duration::from_millis(200));
     }
 
-    let win = Arc::new(Window { lo: AtomicU64::new(u64::MAX), hi: AtomicU64::new(u64::MAX) });
+    let win = Arc::new(Window {
+        lo: AtomicU64::new(u64::MAX),
+        hi: AtomicU64::new(u64::MAX),
+    });
     let stop = Arc::new(AtomicBool::new(false));
-    let stats = Arc::new(Mutex::new(RxStats { got: 0, hist: vec![0; HIST], over: 0 }));
+    let stats = Arc::new(Mutex::new(RxStats {
+        got: 0,
+        hist: vec![0; HIST],
+        over: 0,
+    }));
     let mut rx = Vec::new();
     for s in [&sock_a, &sock_b] {
-        let (s, w, st, o) = (s.try_clone().unwrap(), win.clone(), stop.clone(), stats.clone());
+        let (s, w, st, o) = (
+            s.try_clone().unwrap(),
+            win.clone(),
+            stop.clone(),
+            stats.clone(),
+        );
         rx.push(thread::spawn(move || receiver(s, base, w, st, o)));
     }
 
@@ -462,7 +515,11 @@ fn main() {
                 packet(&mut buf, s as u32, seq[s], seq[s] as u32 * 160, stamp);
                 seq[s] = seq[s].wrapping_add(1);
                 let (to, from_a) = dest[s];
-                let r = if from_a { sock_a.send_to(&buf, to) } else { sock_b.send_to(&buf, to) };
+                let r = if from_a {
+                    sock_a.send_to(&buf, to)
+                } else {
+                    sock_b.send_to(&buf, to)
+                };
                 if r.is_err() {
                     send_errors += 1;
                 } else if stamp >= w_lo && stamp < w_hi {
@@ -475,7 +532,9 @@ fn main() {
                     break;
                 }
             }
-            let wait = due.get(next).map_or(1_000_000, |&d| d.saturating_sub(base.elapsed().as_nanos() as u64));
+            let wait = due.get(next).map_or(1_000_000, |&d| {
+                d.saturating_sub(base.elapsed().as_nanos() as u64)
+            });
             if wait > 200_000 {
                 thread::sleep(Duration::from_nanos(wait.min(1_000_000) - 100_000));
             } else if wait > 0 {
@@ -499,9 +558,17 @@ fn main() {
         };
         // Stop counting until the next level sets its window.
         win.lo.store(u64::MAX, Ordering::Relaxed);
-        let loss = if sent_in_window > 0 { 1.0 - got as f64 / sent_in_window as f64 } else { 0.0 };
+        let loss = if sent_in_window > 0 {
+            1.0 - got as f64 / sent_in_window as f64
+        } else {
+            0.0
+        };
         let cpu_s = (cpu1.saturating_sub(cpu0)) as f64 / 100.0;
-        let us_per_pkt = if got > 0 { cpu_s * 1e6 / got as f64 } else { 0.0 };
+        let us_per_pkt = if got > 0 {
+            cpu_s * 1e6 / got as f64
+        } else {
+            0.0
+        };
         println!(
             "{{\"calls\":{level},\"sent\":{sent_in_window},\"received\":{got},\"loss_pct\":{:.4},\"lat_p50_us\":{p50},\"lat_p99_us\":{p99},\"lat_p999_us\":{p999},\"lat_max_us\":{max},\"lat_over_1s\":{over},\"relay_cpu_s\":{cpu_s:.2},\"relay_cpu_us_per_pkt\":{us_per_pkt:.2},\"relay_rss_kb\":{rss},\"udp_rcvbuf_errors\":{},\"send_errors\":{send_errors},\"gen_max_lag_us\":{},\"rss_after_setup_kb\":{rss_setup}}}",
             loss * 100.0,

@@ -9,6 +9,8 @@
 //! ```
 #![allow(dead_code, unused_imports)]
 
+pub mod audio;
+pub mod baresip;
 pub mod conf;
 pub mod esl;
 pub mod ports;

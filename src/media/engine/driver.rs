@@ -425,28 +425,33 @@ fn on_timer(ctx: &Ctx, leg: &Leg) {
     let now = Instant::now();
     let mut buf = ctx.buf.borrow_mut();
     let mut st = leg.state.borrow_mut();
-    // The mode is taken out while it works, so the state can count what it sends.
-    if let Mode::Play(mut p) = std::mem::replace(&mut st.mode, Mode::Idle) {
-        let dest = st.send_to();
-        let skipped_before = p.pacer.skipped;
-        while let Some(n) = p.pacer.handle_timeout(now, &mut p.source, &mut buf[..]) {
-            if let Some(dest) = dest {
-                if send(&leg.rtp, &buf[..n], dest, leg.id) {
-                    st.on_sent(&buf[..n]);
+    // The mode is taken out while it works, so the state can count what it sends;
+    // any other mode (a bridge, an echo) goes straight back, or the leg's first timer
+    // (its RTCP report, 5 s in) would leave it Idle and silence the call.
+    match std::mem::replace(&mut st.mode, Mode::Idle) {
+        Mode::Play(mut p) => {
+            let dest = st.send_to();
+            let skipped_before = p.pacer.skipped;
+            while let Some(n) = p.pacer.handle_timeout(now, &mut p.source, &mut buf[..]) {
+                if let Some(dest) = dest {
+                    if send(&leg.rtp, &buf[..n], dest, leg.id) {
+                        st.on_sent(&buf[..n]);
+                    }
                 }
             }
+            st.stats.out_skip_packet_count += p.pacer.skipped - skipped_before;
+            if p.pacer.poll_timeout() <= now {
+                // Due but nothing written: the tone is over.
+                tracing::debug!(media = leg.id, token = p.token, "playback done");
+                let _ = ctx.events.send(MediaEvent::PlaybackDone {
+                    id: leg.id,
+                    token: p.token,
+                });
+            } else {
+                st.mode = Mode::Play(p);
+            }
         }
-        st.stats.out_skip_packet_count += p.pacer.skipped - skipped_before;
-        if p.pacer.poll_timeout() <= now {
-            // Due but nothing written: the tone is over.
-            tracing::debug!(media = leg.id, token = p.token, "playback done");
-            let _ = ctx.events.send(MediaEvent::PlaybackDone {
-                id: leg.id,
-                token: p.token,
-            });
-        } else {
-            st.mode = Mode::Play(p);
-        }
+        other => st.mode = other,
     }
     if st.check_rtp_timeout(now) {
         tracing::warn!(media = leg.id, remote = ?st.latch.destination(), "no RTP from the leg: media timeout");

@@ -601,7 +601,7 @@ fn rtcp_reports_go_to_the_rtp_port_plus_one_with_what_we_sent() {
     assert_eq!(out[1], 201);
 }
 
-/// Both phones talk at 50 packets/s for 3 s, each from its own socket, with running
+/// Both phones talk at 50 packets/s for 6 s (past the first RTCP report), each from its own socket, with running
 /// sequence numbers and one SSRC, as a real call does: everything crosses.
 #[tokio::test]
 async fn a_bridged_call_relays_every_packet_for_seconds() {
@@ -623,7 +623,7 @@ async fn a_bridged_call_relays_every_packet_for_seconds() {
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     let (mut at_a, mut at_b) = (0u32, 0u32);
     let mut buf = [0u8; 1500];
-    for i in 0..150u16 {
+    for i in 0..300u16 {
         tick.tick().await;
         let pa = packet(0, 1000 + i, 160 * u32::from(i), 0xAAAA, &voice);
         let pb = packet(0, 5000 + i, 320 * u32::from(i), 0xBBBB, &voice);
@@ -643,5 +643,41 @@ async fn a_bridged_call_relays_every_packet_for_seconds() {
     while let Ok((_, _)) = phone_a.try_recv_from(&mut buf) {
         at_a += 1;
     }
-    assert_eq!((at_a, at_b), (150, 150), "packets that crossed each way");
+    assert_eq!((at_a, at_b), (300, 300), "packets that crossed each way");
+}
+
+/// A timer firing on a bridged or echoing leg (here the RTP timeout check, in a real
+/// call the RTCP report 5 s in) must leave it bridged or echoing: it once left it Idle
+/// and the call went silent (found with baresip, tests/calls_baresip.rs).
+#[tokio::test]
+async fn a_timer_on_a_bridged_or_echoing_leg_keeps_the_media_flowing() {
+    let mut cfg = config(47900, 47909);
+    cfg.rtp_timeout = Some(Duration::from_millis(100));
+    let (engine, _events) = MediaEngine::start(cfg).unwrap();
+    let (a, b, c) = (phone().await, phone().await, phone().await);
+    let (la, lb, lc) = (
+        engine.open(1).unwrap(),
+        engine.open(2).unwrap(),
+        engine.open(3).unwrap(),
+    );
+    for (id, p) in [(1, &a), (2, &b), (3, &c)] {
+        engine.send(MediaCommand::Remote {
+            id,
+            stream: stream(Codec::Pcmu, 0, None, p.local_addr().unwrap()),
+        });
+    }
+    engine.send(MediaCommand::Bridge { a: 1, b: 2 });
+    engine.send(MediaCommand::Echo { id: 3 });
+    // 400 ms of talk: the 100 ms timeout check fires on every leg several times.
+    for i in 0..20u16 {
+        let p = packet(0, i, 160 * u32::from(i), 7, &[i as u8; 160]);
+        a.send_to(&p, la).await.unwrap();
+        b.send_to(&p, lb).await.unwrap();
+        c.send_to(&p, lc).await.unwrap();
+        for (who, sock) in [("b from a", &b), ("a from b", &a), ("c's echo", &c)] {
+            let got = recv(sock).await;
+            assert_eq!(got[12], i as u8, "{who}: packet {i}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -792,7 +792,7 @@ fn both_directions_of_a_call_carry_every_packet_for_seconds() {
         .user("1001", "secret1001")
         .key("dest", "1002")
         .key("rtp_port", &port_of(&phone_a))
-        .pause_ms(5000)
+        .pause_ms(7000)
         .timeout(Duration::from_secs(30));
     let caller = thread::spawn(move || caller.run());
     // The gateway's own port for each leg, from its channel variables.
@@ -816,7 +816,8 @@ fn both_directions_of_a_call_carry_every_packet_for_seconds() {
     let (mut at_a, mut at_b) = (0u32, 0u32);
     let mut buf = [0u8; 2048];
     let start = std::time::Instant::now();
-    for i in 0..150u32 {
+    // Six seconds: past the first RTCP report (5 s), which once stopped the relay.
+    for i in 0..300u32 {
         while start.elapsed() < Duration::from_millis(20 * u64::from(i)) {
             thread::sleep(Duration::from_millis(1));
         }
@@ -852,7 +853,7 @@ fn both_directions_of_a_call_carry_every_packet_for_seconds() {
         .assert_ok("callee", &gw.log());
     assert_eq!(
         (at_a, at_b),
-        (150, 150),
+        (300, 300),
         "RTP packets that crossed the gateway each way"
     );
 }

@@ -41,6 +41,11 @@ impl TransactionLayer {
         };
         let (kind, state, peer) = (tx.kind, tx.state, tx.peer);
         if request.method == Method::Ack {
+            if kind == Kind::ServerInvite && state == State::Accepted {
+                // An ACK for our 2xx that reuses the INVITE's branch (RFC 2543 style):
+                // it is the dialog's, not ours.
+                return Incoming::AckFor2xx { request };
+            }
             if kind == Kind::ServerInvite && state == State::Completed {
                 if let Some(generation) = self.enter(id, State::Confirmed) {
                     let linger = self.linger_for(self.reliable(id), self.config.t4);
@@ -51,6 +56,10 @@ impl TransactionLayer {
             return Incoming::Absorbed;
         }
         self.stats.absorbed += 1;
+        if kind == Kind::ServerInvite && state == State::Accepted {
+            // A retransmitted INVITE after our 2xx: nothing to send (not even a 100).
+            return Incoming::Absorbed;
+        }
         let resend = match (kind, state) {
             (Kind::ServerInvite, State::Proceeding | State::Completed)
             | (Kind::ServerNonInvite, State::Proceeding | State::Completed) => {
@@ -114,8 +123,12 @@ impl TransactionLayer {
                     t.last_response = Some(bytes.clone());
                     self.send_bytes(peer, bytes);
                 } else if code < 300 {
+                    // RFC 6026 §7.1: Accepted, absorbing retransmitted INVITEs (the TU
+                    // re-sends the 2xx itself) until Timer L.
                     self.send_bytes(peer, bytes);
-                    self.remove(tx);
+                    if let Some(generation) = self.enter(tx, State::Accepted) {
+                        self.schedule(now + self.config.t1 * 64, tx, Timer::Linger, generation);
+                    }
                 } else {
                     t.last_response = Some(bytes.clone());
                     self.send_bytes(peer, bytes);

@@ -200,3 +200,21 @@ fn a_bye_for_no_dialog_gets_481() {
         ["SIP/2.0 481 Call/Transaction Does Not Exist"]
     );
 }
+
+#[test]
+fn a_retransmitted_invite_after_the_200_gets_no_100_and_no_new_call() {
+    let clock = Clock::new();
+    let mut core = core();
+    let leg = incoming(&mut core, &clock);
+    core.answer(leg, &Sdp::parse(OFFER).expect("sdp"), clock.mono);
+    assert_eq!(first_lines(&sent(&mut core)), ["SIP/2.0 200 OK"]);
+    // The phone missed the 200 and sends the INVITE again (same branch).
+    core.handle_message(&invite("inv1"), phone(), clock.mono, clock.unix_ms);
+    let out = sent(&mut core);
+    assert!(
+        !first_lines(&out).contains(&"SIP/2.0 100 Trying"),
+        "a 100 after the 200 makes phones abort: {out:?}"
+    );
+    assert!(core.poll_call_event().is_none(), "no second call");
+    assert_eq!(core.leg_count(), 1);
+}

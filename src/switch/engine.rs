@@ -2,30 +2,28 @@
 //! commands to the SIP core (called directly: it is sans-IO too), media operations,
 //! channel events and finished channels (for CDRs) out, and the next wake-up.
 //!
-//! Each inbound call becomes a channel that hunts the dialplan and runs the planned
-//! applications one by one (`run`); an application either completes at once (set,
-//! answer, log) or leaves the channel waiting ([`Wait`]) for a timer, the end of a
-//! playback, a bridge's outcome or a hangup. Bridges and originates live in `dial.rs`.
+//! Each inbound call (`inbound.rs`) becomes a channel that hunts the dialplan and runs
+//! the planned applications one by one (`execute.rs`); an application either completes
+//! at once (set, answer, log) or leaves the channel waiting ([`Wait`]) for a timer, the
+//! end of a playback, a bridge's outcome or a hangup. Bridges and originates live in
+//! `dial.rs`; this file holds the state, the inputs and outputs, and hangup.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::apps::App;
 use super::cause::HangupCause;
 use super::cdr::CallTimes;
-use super::channel::{CallState, CallerProfile, Channel, ChannelState};
+use super::channel::{CallState, Channel, ChannelState};
 use super::dial::Dial;
 use super::event::{Event, EventName, Stamp};
 use super::session::{DialId, MediaId, Session, Wait};
-use crate::civil::CivilTime;
-use crate::dialplan::{self, Dialplan, Planned};
+use crate::dialplan::{Dialplan, Planned};
 use crate::media::tone::ToneSpec;
 use crate::sip::core::SipCore;
-use crate::sip::dialog::{CallEvent, IncomingCall, LegEnd, LegId};
-use crate::sip::sdp::{self, Negotiated, Offerable, Sdp};
-use crate::sip::transaction::TransportKind;
+use crate::sip::dialog::{CallEvent, LegEnd, LegId};
+use crate::sip::sdp::{self, Negotiated, Offerable};
 
 /// What the switch needs to know, from the config.
 pub struct SwitchConfig {
@@ -113,7 +111,7 @@ pub struct Switch {
     pub(super) config: SwitchConfig,
     pub(super) sessions: HashMap<String, Session>,
     pub(super) by_leg: HashMap<LegId, String>,
-    by_media: HashMap<MediaId, String>,
+    pub(super) by_media: HashMap<MediaId, String>,
     pub(super) dials: HashMap<DialId, Dial>,
     pub(super) next_id: u64,
     pub(super) timers: BTreeSet<(Instant, Timer)>,
@@ -121,7 +119,7 @@ pub struct Switch {
     events: VecDeque<Event>,
     finished: VecDeque<Finished>,
     event_seq: std::cell::Cell<u64>,
-    ports: Box<dyn MediaPorts + Send>,
+    pub(super) ports: Box<dyn MediaPorts + Send>,
     created_total: u64,
     peak: usize,
 }
@@ -312,366 +310,6 @@ impl Switch {
         }
     }
 
-    /// A new call from a phone: a channel, its media, the hunt, and off it runs.
-    fn incoming(&mut self, leg: LegId, call: IncomingCall, sip: &mut SipCore, clock: Clock) {
-        if self.sessions.len() >= self.config.max_sessions {
-            tracing::warn!(from = %call.from_user, "max-sessions reached: call refused");
-            let cause = HangupCause::SwitchCongestion;
-            sip.hangup(leg, 503, Some(&q850(cause)), clock.now);
-            return;
-        }
-        let uuid = crate::ids::uuid_v4();
-        let user_vars = call
-            .auth_user
-            .as_ref()
-            .and_then(|u| self.config.users.get(u))
-            .cloned()
-            .unwrap_or_default();
-        let context = match &call.auth_user {
-            Some(_) => user_vars
-                .get("user_context")
-                .filter(|c| !c.is_empty())
-                .cloned()
-                .unwrap_or_else(|| "default".into()),
-            None => self.config.context.clone(),
-        };
-        let source = call.source.addr;
-        let profile = CallerProfile {
-            username: call.auth_user.clone().unwrap_or_default(),
-            caller_id_name: call
-                .from_display
-                .clone()
-                .filter(|d| !d.is_empty())
-                .unwrap_or_else(|| call.from_user.clone()),
-            caller_id_number: call.from_user.clone(),
-            ani: call.from_user.clone(),
-            destination_number: call.destination.clone(),
-            network_addr: source.ip().to_string(),
-            context,
-            dialplan: "XML".into(),
-            source: "mod_sofia".into(),
-        };
-        let name = format!(
-            "sofia/{}/{}@{}",
-            self.config.profile, call.from_user, call.from_host
-        );
-        let mut channel = Channel::new(uuid.clone(), name, profile);
-        for (n, v) in &user_vars {
-            channel.set(n, v);
-        }
-        let transport = match call.source.transport {
-            TransportKind::Udp => "udp",
-            TransportKind::Tcp => "tcp",
-        };
-        for (n, v) in [
-            ("direction", "inbound"),
-            ("sip_call_id", call.call_id.as_str()),
-            ("sip_from_user", call.from_user.as_str()),
-            ("sip_from_host", call.from_host.as_str()),
-            ("sip_to_user", call.to_user.as_str()),
-            ("sip_req_user", call.destination.as_str()),
-            ("sip_network_ip", &source.ip().to_string()),
-            ("sip_network_port", &source.port().to_string()),
-            ("sip_received_ip", &source.ip().to_string()),
-            ("sip_via_protocol", transport),
-            ("sofia_profile_name", self.config.profile.as_str()),
-            ("domain_name", self.config.domain.as_str()),
-        ] {
-            channel.set(n, v);
-        }
-        if let Some(u) = &call.auth_user {
-            channel.set("sip_auth_username", u);
-            channel.set("user_name", u);
-        }
-        if let Some(ua) = &call.user_agent {
-            channel.set("sip_user_agent", ua);
-        }
-        for (n, v) in &call.x_headers {
-            channel.set(&format!("sip_h_{n}"), v);
-        }
-        let media = self.next_id();
-        let local_rtp = match self.ports.open(media) {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::error!(%uuid, error = %e, "no RTP port for the call: refused (widen rtp-start-port/rtp-end-port?)");
-                sip.hangup(
-                    leg,
-                    503,
-                    Some(&q850(HangupCause::SwitchCongestion)),
-                    clock.now,
-                );
-                return;
-            }
-        };
-        let negotiated = sdp::answer(&call.sdp, &self.config.codecs, local_rtp, clock.unix_us);
-        let mut session = new_session(channel, Some(leg), false, media, local_rtp, clock);
-        self.by_leg.insert(leg, uuid.clone());
-        self.by_media.insert(media, uuid.clone());
-        match negotiated {
-            Ok((answer, stream)) => {
-                set_codec_vars(&mut session.channel, &stream);
-                session.local_sdp = Some(answer);
-                session.stream = Some(stream.clone());
-                self.sessions.insert(uuid.clone(), session);
-                self.media(MediaOp::Remote { id: media, stream });
-            }
-            Err(e) => {
-                tracing::info!(%uuid, error = %e, "cannot answer the caller's SDP offer");
-                self.sessions.insert(uuid.clone(), session);
-                self.emit(&uuid, EventName::ChannelCreate, clock);
-                self.hangup(&uuid, HangupCause::IncompatibleDestination, sip, clock);
-                return;
-            }
-        }
-        self.count_new();
-        tracing::info!(%uuid, from = %call.from_user, to = %call.destination, peer = %source, "new call");
-        self.emit(&uuid, EventName::ChannelCreate, clock);
-        self.route(&uuid, sip, clock);
-    }
-
-    /// Hunts the channel's context for its destination, then runs the plan.
-    pub(super) fn route(&mut self, uuid: &str, sip: &mut SipCore, clock: Clock) {
-        let Some(s) = self.sessions.get_mut(uuid) else {
-            return;
-        };
-        let _ = s.channel.set_state(ChannelState::Routing);
-        let context = s.channel.profile.context.clone();
-        let civil =
-            CivilTime::from_unix((clock.unix_us / 1_000_000) as i64, self.config.utc_offset);
-        let plan = self.config.dialplan.hunt(&context, &mut s.channel, &civil);
-        match plan {
-            Some(plan) if !plan.is_empty() => {
-                s.plan = plan;
-                s.pc = 0;
-                s.wait = Wait::Ready;
-                let _ = s.channel.set_state(ChannelState::Execute);
-                self.run(uuid, sip, clock);
-            }
-            found => {
-                let dest = s.channel.profile.destination_number.clone();
-                tracing::info!(%uuid, %context, destination = %dest,
-                    "{}", if found.is_none() { "no such dialplan context" } else { "no extension matches" });
-                self.hangup(uuid, HangupCause::NoRouteDestination, sip, clock);
-            }
-        }
-    }
-
-    /// Runs applications until one makes the channel wait, or the plan ends (hangup).
-    pub(super) fn run(&mut self, uuid: &str, sip: &mut SipCore, clock: Clock) {
-        for _ in 0..1000 {
-            let Some(s) = self.sessions.get_mut(uuid) else {
-                return;
-            };
-            if s.wait != Wait::Ready {
-                return;
-            }
-            let Some(step) = s.plan.get(s.pc).cloned() else {
-                s.application = None;
-                let cause = HangupCause::NormalClearing;
-                self.hangup(uuid, cause, sip, clock);
-                return;
-            };
-            s.pc += 1;
-            let data = dialplan::expand(&step.data, &s.channel);
-            s.application = Some((step.application.clone(), data.clone()));
-            match App::parse(&step.application, &data) {
-                Ok(app) => self.execute(uuid, app, sip, clock),
-                Err(e) => {
-                    tracing::error!(%uuid, extension = %step.extension, "cannot run {}: {e}", step.application);
-                }
-            }
-        }
-        tracing::error!(%uuid, "1000 applications without waiting: the dialplan loops; hanging up");
-        self.hangup(uuid, HangupCause::ExchangeRoutingError, sip, clock);
-    }
-
-    fn execute(&mut self, uuid: &str, app: App, sip: &mut SipCore, clock: Clock) {
-        match app {
-            App::Answer => self.answer(uuid, sip, clock),
-            App::PreAnswer => self.pre_answer(uuid, sip, clock),
-            App::RingReady => self.ring_ready(uuid, sip, clock),
-            App::Set { name, value } => {
-                self.set_var(uuid, &name, &value);
-            }
-            App::Export { name, value, local } => {
-                if let Some(s) = self.sessions.get_mut(uuid) {
-                    if local {
-                        s.channel.set(&name, &value);
-                    }
-                    let list = s.channel.get("export_vars").unwrap_or_default();
-                    let list = if list.is_empty() {
-                        name.clone()
-                    } else {
-                        format!("{list},{name}")
-                    };
-                    s.channel.set("export_vars", &list);
-                    s.channel.set(&format!("__export_{name}"), &value);
-                }
-            }
-            App::Unset(name) => {
-                if let Some(s) = self.sessions.get_mut(uuid) {
-                    s.channel.unset(&name);
-                }
-            }
-            App::Hangup(cause) => self.hangup(uuid, cause, sip, clock),
-            App::Respond { code, reason } => self.respond(uuid, code, reason, sip, clock),
-            App::Transfer {
-                extension, context, ..
-            } => self.transfer(uuid, &extension, context.as_deref(), sip, clock),
-            App::Bridge(dial) => self.bridge(uuid, dial, sip, clock),
-            App::Sleep(ms) => {
-                let at = clock.now + Duration::from_millis(ms);
-                if let Some(s) = self.sessions.get_mut(uuid) {
-                    s.wait = Wait::Until(at);
-                }
-                self.timers.insert((at, Timer::Wake(uuid.to_string())));
-            }
-            App::Log { level, message } => match level.as_str() {
-                "ERR" | "CRIT" | "ALERT" => tracing::error!(%uuid, "{message}"),
-                "WARNING" => tracing::warn!(%uuid, "{message}"),
-                "NOTICE" | "INFO" | "CONSOLE" => tracing::info!(%uuid, "{message}"),
-                _ => tracing::debug!(%uuid, "{message}"),
-            },
-            App::Echo => {
-                if let Some(s) = self.sessions.get_mut(uuid) {
-                    s.wait = Wait::Parked;
-                    let id = s.media;
-                    self.media(MediaOp::Echo { id });
-                }
-            }
-            App::Park => {
-                if let Some(s) = self.sessions.get_mut(uuid) {
-                    s.wait = Wait::Parked;
-                    let _ = s.channel.set_state(ChannelState::Park);
-                    let id = s.media;
-                    self.media(MediaOp::Idle { id });
-                }
-            }
-            App::Playback(tone) => {
-                let token = self.next_id();
-                if let Some(s) = self.sessions.get_mut(uuid) {
-                    s.wait = Wait::Playback(token);
-                    let id = s.media;
-                    self.media(MediaOp::Play { id, tone, token });
-                }
-            }
-        }
-    }
-
-    pub fn set_var(&mut self, uuid: &str, name: &str, value: &str) -> bool {
-        match self.sessions.get_mut(uuid) {
-            Some(s) => {
-                if value.is_empty() {
-                    s.channel.unset(name);
-                } else {
-                    s.channel.set(name, value);
-                }
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// 200 OK to an inbound channel (no-op when already answered).
-    pub(super) fn answer(&mut self, uuid: &str, sip: &mut SipCore, clock: Clock) {
-        let Some(s) = self.sessions.get_mut(uuid) else {
-            return;
-        };
-        if s.answered {
-            return;
-        }
-        s.answered = true;
-        s.answer_us = Some(clock.unix_us);
-        s.channel.callstate = CallState::Active;
-        if let (Some(leg), Some(sdp)) = (s.leg, s.local_sdp.clone()) {
-            if !s.outbound {
-                sip.answer(leg, &sdp, clock.now);
-            }
-        }
-        self.emit(uuid, EventName::ChannelAnswer, clock);
-    }
-
-    /// 183 with our SDP: early media flows.
-    pub(super) fn pre_answer(&mut self, uuid: &str, sip: &mut SipCore, clock: Clock) {
-        let Some(s) = self.sessions.get_mut(uuid) else {
-            return;
-        };
-        if s.answered || s.early_media || s.outbound {
-            return;
-        }
-        s.early_media = true;
-        s.channel.callstate = CallState::Early;
-        if let (Some(leg), Some(sdp)) = (s.leg, s.local_sdp.clone()) {
-            sip.progress(leg, 183, Some(&sdp), clock.now);
-        }
-        self.emit(uuid, EventName::ChannelProgressMedia, clock);
-    }
-
-    /// 180 Ringing.
-    pub(super) fn ring_ready(&mut self, uuid: &str, sip: &mut SipCore, clock: Clock) {
-        let Some(s) = self.sessions.get_mut(uuid) else {
-            return;
-        };
-        if s.answered || s.early_media || s.outbound {
-            return;
-        }
-        s.channel.callstate = CallState::Ringing;
-        if let Some(leg) = s.leg {
-            sip.progress(leg, 180, None, clock.now);
-        }
-        self.emit(uuid, EventName::ChannelProgress, clock);
-    }
-
-    fn respond(
-        &mut self,
-        uuid: &str,
-        code: u16,
-        reason: Option<String>,
-        sip: &mut SipCore,
-        clock: Clock,
-    ) {
-        match code {
-            180 => self.ring_ready(uuid, sip, clock),
-            183 => self.pre_answer(uuid, sip, clock),
-            200..=299 => self.answer(uuid, sip, clock),
-            c if c >= 300 => {
-                if let Some(s) = self.sessions.get_mut(uuid) {
-                    if let (Some(leg), false) = (s.leg.take(), s.answered) {
-                        self.by_leg.remove(&leg);
-                        sip.hangup(leg, c, None, clock.now);
-                        s.channel.set("sip_hangup_disposition", "send_refuse");
-                        tracing::debug!(%uuid, code = c, reason = reason.as_deref().unwrap_or(""), "respond");
-                    }
-                }
-                self.hangup(uuid, HangupCause::from_sip(c), sip, clock);
-            }
-            _ => {}
-        }
-    }
-
-    /// `transfer EXT XML CONTEXT`: a new destination, hunted afresh.
-    pub fn transfer(
-        &mut self,
-        uuid: &str,
-        extension: &str,
-        context: Option<&str>,
-        sip: &mut SipCore,
-        clock: Clock,
-    ) {
-        self.unbridge(uuid, sip, clock);
-        let Some(s) = self.sessions.get_mut(uuid) else {
-            return;
-        };
-        s.channel.profile.destination_number = extension.to_string();
-        if let Some(c) = context {
-            s.channel.profile.context = c.to_string();
-        }
-        s.wait = Wait::Ready;
-        let id = s.media;
-        self.media(MediaOp::Idle { id });
-        self.route(uuid, sip, clock);
-    }
-
     /// Ends a channel with `cause`: its SIP leg, its bridge or dial, its media; emits
     /// the hangup events and leaves its record for the CDR writer.
     pub fn hangup(&mut self, uuid: &str, cause: HangupCause, sip: &mut SipCore, clock: Clock) {
@@ -749,84 +387,6 @@ impl Switch {
         n
     }
 
-    /// A re-INVITE or UPDATE: answered from our side, and hold passed to the peer.
-    fn reoffer(&mut self, leg: LegId, offer: Option<Sdp>, sip: &mut SipCore, now: Instant) {
-        let Some(uuid) = self.by_leg.get(&leg).cloned() else {
-            sip.refuse_reoffer(leg, 481, "Call/Transaction Does Not Exist", now);
-            return;
-        };
-        let Some(s) = self.sessions.get_mut(&uuid) else {
-            return;
-        };
-        let Some(offer) = offer else {
-            // No SDP (a session refresh by re-INVITE): our description again.
-            let sdp = s.local_sdp.clone();
-            sip.answer_reoffer(leg, sdp.as_ref(), now);
-            return;
-        };
-        let session_id = s.local_sdp.as_ref().map_or(0, |l| l.origin.session_id);
-        match sdp::answer(&offer, &self.config.codecs, s.local_rtp, session_id) {
-            Ok((answer, stream)) => {
-                let answer = s.next_sdp(answer);
-                sip.answer_reoffer(leg, Some(&answer), now);
-                let held = matches!(
-                    stream.direction,
-                    sdp::Direction::RecvOnly | sdp::Direction::Inactive
-                );
-                s.channel.callstate = if held {
-                    CallState::Held
-                } else {
-                    CallState::Active
-                };
-                let offered = offer
-                    .media
-                    .iter()
-                    .find(|m| m.kind == "audio" && m.port != 0)
-                    .map(|m| m.direction)
-                    .unwrap_or_default();
-                s.stream = Some(stream.clone());
-                set_codec_vars(&mut s.channel, &stream);
-                let id = s.media;
-                let peer = s.peer.clone();
-                self.media(MediaOp::Remote { id, stream });
-                if let Some(p) = peer {
-                    self.pass_direction(&p, offered, sip, now);
-                }
-            }
-            Err(e) => {
-                tracing::info!(uuid = %uuid, error = %e, "re-INVITE offer refused");
-                sip.refuse_reoffer(leg, 488, "Not Acceptable Here", now);
-            }
-        }
-    }
-
-    /// Offers the peer the direction the other side asked for (hold, unhold).
-    fn pass_direction(
-        &mut self,
-        uuid: &str,
-        direction: sdp::Direction,
-        sip: &mut SipCore,
-        now: Instant,
-    ) {
-        let Some(p) = self.sessions.get_mut(uuid) else {
-            return;
-        };
-        let current = p
-            .local_sdp
-            .as_ref()
-            .and_then(|l| l.media.first())
-            .map(|m| m.direction);
-        if current == Some(direction) {
-            return;
-        }
-        let (Some(leg), true) = (p.leg, p.answered) else {
-            return;
-        };
-        let offer = sdp::offer(&self.config.codecs, p.local_rtp, 0, direction);
-        let offer = p.next_sdp(offer);
-        sip.reinvite(leg, &offer, now);
-    }
-
     pub(super) fn push_event(&mut self, e: Event) {
         self.events.push_back(e);
     }
@@ -852,7 +412,7 @@ impl Switch {
         Event::for_channel(name, channel, &stamp)
     }
 
-    fn count_new(&mut self) {
+    pub(super) fn count_new(&mut self) {
         self.created_total += 1;
         self.peak = self.peak.max(self.sessions.len());
     }

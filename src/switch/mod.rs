@@ -13,6 +13,8 @@ pub mod dial;
 pub mod dialstring;
 pub mod engine;
 pub mod event;
+mod execute;
+mod inbound;
 pub mod session;
 
 pub use cause::HangupCause;

@@ -270,8 +270,7 @@ impl SipCore {
 
     fn contact(&self, user: &str) -> String {
         let user = if user.is_empty() { "loopstart" } else { user };
-        let transport = "";
-        format!("<sip:{user}@{}{transport}>", self.config.contact_host)
+        format!("<sip:{user}@{}>", self.config.contact_host)
     }
 
     /// A request inside leg `id`'s dialog (BYE, ACK, re-INVITE), with the next CSeq
@@ -357,6 +356,14 @@ impl SipCore {
         resp.headers.push("Server", self.config.user_agent.as_str());
         resp
     }
+}
+
+/// The user part of a name-addr (`"Bob" <sip:1002@host>` → `1002`).
+fn local_user(name_addr: &str) -> String {
+    crate::sip::wire::NameAddr::parse(name_addr)
+        .ok()
+        .and_then(|n| n.uri.user)
+        .unwrap_or_default()
 }
 
 /// `application/sdp` body of a message, parsed; None when it has none.

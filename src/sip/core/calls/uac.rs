@@ -1,7 +1,7 @@
 //! The calls we place (a B-leg to a registered phone), the requests we send on any
 //! leg (BYE, CANCEL, re-INVITE), and the answers they get.
 
-use super::{contact_uri, sdp_body, set_sdp, Leg, Phase, Purpose, Role};
+use super::{contact_uri, local_user, sdp_body, set_sdp, Leg, Phase, Purpose, Role};
 use crate::sip::core::SipCore;
 use crate::sip::dialog::{CallEvent, LegEnd, LegId, OutboundCall};
 use crate::sip::sdp::Sdp;
@@ -165,7 +165,7 @@ impl SipCore {
             Purpose::Reinvite if code >= 200 => {
                 if code < 300 {
                     let cseq = resp.headers.cseq().map(|c| c.seq).unwrap_or(0);
-                    self.send_ack(id, cseq, &resp);
+                    self.send_ack(id, cseq);
                     let sdp = sdp_body(&resp.headers, &resp.body).and_then(Result::ok);
                     self.call_events
                         .push_back(CallEvent::ReofferAnswered { leg: id, sdp });
@@ -232,7 +232,7 @@ impl SipCore {
                 .collect();
             let cancelling = leg.phase == Phase::Cancelling;
             leg.phase = Phase::Answered;
-            self.send_ack(id, 1, &resp);
+            self.send_ack(id, 1);
             if cancelling {
                 // The 200 crossed our CANCEL: the call is answered, end it properly.
                 self.send_bye(id, None, now);
@@ -255,7 +255,7 @@ impl SipCore {
 
     /// The ACK for a 2xx to our INVITE or re-INVITE (§13.2.2.4): a request of its
     /// own, kept to answer retransmissions of the 2xx.
-    fn send_ack(&mut self, id: LegId, cseq: u32, _resp: &Response) {
+    fn send_ack(&mut self, id: LegId, cseq: u32) {
         let Some(ack) = self.in_dialog_request(id, Method::Ack, Some(cseq)) else {
             return;
         };
@@ -308,11 +308,4 @@ fn status_phrase(code: u16) -> &'static str {
         603 => "Decline",
         _ => "Call Failed",
     }
-}
-
-fn local_user(name_addr: &str) -> String {
-    crate::sip::wire::NameAddr::parse(name_addr)
-        .ok()
-        .and_then(|n| n.uri.user)
-        .unwrap_or_default()
 }

@@ -218,3 +218,62 @@ fn a_retransmitted_invite_after_the_200_gets_no_100_and_no_new_call() {
     assert!(core.poll_call_event().is_none(), "no second call");
     assert_eq!(core.leg_count(), 1);
 }
+
+/// The INVITE asked for session timers (RFC 4028): the 200 carries the interval, and
+/// an UPDATE without SDP (the refresh) is answered at once, the switch not bothered.
+#[test]
+fn session_timers_are_granted_and_refreshes_answered() {
+    let clock = Clock::new();
+    let mut core = core();
+    let with_timer = String::from_utf8(invite("inv1")).expect("utf8").replace(
+        "CSeq: 1 INVITE\r\n",
+        "CSeq: 1 INVITE\r\nSupported: timer\r\nSession-Expires: 1800;refresher=uac\r\n",
+    );
+    core.handle_message(with_timer.as_bytes(), phone(), clock.mono, clock.unix_ms);
+    let Some(CallEvent::Incoming { leg, .. }) = core.poll_call_event() else {
+        panic!("no call");
+    };
+    sent(&mut core);
+    core.answer(leg, &Sdp::parse(OFFER).expect("sdp"), clock.mono);
+    let ok = sent(&mut core).remove(0);
+    assert!(ok.contains("Session-Expires: 1800;refresher=uac"), "{ok}");
+    assert!(ok.contains("Require: timer"), "{ok}");
+    let tag = to_tag(&ok);
+    core.handle_message(
+        &request("ACK", "ack1", "1 ACK", Some(&tag)),
+        phone(),
+        clock.mono,
+        clock.unix_ms,
+    );
+    core.handle_message(
+        &request("UPDATE", "up1", "2 UPDATE", Some(&tag)),
+        phone(),
+        clock.mono,
+        clock.unix_ms,
+    );
+    assert_eq!(first_lines(&sent(&mut core)), ["SIP/2.0 200 OK"]);
+    assert!(
+        core.poll_call_event().is_none(),
+        "a refresh is not the switch's business"
+    );
+    // INFO (e.g. DTMF relay) is answered 200 too.
+    core.handle_message(
+        &request("INFO", "in1", "3 INFO", Some(&tag)),
+        phone(),
+        clock.mono,
+        clock.unix_ms,
+    );
+    assert_eq!(first_lines(&sent(&mut core)), ["SIP/2.0 200 OK"]);
+    // Too short an interval is refused with the minimum (RFC 4028 §6).
+    let short = with_timer
+        .replace("Session-Expires: 1800", "Session-Expires: 30")
+        .replace("Call-ID: call-1", "Call-ID: call-2")
+        .replace("branch=z9hG4bKinv1", "branch=z9hG4bKinv2");
+    core.handle_message(short.as_bytes(), phone(), clock.mono, clock.unix_ms);
+    let out = sent(&mut core);
+    assert!(
+        out.iter()
+            .any(|m| m.starts_with("SIP/2.0 422") && m.contains("Min-SE: 90")),
+        "{out:?}"
+    );
+}

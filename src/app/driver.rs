@@ -244,6 +244,8 @@ impl Driver {
     /// Hands the core's call events to the switch, and the switch's outputs to the
     /// media thread, the event socket and the CDR writer.
     fn run_switch(&mut self) {
+        let listening = self.events.receiver_count() > 0;
+        self.switch.set_events_wanted(listening);
         let mut c: Option<Clock> = None;
         while let Some(ev) = self.core.poll_call_event() {
             let now = *c.get_or_insert_with(clock);
@@ -277,7 +279,6 @@ impl Driver {
                 tracing::error!("the CDR writer has stopped: a call record is lost");
             }
         }
-        let listening = self.events.receiver_count() > 0;
         while let Some(e) = self.switch.poll_event() {
             if listening {
                 let _ = self.events.send(EslEvent {

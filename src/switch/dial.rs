@@ -481,7 +481,7 @@ impl Switch {
             s.channel.set("last_bridge_to", b);
         }
         self.media(MediaOp::Bridge { a: am, b: bm });
-        let Some(sa) = self.sessions.get(a) else {
+        let Some(sa) = self.sessions.get(a).filter(|_| self.events_wanted()) else {
             return;
         };
         let mut e = self.channel_event(&sa.channel, EventName::ChannelBridge, clock);

@@ -122,6 +122,7 @@ pub struct Switch {
     pub(super) ports: Box<dyn MediaPorts + Send>,
     created_total: u64,
     peak: usize,
+    events_wanted: bool,
 }
 
 impl Switch {
@@ -141,6 +142,7 @@ impl Switch {
             ports,
             created_total: 0,
             peak: 0,
+            events_wanted: true,
         }
     }
 
@@ -352,8 +354,10 @@ impl Switch {
         };
         self.media(MediaOp::Close { id: s.media });
         let _ = s.channel.set_state(ChannelState::Reporting);
-        let event = self.channel_event(&s.channel, EventName::ChannelHangupComplete, clock);
-        self.events.push_back(event);
+        if self.events_wanted {
+            let event = self.channel_event(&s.channel, EventName::ChannelHangupComplete, clock);
+            self.events.push_back(event);
+        }
         let times = CallTimes {
             start_us: s.start_us,
             answer_us: s.answer_us,
@@ -388,10 +392,25 @@ impl Switch {
     }
 
     pub(super) fn push_event(&mut self, e: Event) {
-        self.events.push_back(e);
+        if self.events_wanted {
+            self.events.push_back(e);
+        }
+    }
+
+    /// Whether anyone listens for events: building one copies every channel variable,
+    /// which a box under load should not do for nobody.
+    pub fn set_events_wanted(&mut self, wanted: bool) {
+        self.events_wanted = wanted;
+    }
+
+    pub(super) fn events_wanted(&self) -> bool {
+        self.events_wanted
     }
 
     pub(super) fn emit(&mut self, uuid: &str, name: EventName, clock: Clock) {
+        if !self.events_wanted {
+            return;
+        }
         let Some(s) = self.sessions.get(uuid) else {
             return;
         };

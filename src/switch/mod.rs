@@ -22,3 +22,6 @@ pub use channel::{CallState, CallerProfile, Channel, ChannelState};
 pub use dialstring::{DialString, Leg, Target};
 pub use engine::{Clock, Finished, MediaNotice, MediaOp, MediaPorts, Switch, SwitchConfig};
 pub use session::{MediaId, Session, Wait};
+
+#[cfg(test)]
+mod tests;

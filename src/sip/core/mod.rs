@@ -463,4 +463,4 @@ fn reason_phrase(detail: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -7,7 +7,7 @@ use crate::sip::wire::{parse_message, Framing, Limits, Message, Response};
 
 const DOMAIN: &str = "example.test";
 
-pub(in crate::sip::core) fn core() -> SipCore {
+pub(crate) fn core() -> SipCore {
     let mut dir = Directory::new(DOMAIN, DOMAIN);
     dir.add_password("1001", "secret1001");
     dir.add_password("1002", "secret1002");
@@ -33,7 +33,7 @@ pub(in crate::sip::core) fn core() -> SipCore {
     SipCore::new(config, dir, [9; 32], 42)
 }
 
-pub(in crate::sip::core) fn phone() -> Peer {
+pub(crate) fn phone() -> Peer {
     Peer {
         addr: "127.0.0.2:5070".parse().unwrap(),
         transport: TransportKind::Udp,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::engine::{Clock, MediaOp, MediaPorts, Switch, SwitchConfig};
 use super::session::MediaId;
-use crate::sip::core::tests::{core, phone};
+use crate::sip::core::tests::core;
 use crate::sip::core::SipCore;
 use crate::sip::sdp::Offerable;
 use crate::store::Binding;

@@ -33,7 +33,7 @@ pub(crate) fn core() -> SipCore {
     SipCore::new(config, dir, [9; 32], 42)
 }
 
-pub(crate) fn phone() -> Peer {
+pub(in crate::sip::core) fn phone() -> Peer {
     Peer {
         addr: "127.0.0.2:5070".parse().unwrap(),
         transport: TransportKind::Udp,

@@ -25,7 +25,9 @@ PKGS=(sip-tester baresip-core kamailio python3 python3-pip procps iproute2
       # the firmware build (alsa-lib from source) and the QEMU system tests
       clang lld make pkg-config bzip2 file kmod xz-utils cpio e2fsprogs qemu-system-arm
       # systemd-analyze checks the unit in rootfs/
-      systemd)
+      systemd
+      # time zones for the dialplan's time conditions (src/tz.rs tests)
+      tzdata)
 missing=()
 for p in "${PKGS[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -17,3 +17,4 @@ pub mod media;
 pub mod sip;
 pub mod store;
 pub mod switch;
+pub mod tz;

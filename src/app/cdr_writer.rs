@@ -39,7 +39,7 @@ pub enum CdrRequest {
 }
 
 /// Starts the writer thread; it ends when every sender is dropped.
-pub fn start(mut log: CdrLog, utc_offset: i32) -> std::io::Result<mpsc::Sender<CdrRequest>> {
+pub fn start(mut log: CdrLog) -> std::io::Result<mpsc::Sender<CdrRequest>> {
     let (tx, rx) = mpsc::channel::<CdrRequest>();
     thread::Builder::new()
         .name("loopstart-cdr".into())
@@ -51,7 +51,7 @@ pub fn start(mut log: CdrLog, utc_offset: i32) -> std::io::Result<mpsc::Sender<C
                 while let Some(req) = next.take() {
                     match req {
                         CdrRequest::Write { finished, stats } => {
-                            batch.push(record(*finished, stats, utc_offset))
+                            batch.push(record(*finished, stats))
                         }
                         CdrRequest::List { n, reply } => {
                             flush(&mut log, &mut batch);
@@ -83,11 +83,7 @@ pub fn start(mut log: CdrLog, utc_offset: i32) -> std::io::Result<mpsc::Sender<C
 }
 
 /// The record of a finished channel, with its RTP statistics when they come in time.
-fn record(
-    finished: Finished,
-    stats: oneshot::Receiver<RtpStats>,
-    utc_offset: i32,
-) -> (LegKind, Cdr) {
+fn record(finished: Finished, stats: oneshot::Receiver<RtpStats>) -> (LegKind, Cdr) {
     let mut channel = finished.channel;
     let deadline = Instant::now() + STATS_WAIT;
     let mut stats = stats;
@@ -114,7 +110,10 @@ fn record(
     } else {
         LegKind::A
     };
-    (leg, Cdr::from_channel(&channel, finished.times, utc_offset))
+    (
+        leg,
+        Cdr::from_channel(&channel, finished.times, finished.utc_offset),
+    )
 }
 
 fn flush(log: &mut CdrLog, batch: &mut Vec<(LegKind, Cdr)>) {

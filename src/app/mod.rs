@@ -127,9 +127,12 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
     };
     let (media, media_events) = crate::media::engine::MediaEngine::start(media_cfg)
         .map_err(|e| StartError(format!("cannot start the media engine: {e}")))?;
-    let cdr_log = crate::switch::cdr_log::CdrLog::open(&store, config.cdr_csv.clone(), data_dir)
-        .map_err(|e| StartError(format!("cannot open the call records: {e}")))?;
-    let cdrs = cdr_writer::start(cdr_log, 0)
+    let mut cdr_log =
+        crate::switch::cdr_log::CdrLog::open(&store, config.cdr_csv.clone(), data_dir)
+            .map_err(|e| StartError(format!("cannot open the call records: {e}")))?;
+    let zone = crate::tz::Zone::local();
+    cdr_log.set_utc_offset(zone.offset_at((unix_ms() / 1000) as i64));
+    let cdrs = cdr_writer::start(cdr_log)
         .map_err(|e| StartError(format!("cannot start the CDR writer: {e}")))?;
     let (events_tx, _) = tokio::sync::broadcast::channel::<esl::EslEvent>(1024);
     let core_uuid = crate::ids::uuid_v4();
@@ -140,6 +143,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
         cdrs: cdrs.clone(),
         events: events_tx.clone(),
         core_uuid,
+        zone,
     });
 
     let mut handles = Vec::new();
@@ -329,6 +333,7 @@ struct CallsSetup {
     cdrs: std::sync::mpsc::Sender<cdr_writer::CdrRequest>,
     events: tokio::sync::broadcast::Sender<esl::EslEvent>,
     core_uuid: String,
+    zone: crate::tz::Zone,
 }
 
 /// Binds a profile's sockets and starts its driver.
@@ -405,7 +410,7 @@ async fn start_profile(
             dialplan: calls.dialplan,
             codecs: offerable(profile),
             context: profile.context.clone(),
-            utc_offset: 0,
+            zone: calls.zone,
             max_sessions: config.switch.max_sessions as usize,
             core_uuid: calls.core_uuid,
             hostname: hostname(),

@@ -35,8 +35,9 @@ pub struct SwitchConfig {
     pub codecs: Offerable,
     /// The profile's `context` for callers the directory does not vouch for.
     pub context: String,
-    /// Seconds east of UTC for time conditions and CDR stamps.
-    pub utc_offset: i32,
+    /// The box's local time zone, for time conditions, events and CDR stamps (a
+    /// call's `timezone` or `tod_tz_offset` variable overrides it for its hunt).
+    pub zone: crate::tz::Zone,
     pub max_sessions: usize,
     pub core_uuid: String,
     pub hostname: String,
@@ -97,6 +98,8 @@ pub struct Finished {
     pub media: MediaId,
     /// A B-leg (dialled by a bridge or originate).
     pub outbound: bool,
+    /// Seconds east of UTC when it ended, for the record's local stamps.
+    pub utc_offset: i32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -123,6 +126,8 @@ pub struct Switch {
     created_total: u64,
     peak: usize,
     events_wanted: bool,
+    /// Zones calls asked for by name (`timezone`), loaded once each.
+    pub(super) zones: HashMap<String, Option<crate::tz::Zone>>,
 }
 
 impl Switch {
@@ -143,6 +148,7 @@ impl Switch {
             created_total: 0,
             peak: 0,
             events_wanted: true,
+            zones: HashMap::new(),
         }
     }
 
@@ -161,7 +167,7 @@ impl Switch {
             core_uuid: &self.config.core_uuid,
             hostname: &self.config.hostname,
             unix_us: clock.unix_us,
-            utc_offset: self.config.utc_offset,
+            utc_offset: self.utc_offset(clock),
             sequence: self.event_seq.get(),
         };
         let e = Event::new(EventName::ReloadXml, &stamp);
@@ -363,7 +369,9 @@ impl Switch {
             answer_us: s.answer_us,
             end_us: clock.unix_us,
         };
+        let utc_offset = self.utc_offset(clock);
         self.finished.push_back(Finished {
+            utc_offset,
             times,
             media: s.media,
             outbound: s.outbound,
@@ -397,6 +405,13 @@ impl Switch {
         }
     }
 
+    /// Seconds east of UTC, now, in the box's zone.
+    pub(super) fn utc_offset(&self, clock: Clock) -> i32 {
+        self.config
+            .zone
+            .offset_at((clock.unix_us / 1_000_000) as i64)
+    }
+
     /// Whether anyone listens for events: building one copies every channel variable,
     /// which a box under load should not do for nobody.
     pub fn set_events_wanted(&mut self, wanted: bool) {
@@ -425,7 +440,7 @@ impl Switch {
             core_uuid: &self.config.core_uuid,
             hostname: &self.config.hostname,
             unix_us: clock.unix_us,
-            utc_offset: self.config.utc_offset,
+            utc_offset: self.utc_offset(clock),
             sequence,
         };
         Event::for_channel(name, channel, &stamp)

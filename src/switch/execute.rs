@@ -14,16 +14,52 @@ use crate::civil::CivilTime;
 use crate::dialplan;
 use crate::sip::core::SipCore;
 
+/// At most this many named zones are kept loaded.
+const MAX_ZONES: usize = 32;
+
 impl Switch {
+    /// The offset a channel's time conditions use, as FreeSWITCH's dialplan reads it:
+    /// `tod_tz_offset` (hours east of UTC), else `timezone` (a zone name), else the
+    /// box's zone.
+    pub(super) fn hunt_offset(&mut self, uuid: &str, clock: Clock) -> i32 {
+        let unix = (clock.unix_us / 1_000_000) as i64;
+        let Some(s) = self.sessions.get(uuid) else {
+            return self.utc_offset(clock);
+        };
+        if let Some(hours) = s
+            .channel
+            .get("tod_tz_offset")
+            .and_then(|v| v.trim().parse::<i32>().ok())
+        {
+            return hours.clamp(-14, 14) * 3600;
+        }
+        let Some(name) = s.channel.get("timezone").filter(|n| !n.is_empty()) else {
+            return self.utc_offset(clock);
+        };
+        if !self.zones.contains_key(&name) {
+            if self.zones.len() >= MAX_ZONES {
+                self.zones.clear();
+            }
+            let zone = crate::tz::Zone::named(&name)
+                .map_err(|e| tracing::warn!(%uuid, "{e}: the box's zone is used"))
+                .ok();
+            self.zones.insert(name.clone(), zone);
+        }
+        match self.zones.get(&name) {
+            Some(Some(z)) => z.offset_at(unix),
+            _ => self.utc_offset(clock),
+        }
+    }
+
     /// Hunts the channel's context for its destination, then runs the plan.
     pub(super) fn route(&mut self, uuid: &str, sip: &mut SipCore, clock: Clock) {
+        let offset = self.hunt_offset(uuid, clock);
         let Some(s) = self.sessions.get_mut(uuid) else {
             return;
         };
         let _ = s.channel.set_state(ChannelState::Routing);
         let context = s.channel.profile.context.clone();
-        let civil =
-            CivilTime::from_unix((clock.unix_us / 1_000_000) as i64, self.config.utc_offset);
+        let civil = CivilTime::from_unix((clock.unix_us / 1_000_000) as i64, offset);
         let plan = self.config.dialplan.hunt(&context, &mut s.channel, &civil);
         match plan {
             Some(plan) if !plan.is_empty() => {
@@ -224,7 +260,13 @@ impl Switch {
                 if let Some(s) = self.sessions.get_mut(uuid) {
                     if let (Some(leg), false) = (s.leg.take(), s.answered) {
                         self.by_leg.remove(&leg);
-                        sip.hangup(leg, c, None, clock.now);
+                        let phrase: Option<String> = reason
+                            .as_deref()
+                            .map(|r| r.chars().filter(|ch| !ch.is_control()).take(100).collect());
+                        match phrase.as_deref().filter(|r| !r.trim().is_empty()) {
+                            Some(phrase) => sip.refuse(leg, c, phrase, clock.now),
+                            None => sip.hangup(leg, c, None, clock.now),
+                        }
                         s.channel.set("sip_hangup_disposition", "send_refuse");
                         tracing::debug!(%uuid, code = c, reason = reason.as_deref().unwrap_or(""), "respond");
                     }

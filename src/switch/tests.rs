@@ -16,6 +16,13 @@ use crate::store::Binding;
 const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
 
 const DIALPLAN: &str = r#"<include><context name="default">
+  <extension name="office_hours">
+    <condition field="destination_number" expression="^7000$"/>
+    <condition time-of-day="05:00-07:00">
+      <action application="respond" data="486"/>
+      <anti-action application="respond" data="403 Closed Now"/>
+    </condition>
+  </extension>
   <extension name="local">
     <condition field="destination_number" expression="^(100[0-9])$">
       <action application="set" data="call_timeout=10"/>
@@ -42,6 +49,10 @@ struct Rig {
 
 impl Rig {
     fn new() -> Rig {
+        Rig::with_zone(crate::tz::Zone::utc())
+    }
+
+    fn with_zone(zone: crate::tz::Zone) -> Rig {
         let mut diags = crate::config::Diags::default();
         let mut vars = BTreeMap::new();
         let elements = crate::config::xml::load_str(
@@ -63,7 +74,7 @@ impl Rig {
                 dialplan,
                 codecs: Offerable::default(),
                 context: "default".into(),
-                utc_offset: 0,
+                zone,
                 max_sessions: 100,
                 core_uuid: "core".into(),
                 hostname: "box".into(),
@@ -321,4 +332,23 @@ fn no_answer_at_call_timeout_cancels_the_phone_and_refuses_the_caller_480() {
     let a = finished.iter().find(|f| !f.outbound).expect("A-leg");
     assert_eq!(a.channel.hangup_cause.map(|c| c.name()), Some("NO_ANSWER"));
     assert_eq!(a.channel.get("DIALSTATUS").as_deref(), Some("NOANSWER"));
+}
+
+/// Time conditions read the box's local time: 11:06 UTC is 06:06 in New York.
+#[test]
+fn time_conditions_use_the_boxs_time_zone() {
+    let status = |zone| {
+        let mut rig = Rig::with_zone(zone);
+        let out = rig.input(&invite_from_1001("7000"), "127.0.0.2:5070");
+        first_lines(&out)
+            .into_iter()
+            .find(|l| !l.contains(" 100 "))
+            .unwrap_or_default()
+    };
+    let new_york = crate::tz::Zone::named("America/New_York").expect("tzdata");
+    assert_eq!(status(new_york), "127.0.0.2:5070 SIP/2.0 486 Busy Here");
+    assert_eq!(
+        status(crate::tz::Zone::utc()),
+        "127.0.0.2:5070 SIP/2.0 403 Closed Now"
+    );
 }

@@ -106,6 +106,19 @@ impl SipCore {
         }
     }
 
+    /// Refuses an inbound leg not yet answered with `code` and `phrase` (the
+    /// `respond` application's own words).
+    pub fn refuse(&mut self, id: LegId, code: u16, phrase: &str, now: Instant) {
+        let unanswered = self
+            .legs
+            .get(id)
+            .is_some_and(|l| l.role == Role::Uas && l.phase == Phase::Early);
+        if unanswered {
+            self.reject_invite(id, code, phrase, None, now);
+            self.legs.remove(id);
+        }
+    }
+
     /// A re-INVITE with our new description (hold passed through from the other leg).
     pub fn reinvite(&mut self, id: LegId, sdp: &Sdp, now: Instant) {
         let answered = self
@@ -296,7 +309,12 @@ impl SipCore {
 /// The reason phrase we send with a final status from a hangup cause.
 fn status_phrase(code: u16) -> &'static str {
     match code {
+        401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
         404 => "Not Found",
+        410 => "Gone",
+        484 => "Address Incomplete",
         408 => "Request Timeout",
         480 => "Temporarily Unavailable",
         486 => "Busy Here",
@@ -305,7 +323,9 @@ fn status_phrase(code: u16) -> &'static str {
         500 => "Server Internal Error",
         502 => "Bad Gateway",
         503 => "Service Unavailable",
+        600 => "Busy Everywhere",
         603 => "Decline",
+        604 => "Does Not Exist Anywhere",
         _ => "Call Failed",
     }
 }

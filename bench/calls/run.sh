@@ -290,8 +290,21 @@ for rate in $RATES; do
     any=0; for s in "${SERVERS[@]}"; do [ "${ALIVE[$s]}" = 1 ] && any=1; done
     [ $any = 1 ] || break
 done
-[ -n "${PID[loopstart]:-}" ] && LS_RSS_AFTER=$(rss_kb "${PID[loopstart]}") && \
-    LS_CHANNELS=$("$LS_BIN" api --conf "$WORK/conf" "show channels count" 2>/dev/null | tail -1 || echo "?")
+# Channels left open: right after the ladder, SETTLE_SHORT (3) s later and
+# SETTLE_LONG (35) s later (past 64*T1 = 32 s, when every transaction has timed
+# out); the full `show channels` of the last look is kept in the work dir.
+SETTLE_SHORT=${SETTLE_SHORT:-3}
+SETTLE_LONG=${SETTLE_LONG:-35}
+ls_channels() { "$LS_BIN" api --conf "$WORK/conf" "show channels count" 2>/dev/null | grep -o '[0-9]* total' | head -1 || echo "?"; }
+if [ -n "${PID[loopstart]:-}" ]; then
+    LS_RSS_AFTER=$(rss_kb "${PID[loopstart]}")
+    LS_CHANNELS=$(ls_channels)
+    sleep "$SETTLE_SHORT"; LS_CHANNELS_SHORT=$(ls_channels)
+    sleep $((SETTLE_LONG - SETTLE_SHORT)); LS_CHANNELS_LONG=$(ls_channels)
+    LS_RSS_LONG=$(rss_kb "${PID[loopstart]}")
+    "$LS_BIN" api --conf "$WORK/conf" "show channels" > "$WORK/channels-after-${SETTLE_LONG}s.txt" 2>&1 || true
+    log "loopstart channels: right after ${LS_CHANNELS:-?}, +${SETTLE_SHORT}s ${LS_CHANNELS_SHORT:-?}, +${SETTLE_LONG}s ${LS_CHANNELS_LONG:-?} (list in $WORK/channels-after-${SETTLE_LONG}s.txt)"
+fi
 # The callees' own view (failed calls on the uas side).
 declare -A UAS_FAIL
 for s in "${SERVERS[@]}"; do
@@ -329,5 +342,5 @@ Each step offers STEP_SECS × rate calls at that rate (open loop, \`-r RATE -rp 
 $(printf '%s\n' "${ROWS[@]}")
 
 Highest rate with no failed call: loopstart ${BEST[loopstart]:--} calls/s, Kamailio ${KAM_VERSION:-} (children=$KAM_CHILDREN, -m $KAM_SHM_MB) ${BEST[kamailio]:--} calls/s; **ratio ${ratio}**.
-Callee side (uas): loopstart ${UAS_FAIL[loopstart]:--}; Kamailio ${UAS_FAIL[kamailio]:--}. loopstart RSS idle ${LS_RSS_IDLE:--} kB, after the ladder ${LS_RSS_AFTER:--} kB; channels open after the ladder: ${LS_CHANNELS:--}; WARN/ERROR log lines: ${LS_ERRORS:-0}.
+Callee side (uas): loopstart ${UAS_FAIL[loopstart]:--}; Kamailio ${UAS_FAIL[kamailio]:--}. loopstart RSS idle ${LS_RSS_IDLE:--} kB, after the ladder ${LS_RSS_AFTER:--} kB; channels open after the ladder: ${LS_CHANNELS:--} right after, ${LS_CHANNELS_SHORT:--} after ${SETTLE_SHORT:-3} s, ${LS_CHANNELS_LONG:--} after ${SETTLE_LONG:-35} s (RSS then ${LS_RSS_LONG:--} kB); WARN/ERROR log lines: ${LS_ERRORS:-0}.
 REPORT

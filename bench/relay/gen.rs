@@ -28,6 +28,15 @@
 //!
 //! Bounded: every level stops after warmup + secs + drain; the whole run after
 //! the levels given.
+//!
+//! Cost (Linux): packets go out with sendmmsg, one call per socket per tick
+//! (GEN_TICK_US, 200 µs: everything due by then, stamped just before the call), and
+//! come in with recvmmsg (up to 64 per call). Latency is the kernel's receive
+//! timestamp (SO_TIMESTAMPNS, CLOCK_REALTIME) at the generator's socket minus the send
+//! stamp (CLOCK_REALTIME): the generator's own receive scheduling is not in it, the
+//! relay's and the kernel's path are. The generator's own CPU per level is printed
+//! (gen_cpu_s) so a run can tell when the generator, not the relay, is the limit.
+//! libc's calls are declared here (std links libc already): no crate added.
 
 use std::collections::HashMap;
 use std::env;
@@ -42,6 +51,201 @@ const PKT: usize = 172;
 const PTIME_NS: u64 = 20_000_000;
 /// Latency histogram: 1 µs buckets up to 1 s.
 const HIST: usize = 1_000_000;
+
+// --- batched syscalls (Linux x86_64/aarch64 layouts) ------------------------------
+
+mod sys {
+    use std::net::SocketAddrV4;
+    use std::os::raw::{c_int, c_uint, c_void};
+
+    #[repr(C)]
+    pub struct Iovec {
+        pub base: *mut c_void,
+        pub len: usize,
+    }
+    #[repr(C)]
+    pub struct MsgHdr {
+        pub name: *mut c_void,
+        pub namelen: u32,
+        pub iov: *mut Iovec,
+        pub iovlen: usize,
+        pub control: *mut c_void,
+        pub controllen: usize,
+        pub flags: c_int,
+    }
+    #[repr(C)]
+    pub struct MMsgHdr {
+        pub hdr: MsgHdr,
+        pub len: c_uint,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    pub struct SockaddrIn {
+        pub family: u16,
+        pub port_be: u16,
+        pub addr_be: u32,
+        pub zero: [u8; 8],
+    }
+    #[repr(C)]
+    pub struct Timespec {
+        pub sec: i64,
+        pub nsec: i64,
+    }
+    extern "C" {
+        fn sendmmsg(fd: c_int, v: *mut MMsgHdr, n: c_uint, flags: c_int) -> c_int;
+        fn recvmmsg(fd: c_int, v: *mut MMsgHdr, n: c_uint, flags: c_int, t: *mut Timespec) -> c_int;
+        fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: u32) -> c_int;
+        fn clock_gettime(clock: c_int, ts: *mut Timespec) -> c_int;
+    }
+    const SOL_SOCKET: c_int = 1;
+    const SO_TIMESTAMPNS: c_int = 35;
+    const MSG_WAITFORONE: c_int = 0x10000;
+
+    pub fn sockaddr(a: SocketAddrV4) -> SockaddrIn {
+        SockaddrIn {
+            family: 2, // AF_INET
+            port_be: a.port().to_be(),
+            addr_be: u32::from(*a.ip()).to_be(),
+            zero: [0; 8],
+        }
+    }
+
+    /// Nanoseconds of CLOCK_REALTIME (the clock SO_TIMESTAMPNS stamps with).
+    pub fn now_ns() -> u64 {
+        let mut t = Timespec { sec: 0, nsec: 0 };
+        unsafe { clock_gettime(0, &mut t) };
+        t.sec as u64 * 1_000_000_000 + t.nsec as u64
+    }
+
+    pub fn enable_rx_timestamps(fd: c_int) -> bool {
+        let one: c_int = 1;
+        unsafe { setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one as *const c_int as *const c_void, 4) == 0 }
+    }
+
+    /// Sends `pkts[i]` to `to[i]` for all i, in as few sendmmsg calls as it takes.
+    /// Returns (sent, errors): a message the kernel refuses is counted and skipped.
+    pub fn send_batch(fd: c_int, pkts: &mut [[u8; super::PKT]], to: &mut [SockaddrIn]) -> (usize, usize) {
+        let n = pkts.len();
+        let mut iov: Vec<Iovec> = pkts
+            .iter_mut()
+            .map(|p| Iovec { base: p.as_mut_ptr() as *mut c_void, len: p.len() })
+            .collect();
+        let mut hdrs: Vec<MMsgHdr> = (0..n)
+            .map(|i| MMsgHdr {
+                hdr: MsgHdr {
+                    name: &mut to[i] as *mut SockaddrIn as *mut c_void,
+                    namelen: 16,
+                    iov: &mut iov[i],
+                    iovlen: 1,
+                    control: std::ptr::null_mut(),
+                    controllen: 0,
+                    flags: 0,
+                },
+                len: 0,
+            })
+            .collect();
+        let (mut done, mut errors) = (0usize, 0usize);
+        let mut at = 0usize;
+        while at < n {
+            let r = unsafe { sendmmsg(fd, hdrs[at..].as_mut_ptr(), (n - at) as c_uint, 0) };
+            if r <= 0 {
+                errors += 1;
+                at += 1;
+            } else {
+                done += r as usize;
+                at += r as usize;
+            }
+        }
+        (done, errors)
+    }
+
+    pub const RX_BATCH: usize = 64;
+    const CMSG: usize = 64;
+
+    /// Receive buffers for recvmmsg, reused across calls.
+    pub struct Rx {
+        bufs: Vec<[u8; 2048]>,
+        ctl: Vec<[u64; CMSG / 8]>,
+        iov: Vec<Iovec>,
+        hdrs: Vec<MMsgHdr>,
+    }
+
+    impl Rx {
+        pub fn new() -> Box<Rx> {
+            let mut rx = Box::new(Rx {
+                bufs: vec![[0u8; 2048]; RX_BATCH],
+                ctl: vec![[0u64; CMSG / 8]; RX_BATCH],
+                iov: Vec::with_capacity(RX_BATCH),
+                hdrs: Vec::with_capacity(RX_BATCH),
+            });
+            for i in 0..RX_BATCH {
+                let base = rx.bufs[i].as_mut_ptr() as *mut c_void;
+                rx.iov.push(Iovec { base, len: 2048 });
+            }
+            for i in 0..RX_BATCH {
+                let iov: *mut Iovec = &mut rx.iov[i];
+                let control = rx.ctl[i].as_mut_ptr() as *mut c_void;
+                rx.hdrs.push(MMsgHdr {
+                    hdr: MsgHdr {
+                        name: std::ptr::null_mut(),
+                        namelen: 0,
+                        iov,
+                        iovlen: 1,
+                        control,
+                        controllen: CMSG,
+                        flags: 0,
+                    },
+                    len: 0,
+                });
+            }
+            rx
+        }
+
+        /// Blocks (up to the socket's read timeout) for one datagram, then takes what
+        /// else is queued, up to RX_BATCH. Calls `f(datagram, kernel receive time ns)`.
+        pub fn recv(&mut self, fd: c_int, mut f: impl FnMut(&[u8], u64)) -> usize {
+            for h in self.hdrs.iter_mut() {
+                h.hdr.controllen = CMSG;
+                h.hdr.flags = 0;
+            }
+            let r = unsafe {
+                recvmmsg(fd, self.hdrs.as_mut_ptr(), RX_BATCH as c_uint, MSG_WAITFORONE, std::ptr::null_mut())
+            };
+            if r <= 0 {
+                return 0;
+            }
+            let fallback = now_ns();
+            for i in 0..r as usize {
+                let len = self.hdrs[i].len as usize;
+                let ts = rx_stamp(&self.ctl[i], self.hdrs[i].hdr.controllen).unwrap_or(fallback);
+                f(&self.bufs[i][..len.min(2048)], ts);
+            }
+            r as usize
+        }
+    }
+
+    /// SCM_TIMESTAMPNS in a control buffer: cmsghdr {len: usize, level: i32, type: i32}
+    /// then a timespec, 8-byte aligned.
+    fn rx_stamp(ctl: &[u64; CMSG / 8], controllen: usize) -> Option<u64> {
+        let bytes: &[u8] = unsafe { std::slice::from_raw_parts(ctl.as_ptr() as *const u8, CMSG) };
+        let mut off = 0usize;
+        while off + 16 <= controllen.min(CMSG) {
+            let len = usize::from_ne_bytes(bytes[off..off + 8].try_into().ok()?);
+            let level = i32::from_ne_bytes(bytes[off + 8..off + 12].try_into().ok()?);
+            let ty = i32::from_ne_bytes(bytes[off + 12..off + 16].try_into().ok()?);
+            if len < 16 {
+                return None;
+            }
+            if level == SOL_SOCKET && ty == SO_TIMESTAMPNS && off + 32 <= CMSG {
+                let sec = i64::from_ne_bytes(bytes[off + 16..off + 24].try_into().ok()?);
+                let nsec = i64::from_ne_bytes(bytes[off + 24..off + 32].try_into().ok()?);
+                return Some(sec as u64 * 1_000_000_000 + nsec as u64);
+            }
+            off += (len + 7) & !7;
+        }
+        None
+    }
+}
 
 struct Args {
     ports: Option<String>,
@@ -277,16 +481,15 @@ struct RxStats {
     over: u64,
 }
 
-fn receiver(
-    sock: UdpSocket,
-    base: Instant,
-    win: Arc<Window>,
-    stop: Arc<AtomicBool>,
-    out: Arc<Mutex<RxStats>>,
-) {
+fn receiver(sock: UdpSocket, win: Arc<Window>, stop: Arc<AtomicBool>, out: Arc<Mutex<RxStats>>) {
+    use std::os::fd::AsRawFd;
     sock.set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
-    let mut buf = [0u8; 2048];
+    let fd = sock.as_raw_fd();
+    if !sys::enable_rx_timestamps(fd) {
+        eprintln!("[gen] SO_TIMESTAMPNS refused: latency includes the generator's receive delay");
+    }
+    let mut rx = sys::Rx::new();
     let mut local = RxStats {
         got: 0,
         hist: vec![0; HIST],
@@ -294,16 +497,15 @@ fn receiver(
     };
     let mut last_flush = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        if let Ok((n, _)) = sock.recv_from(&mut buf) {
-            let now = base.elapsed().as_nanos() as u64;
-            if n < 12 + 12 {
-                continue;
+        let (lo, hi) = (
+            win.lo.load(Ordering::Relaxed),
+            win.hi.load(Ordering::Relaxed),
+        );
+        rx.recv(fd, |buf, now| {
+            if buf.len() < 12 + 12 {
+                return;
             }
             let sent = u64::from_be_bytes(buf[12..20].try_into().unwrap());
-            let (lo, hi) = (
-                win.lo.load(Ordering::Relaxed),
-                win.hi.load(Ordering::Relaxed),
-            );
             if sent >= lo && sent < hi {
                 local.got += 1;
                 let us = (now.saturating_sub(sent) / 1000) as usize;
@@ -313,7 +515,7 @@ fn receiver(
                     local.over += 1;
                 }
             }
-        }
+        });
         if last_flush.elapsed() > Duration::from_millis(100) {
             let mut o = out.lock().unwrap();
             o.got += local.got;
@@ -365,7 +567,11 @@ fn packet(buf: &mut [u8; PKT], stream: u32, seq: u16, ts: u32, sent_ns: u64) {
 
 fn main() {
     let args = parse_args();
-    let base = Instant::now();
+    let tick_ns: u64 = env::var("GEN_TICK_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200)
+        * 1000;
     let rtcp_sink = env::var("RTCP_SINK").is_ok();
     let (sock_a, _rtcp_a) = bind_pair(rtcp_sink);
     let (sock_b, _rtcp_b) = bind_pair(rtcp_sink);
@@ -449,7 +655,7 @@ fn main() {
             stop.clone(),
             stats.clone(),
         );
-        rx.push(thread::spawn(move || receiver(s, base, w, st, o)));
+        rx.push(thread::spawn(move || receiver(s, w, st, o)));
     }
 
     for &level in &args.levels {
@@ -460,7 +666,7 @@ fn main() {
             o.hist.iter_mut().for_each(|c| *c = 0);
         }
         let streams = 2 * level; // stream 2i: A -> B of call i; 2i+1: B -> A
-        let start = base.elapsed().as_nanos() as u64 + 5_000_000;
+        let start = sys::now_ns() + 5_000_000;
         let w_lo = start + (args.warmup * 1e9) as u64;
         let w_hi = w_lo + (args.secs * 1e9) as u64;
         win.lo.store(w_lo, Ordering::Relaxed);
@@ -475,24 +681,35 @@ fn main() {
         let drops1;
         let mut window_started = false;
         let mut next = 0usize; // streams are due in round-robin order
-        let dest: Vec<(SocketAddr, bool)> = (0..streams)
+        let dest: Vec<(sys::SockaddrIn, bool)> = (0..streams)
             .map(|s| {
                 let (pa, pb) = targets[s / 2];
-                if s % 2 == 0 {
-                    (SocketAddr::from(([127, 0, 0, 1], pa)), true)
-                } else {
-                    (SocketAddr::from(([127, 0, 0, 1], pb)), false)
-                }
+                let port = if s % 2 == 0 { pa } else { pb };
+                (
+                    sys::sockaddr(std::net::SocketAddrV4::new([127, 0, 0, 1].into(), port)),
+                    s % 2 == 0,
+                )
             })
             .collect();
+        use std::os::fd::AsRawFd;
+        let (fd_a, fd_b) = (sock_a.as_raw_fd(), sock_b.as_raw_fd());
+        const CHUNK: usize = 256;
+        let mut pk_a: Vec<[u8; PKT]> = Vec::with_capacity(CHUNK);
+        let mut to_a: Vec<sys::SockaddrIn> = Vec::with_capacity(CHUNK);
+        let mut pk_b: Vec<[u8; PKT]> = Vec::with_capacity(CHUNK);
+        let mut to_b: Vec<sys::SockaddrIn> = Vec::with_capacity(CHUNK);
         let mut max_lag = 0u64;
+        let mut batches = 0u64;
+        let mut gen_cpu_w0 = 0;
+        let gen_cpu_w1;
         loop {
-            let now = base.elapsed().as_nanos() as u64;
+            let now = sys::now_ns();
             if !window_started && now >= w_lo {
                 window_started = true;
                 if let Some(pid) = args.pid {
                     cpu0 = cpu_ticks(pid);
                 }
+                gen_cpu_w0 = cpu_ticks(std::process::id());
                 drops0 = udp_rcvbuf_errors();
             }
             if now >= w_hi {
@@ -500,46 +717,70 @@ fn main() {
                     cpu1 = cpu_ticks(pid);
                     rss = rss_kb(pid);
                 }
+                gen_cpu_w1 = cpu_ticks(std::process::id());
                 drops1 = udp_rcvbuf_errors();
                 break;
             }
-            // Send everything due by now.
-            let mut sent_now = 0;
-            while streams > 0 && due[next] <= now {
-                let t = due[next];
-                if now > t {
-                    max_lag = max_lag.max(now - t);
-                }
-                let s = next;
-                let stamp = base.elapsed().as_nanos() as u64;
-                packet(&mut buf, s as u32, seq[s], seq[s] as u32 * 160, stamp);
-                seq[s] = seq[s].wrapping_add(1);
-                let (to, from_a) = dest[s];
-                let r = if from_a {
-                    sock_a.send_to(&buf, to)
-                } else {
-                    sock_b.send_to(&buf, to)
-                };
-                if r.is_err() {
-                    send_errors += 1;
-                } else if stamp >= w_lo && stamp < w_hi {
-                    sent_in_window += 1;
-                }
-                due[s] = t + PTIME_NS;
-                next = (next + 1) % streams;
-                sent_now += 1;
-                if sent_now > 4096 {
+            // Everything due by now, in chunks of at most CHUNK per socket, each chunk
+            // stamped just before its sendmmsg.
+            loop {
+                pk_a.clear();
+                to_a.clear();
+                pk_b.clear();
+                to_b.clear();
+                let stamp = sys::now_ns();
+                if stamp >= w_hi {
+                    // Behind for good (more than it can send): the window is over.
                     break;
                 }
+                if !window_started && stamp >= w_lo {
+                    // (also here: a generator behind schedule may never leave this loop
+                    // between the window's start and its end)
+                    window_started = true;
+                    if let Some(pid) = args.pid {
+                        cpu0 = cpu_ticks(pid);
+                    }
+                    gen_cpu_w0 = cpu_ticks(std::process::id());
+                    drops0 = udp_rcvbuf_errors();
+                }
+                while streams > 0 && due[next] <= stamp && pk_a.len() < CHUNK && pk_b.len() < CHUNK {
+                    let t = due[next];
+                    max_lag = max_lag.max(stamp - t);
+                    let s = next;
+                    let mut p = [0u8; PKT];
+                    packet(&mut p, s as u32, seq[s], seq[s] as u32 * 160, stamp);
+                    seq[s] = seq[s].wrapping_add(1);
+                    let (to, from_a) = dest[s];
+                    if from_a {
+                        pk_a.push(p);
+                        to_a.push(to);
+                    } else {
+                        pk_b.push(p);
+                        to_b.push(to);
+                    }
+                    due[s] = t + PTIME_NS;
+                    next = (next + 1) % streams;
+                }
+                if pk_a.is_empty() && pk_b.is_empty() {
+                    break;
+                }
+                let in_window = stamp >= w_lo && stamp < w_hi;
+                for (fd, pk, to) in [(fd_a, &mut pk_a, &mut to_a), (fd_b, &mut pk_b, &mut to_b)] {
+                    if pk.is_empty() {
+                        continue;
+                    }
+                    let (ok, err) = sys::send_batch(fd, pk, to);
+                    batches += 1;
+                    send_errors += err as u64;
+                    if in_window {
+                        sent_in_window += ok as u64;
+                    }
+                }
             }
-            let wait = due.get(next).map_or(1_000_000, |&d| {
-                d.saturating_sub(base.elapsed().as_nanos() as u64)
-            });
-            if wait > 200_000 {
-                thread::sleep(Duration::from_nanos(wait.min(1_000_000) - 100_000));
-            } else if wait > 0 {
-                thread::yield_now();
-            }
+            // Sleep to the next due packet, but at least one tick: packets due within
+            // the tick go out together in the next batch.
+            let wait = due.get(next).map_or(1_000_000, |&d| d.saturating_sub(sys::now_ns()));
+            thread::sleep(Duration::from_nanos(wait.clamp(tick_ns, 1_000_000)));
         }
         // Drain: packets sent at the window's end still in flight.
         thread::sleep(Duration::from_millis(500));
@@ -570,16 +811,18 @@ fn main() {
             0.0
         };
         println!(
-            "{{\"calls\":{level},\"sent\":{sent_in_window},\"received\":{got},\"loss_pct\":{:.4},\"lat_p50_us\":{p50},\"lat_p99_us\":{p99},\"lat_p999_us\":{p999},\"lat_max_us\":{max},\"lat_over_1s\":{over},\"relay_cpu_s\":{cpu_s:.2},\"relay_cpu_us_per_pkt\":{us_per_pkt:.2},\"relay_rss_kb\":{rss},\"udp_rcvbuf_errors\":{},\"send_errors\":{send_errors},\"gen_max_lag_us\":{},\"rss_after_setup_kb\":{rss_setup}}}",
+            "{{\"calls\":{level},\"sent\":{sent_in_window},\"received\":{got},\"loss_pct\":{:.4},\"lat_p50_us\":{p50},\"lat_p99_us\":{p99},\"lat_p999_us\":{p999},\"lat_max_us\":{max},\"lat_over_1s\":{over},\"relay_cpu_s\":{cpu_s:.2},\"relay_cpu_us_per_pkt\":{us_per_pkt:.2},\"relay_rss_kb\":{rss},\"udp_rcvbuf_errors\":{},\"send_errors\":{send_errors},\"gen_max_lag_us\":{},\"gen_cpu_s\":{:.2},\"gen_batches\":{batches},\"rss_after_setup_kb\":{rss_setup}}}",
             loss * 100.0,
             drops1.saturating_sub(drops0),
-            max_lag / 1000
+            max_lag / 1000,
+            gen_cpu_w1.saturating_sub(gen_cpu_w0) as f64 / 100.0
         );
         eprintln!(
-            "[gen] {level} calls: sent {sent_in_window}, received {got}, loss {:.4}%, p50 {p50} us, p99 {p99} us, relay CPU {cpu_s:.2}s = {us_per_pkt:.2} us/pkt, RSS {rss} kB, rcvbuf errors {}, send errors {send_errors}, pacing lag max {} us",
+            "[gen] {level} calls: sent {sent_in_window}, received {got}, loss {:.4}%, p50 {p50} us, p99 {p99} us, relay CPU {cpu_s:.2}s = {us_per_pkt:.2} us/pkt, RSS {rss} kB, rcvbuf errors {}, send errors {send_errors}, pacing lag max {} us, generator CPU {:.2}s",
             loss * 100.0,
             drops1.saturating_sub(drops0),
-            max_lag / 1000
+            max_lag / 1000,
+            gen_cpu_w1.saturating_sub(gen_cpu_w0) as f64 / 100.0
         );
     }
     stop.store(true, Ordering::Relaxed);

@@ -93,7 +93,8 @@ mod sys {
     }
     extern "C" {
         fn sendmmsg(fd: c_int, v: *mut MMsgHdr, n: c_uint, flags: c_int) -> c_int;
-        fn recvmmsg(fd: c_int, v: *mut MMsgHdr, n: c_uint, flags: c_int, t: *mut Timespec) -> c_int;
+        fn recvmmsg(fd: c_int, v: *mut MMsgHdr, n: c_uint, flags: c_int, t: *mut Timespec)
+            -> c_int;
         fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: u32) -> c_int;
         fn clock_gettime(clock: c_int, ts: *mut Timespec) -> c_int;
     }
@@ -119,16 +120,31 @@ mod sys {
 
     pub fn enable_rx_timestamps(fd: c_int) -> bool {
         let one: c_int = 1;
-        unsafe { setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one as *const c_int as *const c_void, 4) == 0 }
+        unsafe {
+            setsockopt(
+                fd,
+                SOL_SOCKET,
+                SO_TIMESTAMPNS,
+                &one as *const c_int as *const c_void,
+                4,
+            ) == 0
+        }
     }
 
     /// Sends `pkts[i]` to `to[i]` for all i, in as few sendmmsg calls as it takes.
     /// Returns (sent, errors): a message the kernel refuses is counted and skipped.
-    pub fn send_batch(fd: c_int, pkts: &mut [[u8; super::PKT]], to: &mut [SockaddrIn]) -> (usize, usize) {
+    pub fn send_batch(
+        fd: c_int,
+        pkts: &mut [[u8; super::PKT]],
+        to: &mut [SockaddrIn],
+    ) -> (usize, usize) {
         let n = pkts.len();
         let mut iov: Vec<Iovec> = pkts
             .iter_mut()
-            .map(|p| Iovec { base: p.as_mut_ptr() as *mut c_void, len: p.len() })
+            .map(|p| Iovec {
+                base: p.as_mut_ptr() as *mut c_void,
+                len: p.len(),
+            })
             .collect();
         let mut hdrs: Vec<MMsgHdr> = (0..n)
             .map(|i| MMsgHdr {
@@ -209,7 +225,13 @@ mod sys {
                 h.hdr.flags = 0;
             }
             let r = unsafe {
-                recvmmsg(fd, self.hdrs.as_mut_ptr(), RX_BATCH as c_uint, MSG_WAITFORONE, std::ptr::null_mut())
+                recvmmsg(
+                    fd,
+                    self.hdrs.as_mut_ptr(),
+                    RX_BATCH as c_uint,
+                    MSG_WAITFORONE,
+                    std::ptr::null_mut(),
+                )
             };
             if r <= 0 {
                 return 0;
@@ -743,7 +765,8 @@ fn main() {
                     gen_cpu_w0 = cpu_ticks(std::process::id());
                     drops0 = udp_rcvbuf_errors();
                 }
-                while streams > 0 && due[next] <= stamp && pk_a.len() < CHUNK && pk_b.len() < CHUNK {
+                while streams > 0 && due[next] <= stamp && pk_a.len() < CHUNK && pk_b.len() < CHUNK
+                {
                     let t = due[next];
                     max_lag = max_lag.max(stamp - t);
                     let s = next;
@@ -779,7 +802,9 @@ fn main() {
             }
             // Sleep to the next due packet, but at least one tick: packets due within
             // the tick go out together in the next batch.
-            let wait = due.get(next).map_or(1_000_000, |&d| d.saturating_sub(sys::now_ns()));
+            let wait = due
+                .get(next)
+                .map_or(1_000_000, |&d| d.saturating_sub(sys::now_ns()));
             thread::sleep(Duration::from_nanos(wait.clamp(tick_ns, 1_000_000)));
         }
         // Drain: packets sent at the window's end still in flight.

@@ -9,6 +9,7 @@ mod api;
 mod api_calls;
 mod cdr_writer;
 mod driver;
+mod limits;
 mod memory;
 mod notify;
 pub mod secrets;
@@ -56,6 +57,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             data_dir.display()
         ))
     })?;
+    limits::raise_open_files(config.switch.max_sessions);
     let cache = u64::from(config.switch.store_cache_mb) * 1024 * 1024;
     let store = Store::open(data_dir, cache).map_err(|e| StartError(e.to_string()))?;
 

@@ -1,50 +1,52 @@
-//! The media thread: its runtime, the command loop, and one task per leg that waits
-//! on the leg's two sockets and its next timer.
+//! The media thread: one loop over a level-triggered epoll set holding every leg's
+//! two sockets and a bell for commands, with the legs' timers in a heap.
 //!
-//! The hot path — a packet arriving on a bridged leg — is: one `try_recv_from` into
-//! the thread's single receive buffer, the leg's latch and counters, the peer's
-//! StreamRewriter in place, one `try_send_to` from the peer's socket to the peer's
-//! latched address. No allocation, no lock, no channel: legs are `Rc`s on this one
-//! thread, and a bridged leg reaches its peer through a `Weak`.
+//! The hot path — a packet arriving on a bridged leg — is: epoll reports the socket,
+//! one `recvmmsg` takes what it holds into the thread's buffers, then for each packet
+//! the leg's latch and counters, the peer's StreamRewriter in place, one `sendto` from
+//! the peer's socket to the peer's latched address. No allocation, no lock, no
+//! channel: legs are `Rc`s on this one thread, and a bridged leg reaches its peer
+//! through a `Weak`. Timers are lazy: a heap entry whose deadline is no longer the
+//! leg's is skipped when it comes up.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
-use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::mpsc;
 
+use super::poll::{Batch, Bell, Epoll};
 use super::ports::PortTable;
 use super::session::{payload_map, rewriter, LegState, Mode};
-use super::{MediaCommand, MediaConfig, MediaEvent, MediaId, Request, RtpStats};
+use super::{MediaCommand, MediaConfig, MediaEvent, MediaId, Request};
 
-/// Big enough for any RTP packet on an Ethernet path; larger datagrams are cut (and
-/// then fail to parse or relay truncated, which a sender of jumbo RTP deserves).
-const RECV_BUF: usize = 2048;
-/// At most this many datagrams read from one socket before the other legs get a turn.
-const MAX_BATCH: usize = 32;
+/// The bell's token; a leg's sockets are `id << 1` (RTP) and `id << 1 | 1` (RTCP).
+const BELL: u64 = u64::MAX;
+/// Readiness reports taken per wait.
+const EVENTS: usize = 256;
 
-/// One leg: its sockets, its state, and the bell its task listens to for commands.
+/// One leg: its sockets, its state, and the deadline its heap entry holds.
 pub(crate) struct Leg {
     pub id: MediaId,
     pub rtp: UdpSocket,
     pub rtcp: UdpSocket,
-    notify: Notify,
-    closing: RefCell<Option<oneshot::Sender<RtpStats>>>,
     pub state: RefCell<LegState>,
+    armed: Cell<Option<Instant>>,
 }
 
-/// What every task of the media thread shares.
+/// What the loop's handlers share.
 struct Ctx {
     config: MediaConfig,
     events: mpsc::UnboundedSender<MediaEvent>,
     ports: Arc<Mutex<PortTable>>,
-    /// The thread's one receive (and tone) buffer: never held across an await.
-    buf: RefCell<Box<[u8; RECV_BUF]>>,
+    epoll: RefCell<Epoll>,
+    timers: RefCell<BinaryHeap<Reverse<(Instant, MediaId)>>>,
 }
 
 pub(crate) fn spawn(
@@ -52,55 +54,86 @@ pub(crate) fn spawn(
     requests: mpsc::UnboundedReceiver<Request>,
     events: mpsc::UnboundedSender<MediaEvent>,
     ports: Arc<Mutex<PortTable>>,
+    bell: Arc<Bell>,
 ) -> io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let epoll = Epoll::new(EVENTS)?;
+    epoll.add(bell.raw(), BELL)?;
     std::thread::Builder::new()
         .name("media".into())
         .spawn(move || {
-            let ctx = Rc::new(Ctx {
+            let ctx = Ctx {
                 config,
                 events,
                 ports,
-                buf: RefCell::new(Box::new([0; RECV_BUF])),
-            });
-            let local = tokio::task::LocalSet::new();
-            local.block_on(&runtime, run(ctx, requests));
+                epoll: RefCell::new(epoll),
+                timers: RefCell::new(BinaryHeap::new()),
+            };
+            run(&ctx, requests, &bell);
             tracing::debug!("media thread stopped: no engine handle left");
         })?;
     Ok(())
 }
 
-async fn run(ctx: Rc<Ctx>, mut requests: mpsc::UnboundedReceiver<Request>) {
+fn run(ctx: &Ctx, mut requests: mpsc::UnboundedReceiver<Request>, bell: &Bell) {
     let mut legs: HashMap<MediaId, Rc<Leg>> = HashMap::new();
-    while let Some(request) = requests.recv().await {
-        match request {
-            Request::Open { id, rtp, rtcp } => match open(&ctx, id, rtp, rtcp) {
-                Ok(leg) => {
-                    tokio::task::spawn_local(leg_task(Rc::clone(&ctx), Rc::clone(&leg)));
-                    legs.insert(id, leg);
-                }
-                Err(e) => {
-                    tracing::error!(media = id, error = %e, "media session could not start");
-                    if let Ok(mut t) = ctx.ports.lock() {
-                        t.close(id);
+    let mut batch = Batch::new();
+    let mut ready: Vec<u64> = Vec::with_capacity(EVENTS);
+    loop {
+        let next = ctx.timers.borrow().peek().map(|Reverse((at, _))| *at);
+        let timeout = next.map(|at| at.saturating_duration_since(Instant::now()));
+        match ctx.epoll.borrow_mut().wait(timeout, &mut ready) {
+            Ok(()) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "media: epoll_wait failed; media stops");
+                return;
+            }
+        }
+        for &token in &ready {
+            if token == BELL {
+                bell.clear();
+                loop {
+                    match requests.try_recv() {
+                        Ok(Request::Open { id, rtp, rtcp }) => open(ctx, &mut legs, id, rtp, rtcp),
+                        Ok(Request::Command(cmd)) => command(ctx, &mut legs, cmd),
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => return,
                     }
                 }
-            },
-            Request::Command(cmd) => command(&ctx, &mut legs, cmd),
+                continue;
+            }
+            let Some(leg) = legs.get(&(token >> 1)) else {
+                continue;
+            };
+            if token & 1 == 0 {
+                read_rtp(ctx, leg, &mut batch);
+            } else {
+                read_rtcp(leg, &mut batch);
+            }
         }
+        fire_timers(ctx, &legs, &mut batch);
     }
 }
 
 fn open(
     ctx: &Ctx,
+    legs: &mut HashMap<MediaId, Rc<Leg>>,
     id: MediaId,
-    rtp: std::net::UdpSocket,
-    rtcp: std::net::UdpSocket,
-) -> io::Result<Rc<Leg>> {
-    let rtp = UdpSocket::from_std(rtp)?;
-    let rtcp = UdpSocket::from_std(rtcp)?;
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+) {
+    let registered = rtp
+        .set_nonblocking(true)
+        .and_then(|()| rtcp.set_nonblocking(true))
+        .and_then(|()| ctx.epoll.borrow().add(rtp.as_raw_fd(), id << 1))
+        .and_then(|()| ctx.epoll.borrow().add(rtcp.as_raw_fd(), id << 1 | 1));
+    if let Err(e) = registered {
+        tracing::error!(media = id, error = %e, "media session could not start");
+        ctx.epoll.borrow().remove(rtp.as_raw_fd());
+        if let Ok(mut t) = ctx.ports.lock() {
+            t.close(id);
+        }
+        return;
+    }
     let state = LegState::new(
         id,
         random_ssrc(id),
@@ -109,14 +142,76 @@ fn open(
         ctx.config.hold_timeout,
     );
     tracing::debug!(media = id, local = ?rtp.local_addr().ok(), ssrc = state.ssrc, "media session open");
-    Ok(Rc::new(Leg {
+    let leg = Rc::new(Leg {
         id,
         rtp,
         rtcp,
-        notify: Notify::new(),
-        closing: RefCell::new(None),
         state: RefCell::new(state),
-    }))
+        armed: Cell::new(None),
+    });
+    arm(ctx, &leg);
+    legs.insert(id, leg);
+}
+
+/// Puts the leg's next deadline in the heap if it changed (the old entry goes stale).
+fn arm(ctx: &Ctx, leg: &Leg) {
+    let next = leg.state.borrow().poll_timeout();
+    if next != leg.armed.get() {
+        leg.armed.set(next);
+        if let Some(at) = next {
+            ctx.timers.borrow_mut().push(Reverse((at, leg.id)));
+        }
+    }
+}
+
+fn fire_timers(ctx: &Ctx, legs: &HashMap<MediaId, Rc<Leg>>, batch: &mut Batch) {
+    let now = Instant::now();
+    loop {
+        let due = {
+            let mut timers = ctx.timers.borrow_mut();
+            match timers.peek() {
+                Some(Reverse((at, _))) if *at <= now => timers.pop().map(|Reverse(e)| e),
+                _ => None,
+            }
+        };
+        let Some((at, id)) = due else { break };
+        let Some(leg) = legs.get(&id) else { continue };
+        if leg.armed.get() != Some(at) {
+            continue;
+        }
+        leg.armed.set(None);
+        on_timer(ctx, leg, batch.scratch());
+        arm(ctx, leg);
+    }
+}
+
+/// What the RTP socket holds, each packet handled in turn.
+fn read_rtp(ctx: &Ctx, leg: &Leg, batch: &mut Batch) {
+    let n = match batch.recv(leg.rtp.as_raw_fd()) {
+        Ok(n) => n,
+        Err(e) => {
+            // ICMP port unreachable from an earlier send shows up here.
+            tracing::trace!(media = leg.id, error = %e, "RTP receive error");
+            return;
+        }
+    };
+    for i in 0..n {
+        if let Some((packet, from)) = batch.get(i) {
+            on_rtp(leg, packet, from);
+        }
+    }
+    if n > 0 {
+        arm(ctx, leg);
+    }
+}
+
+fn read_rtcp(leg: &Leg, batch: &mut Batch) {
+    let n = batch.recv(leg.rtcp.as_raw_fd()).unwrap_or(0);
+    for i in 0..n {
+        if let Some((data, from)) = batch.get(i) {
+            leg.state.borrow_mut().on_rtcp(Instant::now(), from, data);
+        }
+    }
 }
 
 /// A random SSRC (RFC 3550 §8.1), from the id and the clock should the OS refuse.
@@ -149,7 +244,7 @@ fn command(ctx: &Ctx, legs: &mut HashMap<MediaId, Rc<Leg>>, cmd: MediaCommand) {
             tracing::debug!(media = id, remote = %stream.remote, codec = stream.codec.name(), pt = stream.payload_type, direction = ?stream.direction, "media stream negotiated");
             leg.state.borrow_mut().set_remote(stream, now);
             refresh_rewriters(legs, leg);
-            leg.notify.notify_one();
+            arm(ctx, leg);
         }
         MediaCommand::Play { id, tone, token } => {
             let Some(leg) = legs.get(&id) else {
@@ -160,7 +255,7 @@ fn command(ctx: &Ctx, legs: &mut HashMap<MediaId, Rc<Leg>>, cmd: MediaCommand) {
             let playback = st.playback(tone, token, now);
             st.mode = Mode::Play(Box::new(playback));
             drop(st);
-            leg.notify.notify_one();
+            arm(ctx, leg);
         }
         MediaCommand::Echo { id } => {
             let Some(leg) = legs.get(&id) else {
@@ -169,7 +264,7 @@ fn command(ctx: &Ctx, legs: &mut HashMap<MediaId, Rc<Leg>>, cmd: MediaCommand) {
             stop(ctx, legs, leg);
             leg.state.borrow_mut().mode = Mode::Echo(None);
             refresh_rewriters(legs, leg);
-            leg.notify.notify_one();
+            arm(ctx, leg);
         }
         MediaCommand::Bridge { a, b } => {
             if a == b {
@@ -193,15 +288,15 @@ fn command(ctx: &Ctx, legs: &mut HashMap<MediaId, Rc<Leg>>, cmd: MediaCommand) {
             };
             refresh_rewriters(legs, la);
             tracing::debug!(media = a, peer = b, "media bridged");
-            la.notify.notify_one();
-            lb.notify.notify_one();
+            arm(ctx, la);
+            arm(ctx, lb);
         }
         MediaCommand::Idle { id } => {
             let Some(leg) = legs.get(&id) else {
                 return unknown(id, "idle");
             };
             stop(ctx, legs, leg);
-            leg.notify.notify_one();
+            arm(ctx, leg);
         }
         MediaCommand::Close { id, reply } => {
             let Some(leg) = legs.remove(&id) else {
@@ -209,8 +304,24 @@ fn command(ctx: &Ctx, legs: &mut HashMap<MediaId, Rc<Leg>>, cmd: MediaCommand) {
                 return unknown(id, "close");
             };
             stop(ctx, legs, &leg);
-            *leg.closing.borrow_mut() = Some(reply);
-            leg.notify.notify_one();
+            let epoll = ctx.epoll.borrow();
+            epoll.remove(leg.rtp.as_raw_fd());
+            epoll.remove(leg.rtcp.as_raw_fd());
+            drop(epoll);
+            let stats = leg.state.borrow_mut().final_stats();
+            // Close the sockets before the ports are handed out again (a peer holds
+            // only a Weak).
+            drop(leg);
+            if let Ok(mut table) = ctx.ports.lock() {
+                table.close(id);
+            }
+            tracing::debug!(
+                media = id,
+                packets_in = stats.in_packet_count,
+                packets_out = stats.out_packet_count,
+                "media session closed"
+            );
+            let _ = reply.send(stats);
         }
     }
 }
@@ -233,7 +344,7 @@ fn stop(ctx: &Ctx, legs: &HashMap<MediaId, Rc<Leg>>, leg: &Leg) {
                     ps.mode = Mode::Idle;
                 }
                 drop(ps);
-                peer.notify.notify_one();
+                arm(ctx, peer);
                 tracing::debug!(media = leg.id, peer = peer_id, "media unbridged");
             }
         }
@@ -272,78 +383,6 @@ fn refresh_rewriters(legs: &HashMap<MediaId, Rc<Leg>>, leg: &Leg) {
             }
         }
         Mode::Idle | Mode::Play(_) => {}
-    }
-}
-
-async fn leg_task(ctx: Rc<Ctx>, leg: Rc<Leg>) {
-    let never = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
-    let sleep = tokio::time::sleep_until(never);
-    tokio::pin!(sleep);
-    let mut armed: Option<Instant> = None;
-    loop {
-        let next = leg.state.borrow().poll_timeout();
-        if next != armed {
-            let at = next.map_or(never, tokio::time::Instant::from_std);
-            sleep.as_mut().reset(at);
-            armed = next;
-        }
-        tokio::select! {
-            biased;
-            () = leg.notify.notified() => {
-                if leg.closing.borrow().is_some() {
-                    break;
-                }
-            }
-            r = leg.rtp.readable() => match r {
-                Ok(()) => drain_rtp(&ctx, &leg),
-                Err(e) => tracing::warn!(media = leg.id, error = %e, "RTP socket error"),
-            },
-            r = leg.rtcp.readable() => match r {
-                Ok(()) => drain_rtcp(&ctx, &leg),
-                Err(e) => tracing::warn!(media = leg.id, error = %e, "RTCP socket error"),
-            },
-            () = &mut sleep, if armed.is_some() => {
-                // Fired: re-arm from scratch next turn even if the deadline is the same.
-                armed = None;
-                on_timer(&ctx, &leg);
-            }
-        }
-    }
-    let reply = leg.closing.borrow_mut().take();
-    let stats = leg.state.borrow_mut().final_stats();
-    let id = leg.id;
-    // Close the sockets before the ports are handed out again.
-    if let Err(leg) = Rc::try_unwrap(leg) {
-        tracing::warn!(
-            media = id,
-            refs = Rc::strong_count(&leg),
-            "media session still referenced at close; its sockets close later"
-        );
-    }
-    if let Ok(mut table) = ctx.ports.lock() {
-        table.close(id);
-    }
-    tracing::debug!(
-        media = id,
-        packets_in = stats.in_packet_count,
-        packets_out = stats.out_packet_count,
-        "media session closed"
-    );
-    if let Some(reply) = reply {
-        let _ = reply.send(stats);
-    }
-}
-
-fn drain_rtp(ctx: &Ctx, leg: &Leg) {
-    let mut buf = ctx.buf.borrow_mut();
-    for _ in 0..MAX_BATCH {
-        match leg.rtp.try_recv_from(&mut buf[..]) {
-            Ok((len, from)) => on_rtp(leg, &mut buf[..len], from),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) => {
-                tracing::debug!(media = leg.id, error = %e, "RTP receive error");
-            }
-        }
     }
 }
 
@@ -395,7 +434,7 @@ fn on_rtp(leg: &Leg, packet: &mut [u8], from: SocketAddr) {
 /// Sends without waiting: a full socket buffer drops the packet, as a late packet
 /// would be dropped by the far end's jitter buffer anyway.
 fn send(socket: &UdpSocket, packet: &[u8], dest: SocketAddr, id: MediaId) -> bool {
-    match socket.try_send_to(packet, dest) {
+    match socket.send_to(packet, dest) {
         Ok(_) => true,
         Err(e) => {
             tracing::debug!(media = id, %dest, error = %e, "RTP send failed, packet dropped");
@@ -404,26 +443,9 @@ fn send(socket: &UdpSocket, packet: &[u8], dest: SocketAddr, id: MediaId) -> boo
     }
 }
 
-fn drain_rtcp(ctx: &Ctx, leg: &Leg) {
-    let mut buf = ctx.buf.borrow_mut();
-    for _ in 0..MAX_BATCH {
-        match leg.rtcp.try_recv_from(&mut buf[..]) {
-            Ok((len, from)) => leg
-                .state
-                .borrow_mut()
-                .on_rtcp(Instant::now(), from, &buf[..len]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) => {
-                tracing::debug!(media = leg.id, error = %e, "RTCP receive error");
-            }
-        }
-    }
-}
-
 /// The leg's timer: paced tone packets, the RTP timeout, the RTCP report.
-fn on_timer(ctx: &Ctx, leg: &Leg) {
+fn on_timer(ctx: &Ctx, leg: &Leg, buf: &mut [u8]) {
     let now = Instant::now();
-    let mut buf = ctx.buf.borrow_mut();
     let mut st = leg.state.borrow_mut();
     // The mode is taken out while it works, so the state can count what it sends;
     // any other mode (a bridge, an echo) goes straight back, or the leg's first timer
@@ -458,7 +480,7 @@ fn on_timer(ctx: &Ctx, leg: &Leg) {
         let _ = ctx.events.send(MediaEvent::RtpTimeout { id: leg.id });
     }
     if let Some((n, dest)) = st.rtcp_report(now, SystemTime::now(), &mut buf[..]) {
-        if leg.rtcp.try_send_to(&buf[..n], dest).is_ok() {
+        if leg.rtcp.send_to(&buf[..n], dest).is_ok() {
             st.stats.rtcp_packets_sent += 1;
         }
     }

@@ -1,17 +1,18 @@
 //! The media engine: anchors each call leg's RTP on a port pair of ours, and plays to
 //! it, echoes it, or relays it to another leg.
 //!
-//! It runs on its own OS thread with its own current-thread tokio runtime, so RTP
+//! It runs on its own OS thread — one epoll loop over every leg's sockets — so RTP
 //! (50 packets a second each way per leg) never waits behind SIP signalling on the main
 //! runtime, and the hot path needs no locks: every session lives on that one thread
-//! (`Rc`/`RefCell` in a `LocalSet`). The switch talks to it through [`MediaEngine`]
+//! (`Rc`/`RefCell`). The switch talks to it through [`MediaEngine`]
 //! (cheap to clone, any thread): [`MediaEngine::open`] binds the ports at once (the
 //! address goes into our SDP), the rest are [`MediaCommand`]s over a channel, and
 //! [`MediaEvent`]s come back.
 //!
 //! The parts: `ports` (the port range), `session` (one leg's state: latching, modes,
 //! counters — sans-IO), `stats` (RTP statistics and FreeSWITCH's CDR variables),
-//! `rtcp` (reports in and out), `driver` (the thread, the sockets and the timers).
+//! `rtcp` (reports in and out), `driver` (the thread, the sockets and the timers),
+//! `poll` (epoll, eventfd and recvmmsg: the engine's only unsafe code).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -24,6 +25,7 @@ use crate::media::tone::ToneSpec;
 use crate::sip::sdp::Negotiated;
 
 mod driver;
+mod poll;
 mod ports;
 mod rtcp;
 mod session;
@@ -128,6 +130,8 @@ enum Request {
 
 struct Shared {
     requests: mpsc::UnboundedSender<Request>,
+    /// Wakes the media thread's loop when requests are waiting.
+    bell: Arc<poll::Bell>,
     ports: Arc<Mutex<ports::PortTable>>,
 }
 
@@ -162,10 +166,21 @@ impl MediaEngine {
         )));
         let (requests, request_rx) = mpsc::unbounded_channel();
         let (events, event_rx) = mpsc::unbounded_channel();
-        driver::spawn(config, request_rx, events, Arc::clone(&ports))?;
+        let bell = Arc::new(poll::Bell::new()?);
+        driver::spawn(
+            config,
+            request_rx,
+            events,
+            Arc::clone(&ports),
+            Arc::clone(&bell),
+        )?;
         Ok((
             MediaEngine {
-                shared: Arc::new(Shared { requests, ports }),
+                shared: Arc::new(Shared {
+                    requests,
+                    bell,
+                    ports,
+                }),
             },
             event_rx,
         ))
@@ -191,6 +206,7 @@ impl MediaEngine {
             table.close(id);
             return Err(io::Error::other("media: the media thread has stopped"));
         }
+        self.shared.bell.ring();
         Ok(local)
     }
 
@@ -207,6 +223,8 @@ impl MediaEngine {
     pub fn send(&self, cmd: MediaCommand) {
         if let Err(e) = self.shared.requests.send(Request::Command(cmd)) {
             tracing::warn!(command = ?e.0, "media thread has stopped; command dropped");
+            return;
         }
+        self.shared.bell.ring();
     }
 }

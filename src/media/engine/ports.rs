@@ -77,6 +77,22 @@ impl PortTable {
                     self.sessions.insert(id, rtp_port);
                     return Ok((rtp, rtcp));
                 }
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EMFILE)
+                        || e.raw_os_error() == Some(libc::ENFILE) =>
+                {
+                    // Not a busy port: no socket can be made at all. Trying the rest of
+                    // the range would only burn CPU, and "widen the range" would mislead.
+                    self.refused += 1;
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!(
+                            "media: cannot open RTP sockets: {e}; each call leg needs two \
+                             descriptors: raise the open-file limit (LimitNOFILE= in the \
+                             service, ulimit -n) or lower max-sessions"
+                        ),
+                    ));
+                }
                 Err(e) => {
                     tracing::debug!(port = rtp_port, error = %e, "RTP port pair busy, skipped");
                     failed += 1;

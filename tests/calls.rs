@@ -857,3 +857,20 @@ fn both_directions_of_a_call_carry_every_packet_for_seconds() {
         "RTP packets that crossed the gateway each way"
     );
 }
+
+#[test]
+fn a_late_offer_call_gets_our_offer_in_the_200_and_answers_in_the_ack() {
+    let gw = gateway();
+    Sipp::new("uac_late_offer.xml", gw.sip_addr())
+        .user("1001", "secret1001")
+        .key("dest", "9196")
+        .pause_ms(500)
+        .run()
+        .assert_ok("late-offer call to the echo test", &gw.log());
+    let rows = cdr_rows(&gw, 1);
+    assert!(
+        rows.iter()
+            .any(|r| r.contains(",1001,9196,") && r.ends_with("NORMAL_CLEARING")),
+        "{rows:?}"
+    );
+}

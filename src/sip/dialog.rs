@@ -31,8 +31,9 @@ pub struct IncomingCall {
     pub to_user: String,
     pub source: Peer,
     pub user_agent: Option<String>,
-    /// The offer (an INVITE without one is refused before it becomes a call).
-    pub sdp: Sdp,
+    /// The offer; None for a late offer (RFC 3261 §13.2.1: the INVITE has no SDP, our
+    /// 200 carries the offer and the ACK the answer).
+    pub sdp: Option<Sdp>,
     /// `X-` headers, passed on as `sip_h_X-...` variables.
     pub x_headers: Vec<(String, String)>,
 }
@@ -89,6 +90,11 @@ pub enum CallEvent {
     ReofferAnswered {
         leg: LegId,
         sdp: Option<Sdp>,
+    },
+    /// The ACK of a late-offer call carried the answer to the offer in our 200.
+    AckAnswer {
+        leg: LegId,
+        sdp: Sdp,
     },
     /// The far end ended the leg; it is gone from the core.
     Ended {

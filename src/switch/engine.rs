@@ -236,14 +236,17 @@ impl Switch {
             }
             CallEvent::Reoffer { leg, sdp } => self.reoffer(leg, sdp, sip, clock.now),
             CallEvent::ReofferAnswered { leg, sdp } => {
+                if let (Some(uuid), Some(sdp)) = (self.by_leg.get(&leg).cloned(), sdp) {
+                    self.take_answer(&uuid, &sdp);
+                }
+            }
+            CallEvent::AckAnswer { leg, sdp } => {
                 let Some(uuid) = self.by_leg.get(&leg).cloned() else {
                     return;
                 };
-                let stream = sdp.and_then(|s| sdp::accept_answer(&s, &self.config.codecs).ok());
-                if let (Some(stream), Some(s)) = (stream, self.sessions.get_mut(&uuid)) {
-                    s.stream = Some(stream.clone());
-                    let id = s.media;
-                    self.media(MediaOp::Remote { id, stream });
+                if !self.take_answer(&uuid, &sdp) {
+                    tracing::info!(%uuid, "the caller's answer (in its ACK) shares no codec with our offer");
+                    self.hangup(&uuid, HangupCause::IncompatibleDestination, sip, clock);
                 }
             }
             CallEvent::Ended { leg, end } => {
@@ -267,6 +270,22 @@ impl Switch {
                 self.hangup(&uuid, cause, sip, clock);
             }
         }
+    }
+
+    /// The far end's answer to an offer of ours (a re-INVITE's, or a late-offer
+    /// call's 200): the media follow it. False when it has nothing we can use.
+    fn take_answer(&mut self, uuid: &str, answer: &sdp::Sdp) -> bool {
+        let Ok(stream) = sdp::accept_answer(answer, &self.config.codecs) else {
+            return false;
+        };
+        let Some(s) = self.sessions.get_mut(uuid) else {
+            return false;
+        };
+        set_codec_vars(&mut s.channel, &stream);
+        s.stream = Some(stream.clone());
+        let id = s.media;
+        self.media(MediaOp::Remote { id, stream });
+        true
     }
 
     /// One notice from the media engine.

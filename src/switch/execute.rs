@@ -221,6 +221,11 @@ impl Switch {
         if s.answered || s.early_media || s.outbound {
             return;
         }
+        if s.stream.is_none() {
+            // A late-offer call: our SDP would be an offer, which an unreliable 183
+            // cannot carry (RFC 3262). The caller hears it ring instead.
+            return self.ring_ready(uuid, sip, clock);
+        }
         s.early_media = true;
         s.channel.callstate = CallState::Early;
         if let (Some(leg), Some(sdp)) = (s.leg, s.local_sdp.clone()) {

@@ -110,11 +110,22 @@ impl Switch {
                 return;
             }
         };
-        let negotiated = sdp::answer(&call.sdp, &self.config.codecs, local_rtp, clock.unix_us);
         let mut session = new_session(channel, Some(leg), false, media, local_rtp, clock);
         self.by_leg.insert(leg, uuid.clone());
         self.by_media.insert(media, uuid.clone());
-        match negotiated {
+        let Some(offer) = &call.sdp else {
+            // A late offer: our offer goes in the 200, the answer will be in the ACK.
+            let ours = sdp::offer(
+                &self.config.codecs,
+                local_rtp,
+                clock.unix_us,
+                sdp::Direction::SendRecv,
+            );
+            session.local_sdp = Some(ours);
+            self.sessions.insert(uuid.clone(), session);
+            return self.start(&uuid, &call, sip, clock);
+        };
+        match sdp::answer(offer, &self.config.codecs, local_rtp, clock.unix_us) {
             Ok((answer, stream)) => {
                 set_codec_vars(&mut session.channel, &stream);
                 session.local_sdp = Some(answer);
@@ -130,10 +141,16 @@ impl Switch {
                 return;
             }
         }
+        self.start(&uuid, &call, sip, clock);
+    }
+
+    /// The new channel is counted, announced and routed.
+    fn start(&mut self, uuid: &str, call: &IncomingCall, sip: &mut SipCore, clock: Clock) {
+        let source = call.source.addr;
         self.count_new();
         tracing::info!(%uuid, from = %call.from_user, to = %call.destination, peer = %source, "new call");
-        self.emit(&uuid, EventName::ChannelCreate, clock);
-        self.route(&uuid, sip, clock);
+        self.emit(uuid, EventName::ChannelCreate, clock);
+        self.route(uuid, sip, clock);
     }
 
     /// A re-INVITE or UPDATE: answered from our side, and hold passed to the peer.

@@ -23,6 +23,12 @@ const DIALPLAN: &str = r#"<include><context name="default">
       <anti-action application="respond" data="403 Closed Now"/>
     </condition>
   </extension>
+  <extension name="echo">
+    <condition field="destination_number" expression="^9196$">
+      <action application="answer"/>
+      <action application="echo"/>
+    </condition>
+  </extension>
   <extension name="local">
     <condition field="destination_number" expression="^(100[0-9])$">
       <action application="set" data="call_timeout=10"/>
@@ -351,4 +357,63 @@ fn time_conditions_use_the_boxs_time_zone() {
         status(crate::tz::Zone::utc()),
         "127.0.0.2:5070 SIP/2.0 403 Closed Now"
     );
+}
+
+/// A late offer: no SDP in the INVITE; our 200 offers, the ACK answers, and only then
+/// does the media engine learn where the caller's RTP goes.
+#[test]
+fn a_late_offer_is_answered_in_the_ack() {
+    let mut rig = Rig::new();
+    let invite = String::from_utf8(invite_from_1001("9196")).expect("utf8");
+    let head = invite
+        .split("Content-Type")
+        .next()
+        .expect("head")
+        .to_string();
+    let late = format!("{head}Content-Length: 0\r\n\r\n");
+    let out = rig.input(late.as_bytes(), "127.0.0.2:5070");
+    let ok = &out
+        .iter()
+        .find(|(_, m)| m.starts_with("SIP/2.0 200"))
+        .expect("200")
+        .1;
+    assert!(
+        ok.contains("m=audio 20002 RTP/AVP 0 8 101"),
+        "our offer: {ok}"
+    );
+    let media = rig.media();
+    assert!(
+        !media.iter().any(|m| matches!(m, MediaOp::Remote { .. })),
+        "no remote before the answer: {media:?}"
+    );
+    let tag = ok
+        .lines()
+        .find(|l| l.starts_with("To:"))
+        .and_then(|l| l.split("tag=").nth(1))
+        .expect("tag")
+        .trim()
+        .to_string();
+    let answer = OFFER
+        .replace("RTP/AVP 0", "RTP/AVP 8")
+        .replace("0 PCMU", "8 PCMA");
+    let ack = format!(
+        "ACK sip:9196@127.0.0.1:5060 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bKack1;rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: \"Alice\" <sip:1001@example.test>;tag=a1\r\n\
+         To: <sip:9196@example.test>;tag={tag}\r\n\
+         Call-ID: a-call@127.0.0.2\r\n\
+         CSeq: 1 ACK\r\n\
+         Content-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{answer}",
+        answer.len()
+    );
+    rig.input(ack.as_bytes(), "127.0.0.2:5070");
+    let media = rig.media();
+    let remote = media.iter().find_map(|m| match m {
+        MediaOp::Remote { stream, .. } => Some(stream.clone()),
+        _ => None,
+    });
+    let stream = remote.unwrap_or_else(|| panic!("no remote after the ACK: {media:?}"));
+    assert_eq!((stream.codec.name(), stream.remote.port()), ("PCMA", 4000));
 }

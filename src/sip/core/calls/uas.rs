@@ -70,7 +70,7 @@ impl SipCore {
         now: Instant,
     ) {
         let sdp = match sdp_body(&req.headers, &req.body) {
-            Some(Ok(sdp)) => sdp,
+            Some(Ok(sdp)) => Some(sdp),
             Some(Err(e)) => {
                 tracing::info!(peer = %peer.addr, error = %e, "INVITE with an unreadable SDP offer");
                 let mut resp = self.reply(req, es, 488, "Not Acceptable Here");
@@ -79,14 +79,8 @@ impl SipCore {
                 self.transactions.respond(tx, resp, now);
                 return;
             }
-            None => {
-                // Late offer (INVITE without SDP) is not supported yet: say so.
-                let mut resp = self.reply(req, es, 488, "Not Acceptable Here");
-                resp.headers
-                    .push("Warning", "399 loopstart \"INVITE without SDP offer\"");
-                self.transactions.respond(tx, resp, now);
-                return;
-            }
+            // A late offer: ours goes in the 200, the answer comes in the ACK.
+            None => None,
         };
         let session_expires = match session_expires(req) {
             Ok(se) => se,
@@ -268,6 +262,10 @@ impl SipCore {
         if leg.ok.as_ref().is_some_and(|o| o.cseq == cseq) {
             leg.ok = None;
             self.legs.set_timer(id, None);
+            if let Some(Ok(sdp)) = sdp_body(&req.headers, &req.body) {
+                self.call_events
+                    .push_back(CallEvent::AckAnswer { leg: id, sdp });
+            }
         }
     }
 

@@ -3,7 +3,10 @@
 //! statistics come back on; whatever has queued up while the previous sync ran is
 //! written as one batch with one sync (group commit), then retention runs.
 //!
-//! API requests (`cdr list`) come on the same queue, so the log has one owner.
+//! A call the phone ended with BYE has its 200 held until its record is durable: once
+//! a batch is synced, the writer hands those legs back (`durable`), and the driver
+//! answers the BYEs. API requests (`cdr list`) come on the same queue, so the log has
+//! one owner.
 
 use std::sync::mpsc;
 use std::thread;
@@ -12,6 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::media::engine::RtpStats;
+use crate::sip::dialog::LegId;
 use crate::switch::cdr::Cdr;
 use crate::switch::cdr_log::{self, CdrLog, LegKind};
 use crate::switch::Finished;
@@ -39,7 +43,10 @@ pub enum CdrRequest {
 }
 
 /// Starts the writer thread; it ends when every sender is dropped.
-pub fn start(mut log: CdrLog) -> std::io::Result<mpsc::Sender<CdrRequest>> {
+pub fn start(
+    mut log: CdrLog,
+    durable: tokio::sync::mpsc::UnboundedSender<LegId>,
+) -> std::io::Result<mpsc::Sender<CdrRequest>> {
     let (tx, rx) = mpsc::channel::<CdrRequest>();
     thread::Builder::new()
         .name("loopstart-cdr".into())
@@ -47,10 +54,12 @@ pub fn start(mut log: CdrLog) -> std::io::Result<mpsc::Sender<CdrRequest>> {
             let mut last_prune = Instant::now();
             while let Ok(first) = rx.recv() {
                 let mut batch = Vec::new();
+                let mut byes = Vec::new();
                 let mut next = Some(first);
                 while let Some(req) = next.take() {
                     match req {
                         CdrRequest::Write { finished, stats } => {
+                            byes.extend(finished.bye);
                             batch.push(record(*finished, stats))
                         }
                         CdrRequest::List { n, reply } => {
@@ -70,6 +79,9 @@ pub fn start(mut log: CdrLog) -> std::io::Result<mpsc::Sender<CdrRequest>> {
                     }
                 }
                 flush(&mut log, &mut batch);
+                for leg in byes.drain(..) {
+                    let _ = durable.send(leg);
+                }
                 if last_prune.elapsed() >= PRUNE_EVERY {
                     last_prune = Instant::now();
                     let gone = log.prune(crate::app::unix_ms() * 1000);

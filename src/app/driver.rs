@@ -83,6 +83,8 @@ pub struct Driver {
     /// Channel events for event socket clients.
     pub events: broadcast::Sender<EslEvent>,
     pub cdrs: std::sync::mpsc::Sender<CdrRequest>,
+    /// Legs whose records are durable: their BYEs may be answered.
+    pub durable: mpsc::UnboundedReceiver<crate::sip::dialog::LegId>,
     /// Where each closed media session's statistics will arrive, until its CDR goes.
     pub stats_for: HashMap<MediaId, oneshot::Receiver<RtpStats>>,
     pub udp: Option<Arc<UdpEndpoint>>,
@@ -148,6 +150,9 @@ impl Driver {
                         Job::Switch(job) => job(&mut self.core, &mut self.switch, clock()),
                     };
                     let _ = q.reply.send(answer);
+                }
+                Some(leg) = self.durable.recv() => {
+                    self.core.acknowledge_bye(leg, Instant::now());
                 }
                 Some(ev) = self.media_events.recv() => {
                     let notice = match ev {
@@ -271,12 +276,16 @@ impl Driver {
                 .stats_for
                 .remove(&f.media)
                 .unwrap_or_else(|| oneshot::channel().1);
+            let bye = f.bye;
             let req = CdrRequest::Write {
                 finished: Box::new(f),
                 stats,
             };
             if self.cdrs.send(req).is_err() {
                 tracing::error!("the CDR writer has stopped: a call record is lost");
+                if let Some(leg) = bye {
+                    self.core.acknowledge_bye(leg, Instant::now());
+                }
             }
         }
         while let Some(e) = self.switch.poll_event() {

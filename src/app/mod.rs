@@ -134,7 +134,8 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             .map_err(|e| StartError(format!("cannot open the call records: {e}")))?;
     let zone = crate::tz::Zone::local();
     cdr_log.set_utc_offset(zone.offset_at((unix_ms() / 1000) as i64));
-    let cdrs = cdr_writer::start(cdr_log)
+    let (durable_tx, durable) = mpsc::unbounded_channel();
+    let cdrs = cdr_writer::start(cdr_log, durable_tx)
         .map_err(|e| StartError(format!("cannot start the CDR writer: {e}")))?;
     let (events_tx, _) = tokio::sync::broadcast::channel::<esl::EslEvent>(1024);
     let core_uuid = crate::ids::uuid_v4();
@@ -143,6 +144,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
         media,
         media_events,
         cdrs: cdrs.clone(),
+        durable,
         events: events_tx.clone(),
         core_uuid,
         zone,
@@ -333,6 +335,7 @@ struct CallsSetup {
     media: crate::media::engine::MediaEngine,
     media_events: mpsc::UnboundedReceiver<crate::media::engine::MediaEvent>,
     cdrs: std::sync::mpsc::Sender<cdr_writer::CdrRequest>,
+    durable: mpsc::UnboundedReceiver<crate::sip::dialog::LegId>,
     events: tokio::sync::broadcast::Sender<esl::EslEvent>,
     core_uuid: String,
     zone: crate::tz::Zone,
@@ -426,6 +429,7 @@ async fn start_profile(
         media_events: calls.media_events,
         events: calls.events,
         cdrs: calls.cdrs,
+        durable: calls.durable,
         stats_for: Default::default(),
         udp,
         streams: stream_rx,

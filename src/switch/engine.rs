@@ -100,6 +100,9 @@ pub struct Finished {
     pub outbound: bool,
     /// Seconds east of UTC when it ended, for the record's local stamps.
     pub utc_offset: i32,
+    /// The phone's BYE that ended it, to answer once the record is durable
+    /// ([`SipCore::acknowledge_bye`]).
+    pub bye: Option<LegId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -251,6 +254,9 @@ impl Switch {
             }
             CallEvent::Ended { leg, end } => {
                 let Some(uuid) = self.by_leg.remove(&leg) else {
+                    if end == LegEnd::Bye {
+                        sip.acknowledge_bye(leg, clock.now);
+                    }
                     return;
                 };
                 let cause = match &end {
@@ -259,6 +265,12 @@ impl Switch {
                     LegEnd::Refused { code, .. } => HangupCause::from_sip(*code),
                     LegEnd::Timeout => HangupCause::RecoveryOnTimerExpire,
                 };
+                if end == LegEnd::Bye {
+                    match self.sessions.get_mut(&uuid) {
+                        Some(s) => s.bye = Some(leg),
+                        None => sip.acknowledge_bye(leg, clock.now),
+                    }
+                }
                 if let Some(s) = self.sessions.get_mut(&uuid) {
                     s.leg = None;
                     s.channel.set("sip_hangup_disposition", end.disposition());
@@ -391,6 +403,7 @@ impl Switch {
         let utc_offset = self.utc_offset(clock);
         self.finished.push_back(Finished {
             utc_offset,
+            bye: s.bye.take(),
             times,
             media: s.media,
             outbound: s.outbound,
@@ -517,6 +530,7 @@ pub(super) fn new_session(
         dialled_by: None,
         application: None,
         created_epoch: clock.unix_us / 1_000_000,
+        bye: None,
     }
 }
 

@@ -60,6 +60,8 @@ pub struct Session {
     pub application: Option<(String, String)>,
     /// Unix seconds it was created (for `show channels`' created_epoch).
     pub created_epoch: u64,
+    /// The phone's BYE that ended the call, answered once the record is written.
+    pub bye: Option<LegId>,
 }
 
 impl Session {

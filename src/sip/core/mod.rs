@@ -117,6 +117,9 @@ pub struct SipCore {
     notices: VecDeque<CoreNotice>,
     legs: calls::Legs,
     call_events: VecDeque<crate::sip::dialog::CallEvent>,
+    /// BYEs whose 200 waits until the call's record is on disk (see
+    /// [`SipCore::acknowledge_bye`]).
+    byes: std::collections::HashMap<crate::sip::dialog::LegId, (TxId, Response)>,
     /// The last (monotonic, wall-clock) pair seen, to convert binding expiry times
     /// (wall clock, they survive restarts) into a monotonic deadline.
     clock: Option<(Instant, u64)>,
@@ -136,6 +139,7 @@ impl SipCore {
             notices: VecDeque::new(),
             legs: calls::Legs::default(),
             call_events: VecDeque::new(),
+            byes: std::collections::HashMap::new(),
             clock: None,
             config,
             directory,

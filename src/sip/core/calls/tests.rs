@@ -101,18 +101,24 @@ fn a_200_is_resent_until_the_ack_comes() {
         core.handle_timeout(clock.mono, clock.unix_ms);
     }
     assert!(sent(&mut core).is_empty(), "nothing after the ACK");
-    // A BYE from the phone ends the leg.
-    core.handle_message(
-        &request("BYE", "bye1", "2 BYE", Some(&tag)),
-        phone(),
-        clock.mono,
-        clock.unix_ms,
+    // A BYE from the phone ends the leg; its 200 waits for the record to be written.
+    let bye = request("BYE", "bye1", "2 BYE", Some(&tag));
+    core.handle_message(&bye, phone(), clock.mono, clock.unix_ms);
+    assert!(
+        sent(&mut core).is_empty(),
+        "no 200 before the record is durable"
     );
-    assert_eq!(first_lines(&sent(&mut core)), ["SIP/2.0 200 OK"]);
     assert!(
         matches!(core.poll_call_event(), Some(CallEvent::Ended { leg: l, end: LegEnd::Bye }) if l == leg)
     );
     assert_eq!(core.leg_count(), 0);
+    // Its retransmission is absorbed meanwhile; then the switch says the record is on disk.
+    core.handle_message(&bye, phone(), clock.mono, clock.unix_ms);
+    assert!(sent(&mut core).is_empty());
+    core.acknowledge_bye(leg, clock.mono);
+    let ok = sent(&mut core);
+    assert_eq!(first_lines(&ok), ["SIP/2.0 200 OK"]);
+    assert!(ok[0].contains(&format!("tag={tag}")), "{}", ok[0]);
 }
 
 #[test]

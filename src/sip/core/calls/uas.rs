@@ -289,8 +289,10 @@ impl SipCore {
         };
         match req.method {
             Method::Bye => {
+                // The 200 leaves once the call's record is durable: the phone's
+                // "call ended" must not outlive a power cut the record did not.
                 let resp = self.leg_response(id, req, 200, "OK");
-                self.transactions.respond(tx, resp, now);
+                self.byes.insert(id, (tx, resp));
                 let uas_unanswered = self
                     .legs
                     .get(id)
@@ -379,6 +381,14 @@ impl SipCore {
         let cseq = invite.headers.cseq().map(|c| c.seq).unwrap_or(0);
         self.transactions.respond(tx, resp, now);
         self.await_ack(id, bytes, cseq, now);
+    }
+
+    /// Answers the BYE that ended `id` (held until its record was written). Unknown
+    /// legs are ignored: the BYE was answered already.
+    pub fn acknowledge_bye(&mut self, id: LegId, now: Instant) {
+        if let Some((tx, resp)) = self.byes.remove(&id) {
+            self.transactions.respond(tx, resp, now);
+        }
     }
 
     /// A final non-2xx answer to the leg's pending INVITE.

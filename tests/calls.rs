@@ -120,6 +120,13 @@ fn a_registered_phone_answers_and_the_caller_hangs_up() {
     caller(&gw, "1002", 1500)
         .run()
         .assert_ok("caller", &gw.log());
+    // The caller's BYE was answered only once its record was on disk: it is listed
+    // at once, no waiting.
+    let listed = gw.api("cdr list 5");
+    assert!(
+        listed.contains(",1001,1002,"),
+        "record not there when the BYE was answered:\n{listed}"
+    );
     let callee = callee.join().expect("callee thread");
     callee.assert_ok("callee", &gw.log());
     // Both legs recorded: the A-leg NORMAL_CLEARING with about a second of billsec.

@@ -146,6 +146,10 @@ fn a_registered_phone_answers_and_the_caller_hangs_up() {
     let status = gw.api("status");
     assert!(status.contains("2 session(s) since startup"), "{status}");
     assert!(status.contains("0 session(s) - peak 2"), "{status}");
+    assert!(
+        status.contains("media: 0 of "),
+        "media limits in status: {status}"
+    );
 }
 
 #[test]

@@ -18,6 +18,8 @@ pub struct ApiContext {
     /// user id → password, for `user show` (configured or first-boot generated).
     pub passwords: std::collections::BTreeMap<String, String>,
     pub domain: String,
+    /// The media engine, for its limits in `status`.
+    pub media: Option<crate::media::engine::MediaEngine>,
 }
 
 pub fn register_all(registry: &mut ApiRegistry, ctx: Arc<ApiContext>) {
@@ -124,6 +126,14 @@ async fn status(ctx: &ApiContext) -> Result<String, String> {
             }))
             .await?;
         let _ = writeln!(out, "profile {}: {}", p.name, line);
+    }
+    if let Some(m) = &ctx.media {
+        let m = m.status();
+        let _ = writeln!(
+            out,
+            "media: {} of {} sessions open; {} RTP port pairs; {} opens refused",
+            m.sessions, m.max_sessions, m.port_pairs, m.refused_opens
+        );
     }
     Ok(out)
 }

@@ -139,6 +139,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
         .map_err(|e| StartError(format!("cannot start the CDR writer: {e}")))?;
     let (events_tx, _) = tokio::sync::broadcast::channel::<esl::EslEvent>(1024);
     let core_uuid = crate::ids::uuid_v4();
+    let media_for_status = media.clone();
     let mut calls = Some(CallsSetup {
         dialplan,
         media,
@@ -180,6 +181,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             profiles: handles.clone(),
             passwords,
             domain: domain.name.clone(),
+            media: Some(media_for_status),
         }),
     );
     api_calls::register_all(

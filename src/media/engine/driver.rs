@@ -129,6 +129,7 @@ fn open(
     if let Err(e) = registered {
         tracing::error!(media = id, error = %e, "media session could not start");
         ctx.epoll.borrow().remove(rtp.as_raw_fd());
+        ctx.epoll.borrow().remove(rtcp.as_raw_fd());
         if let Ok(mut t) = ctx.ports.lock() {
             t.close(id);
         }

@@ -99,7 +99,11 @@ fn record(finished: Finished, stats: oneshot::Receiver<RtpStats>) -> (LegKind, C
     let mut channel = finished.channel;
     let deadline = Instant::now() + STATS_WAIT;
     let mut stats = stats;
+    // The media thread answers within microseconds: spin a little before sleeping,
+    // since the caller's BYE waits for this record.
+    let mut tries = 0u32;
     let got = loop {
+        tries += 1;
         match stats.try_recv() {
             Ok(s) => break Some(s),
             Err(oneshot::error::TryRecvError::Closed) => break None,
@@ -108,7 +112,11 @@ fn record(finished: Finished, stats: oneshot::Receiver<RtpStats>) -> (LegKind, C
                     tracing::warn!(uuid = %channel.uuid, "RTP statistics late: CDR written without them");
                     break None;
                 }
-                thread::sleep(Duration::from_millis(1));
+                if tries < 100 {
+                    thread::yield_now();
+                } else {
+                    thread::sleep(Duration::from_micros(200));
+                }
             }
         }
     };

@@ -135,20 +135,38 @@ impl CdrLog {
                 "CDRs written but not synced to disk: they may not survive a power cut. Check the data partition");
             result = Err(e);
         }
-        for (leg, cdr) in batch {
+        // One open and one write per file for the whole batch.
+        let mut files: Vec<(PathBuf, Vec<u8>, usize)> = Vec::new();
+        for (i, (leg, cdr)) in batch.iter().enumerate() {
             let wanted = match self.csv.legs {
                 Legs::A => *leg == LegKind::A,
                 Legs::B => *leg == LegKind::B,
                 Legs::Both => true,
             };
-            if wanted {
-                self.write_csv(cdr);
+            if !wanted {
+                continue;
             }
+            for (path, line) in self.csv_lines(cdr) {
+                let slot = match files.iter().position(|(p, ..)| *p == path) {
+                    Some(k) => k,
+                    None => {
+                        files.push((path, Vec::new(), i));
+                        files.len() - 1
+                    }
+                };
+                files[slot].1.extend_from_slice(line.as_bytes());
+                files[slot].1.push(b'\n');
+            }
+        }
+        for (path, bytes, first) in files {
+            self.append(&path, &bytes, batch[first].1);
         }
         result
     }
 
-    fn write_csv(&mut self, cdr: &Cdr) {
+    /// The CSV lines a record gets: its accountcode's file (unless master-file-only)
+    /// and Master.csv.
+    fn csv_lines(&self, cdr: &Cdr) -> Vec<(PathBuf, String)> {
         let default = self
             .csv
             .template(&self.csv.default_template)
@@ -170,17 +188,12 @@ impl CdrLog {
             }
         }
         lines.push((self.dir.join("Master.csv"), cdr.render(default)));
-        for (path, line) in lines {
-            self.append(&path, &line, cdr);
-        }
+        lines
     }
 
-    /// Appends `line` and its newline in one write to `path` (opened per record: no
+    /// Appends `bytes` (whole lines) in one write to `path` (opened per batch: no
     /// handle to hold per accountcode, and a rotation needs no reopen).
-    fn append(&mut self, path: &Path, line: &str, cdr: &Cdr) {
-        let mut bytes = Vec::with_capacity(line.len() + 1);
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.push(b'\n');
+    fn append(&mut self, path: &Path, bytes: &[u8], cdr: &Cdr) {
         let open = || OpenOptions::new().create(true).append(true).open(path);
         let result = match open() {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -188,16 +201,16 @@ impl CdrLog {
             }
             other => other,
         }
-        .and_then(|mut f| f.write_all(&bytes).and_then(|()| f.flush()));
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.flush()));
         if let Err(e) = result {
             self.csv_failures += 1;
             tracing::error!(
                 path = %path.display(),
                 uuid = cdr.get("uuid").unwrap_or_default(),
                 error = %e,
-                "CDR line not written to the CSV file; the record is kept in the store. \
-                 Check that the folder exists and is writable and the disk is not full; \
-                 `loopstart cdr export` writes the stored records as CSV"
+                "CDR lines not written to the CSV file; the records are kept in the store \
+                 (`cdr list`). Check that the folder exists and is writable and the disk \
+                 is not full"
             );
         }
     }

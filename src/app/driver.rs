@@ -269,8 +269,10 @@ impl Driver {
                     MediaCommand::Close { id, reply }
                 }
             };
-            self.media.send(cmd);
+            self.media.send_deferred(cmd);
         }
+        // One wake-up for the opens and commands of this round.
+        self.media.wake();
         while let Some(f) = self.switch.poll_finished() {
             let stats = self
                 .stats_for

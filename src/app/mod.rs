@@ -464,7 +464,8 @@ struct MediaPorts(crate::media::engine::MediaEngine);
 
 impl crate::switch::MediaPorts for MediaPorts {
     fn open(&mut self, id: crate::switch::MediaId) -> std::io::Result<SocketAddr> {
-        self.0.open(id)
+        // The driver wakes the media thread once after each round of the switch.
+        self.0.open_deferred(id)
     }
 }
 

@@ -132,6 +132,8 @@ struct Shared {
     requests: mpsc::UnboundedSender<Request>,
     /// Wakes the media thread's loop when requests are waiting.
     bell: Arc<poll::Bell>,
+    /// Requests queued since the last wake-up.
+    pending: std::sync::atomic::AtomicBool,
     ports: Arc<Mutex<ports::PortTable>>,
 }
 
@@ -179,6 +181,7 @@ impl MediaEngine {
                 shared: Arc::new(Shared {
                     requests,
                     bell,
+                    pending: std::sync::atomic::AtomicBool::new(false),
                     ports,
                 }),
             },
@@ -190,6 +193,15 @@ impl MediaEngine {
     /// on rtp_ip, and creates an idle session. Returns the local RTP address to put in
     /// our SDP. Errors clearly when the range is exhausted or max_sessions reached.
     pub fn open(&self, id: MediaId) -> io::Result<SocketAddr> {
+        let local = self.open_deferred(id)?;
+        self.wake();
+        Ok(local)
+    }
+
+    /// [`open`](Self::open) without waking the media thread: for a caller that queues
+    /// several requests and then calls [`wake`](Self::wake) once (each wake-up is a
+    /// system call on the signalling thread).
+    pub fn open_deferred(&self, id: MediaId) -> io::Result<SocketAddr> {
         let mut table = self
             .shared
             .ports
@@ -206,7 +218,9 @@ impl MediaEngine {
             table.close(id);
             return Err(io::Error::other("media: the media thread has stopped"));
         }
-        self.shared.bell.ring();
+        self.shared
+            .pending
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(local)
     }
 
@@ -221,10 +235,31 @@ impl MediaEngine {
     /// Hands a command to the media thread (never blocks). A command for a session
     /// that is not open is ignored there, with a debug log.
     pub fn send(&self, cmd: MediaCommand) {
+        self.send_deferred(cmd);
+        self.wake();
+    }
+
+    /// [`send`](Self::send) without waking the media thread (see
+    /// [`open_deferred`](Self::open_deferred)).
+    pub fn send_deferred(&self, cmd: MediaCommand) {
         if let Err(e) = self.shared.requests.send(Request::Command(cmd)) {
             tracing::warn!(command = ?e.0, "media thread has stopped; command dropped");
             return;
         }
-        self.shared.bell.ring();
+        self.shared
+            .pending
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Wakes the media thread to take the requests queued so far (nothing when none
+    /// is: the driver calls this after every SIP message).
+    pub fn wake(&self) {
+        if self
+            .shared
+            .pending
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+        {
+            self.shared.bell.ring();
+        }
     }
 }

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod core;
 pub mod dialog;
+pub mod gateway;
 pub mod registrar;
 pub mod sdp;
 pub mod transaction;

@@ -1,0 +1,428 @@
+//! Registration to a carrier (a `sofia/gateway`), sans-IO: `now` and the carrier's
+//! answers in, REGISTER requests and the next wake-up out, with the states and the
+//! retry rules FreeSWITCH's mod_sofia shows an operator (`sofia status gateway`):
+//!
+//! ```text
+//! UNREGED --send--> TRYING --2xx--> REGED --(expiry near)--> UNREGED ...
+//!                     |  \--401/407: answer the challenge once, stay TRYING
+//!                     |--other final--> FAILED --> FAIL_WAIT --(retry)--> UNREGED
+//!                     `--no answer in register-timeout--> FAILED (908)
+//! NOREG: register="false" (the carrier takes calls without registration)
+//! ```
+//!
+//! A failed registration waits `retry-seconds`, multiplied by the consecutive
+//! failures except after a 503 or a timeout (as mod_sofia does), so a carrier that
+//! refuses us is not hammered. The refresh comes 15 s before expiry (half the
+//! interval for short ones), following the Expires the carrier grants.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::sip::auth::answer;
+use crate::sip::auth::Challenge;
+use crate::sip::wire::{Method, Request, Response, Uri};
+
+/// What one gateway's registration needs from `sip_profiles/external/NAME.xml`.
+#[derive(Clone, Debug)]
+pub struct RegConfig {
+    pub name: String,
+    pub username: String,
+    pub password: String,
+    /// `realm`; the registrar's host when unset.
+    pub realm: String,
+    /// `register-proxy` (else `proxy`): `host[:port]` the REGISTER goes to.
+    pub registrar: String,
+    pub from_user: String,
+    pub from_domain: String,
+    /// `extension` (user part of our Contact; the username when unset).
+    pub extension: String,
+    /// `register`: false makes the gateway NOREG.
+    pub register: bool,
+    /// `expire-seconds`.
+    pub expire_seconds: u32,
+    /// `retry-seconds`.
+    pub retry_seconds: u32,
+    /// `register-timeout`: how long TRYING may last.
+    pub timeout_seconds: u32,
+    /// `ip:port` of our profile, for Via and Contact.
+    pub local: String,
+    pub user_agent: String,
+}
+
+/// FreeSWITCH's gateway states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegState {
+    Unreged,
+    Trying,
+    Reged,
+    Failed,
+    FailWait,
+    Noreg,
+}
+
+impl fmt::Display for RegState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RegState::Unreged => "UNREGED",
+            RegState::Trying => "TRYING",
+            RegState::Reged => "REGED",
+            RegState::Failed => "FAILED",
+            RegState::FailWait => "FAIL_WAIT",
+            RegState::Noreg => "NOREG",
+        })
+    }
+}
+
+/// One gateway's registration.
+pub struct Registration {
+    config: RegConfig,
+    state: RegState,
+    /// When to act next (send, refresh, retry, give up waiting).
+    due: Option<Instant>,
+    call_id: String,
+    from_tag: String,
+    cseq: u32,
+    /// Consecutive failures (for the back-off) and the last one's status.
+    pub failures: u32,
+    pub last_status: Option<u16>,
+    /// The challenge already answered in this attempt: a second one means the
+    /// credentials are wrong.
+    answered: Option<String>,
+    nc: u32,
+    /// When the carrier's registration of us runs out.
+    pub expires_at: Option<Instant>,
+}
+
+impl Registration {
+    /// `ids` seeds the Call-ID, tag and cnonce (random in the caller).
+    pub fn new(config: RegConfig, ids: &str, now: Instant) -> Registration {
+        let state = if config.register {
+            RegState::Unreged
+        } else {
+            RegState::Noreg
+        };
+        Registration {
+            call_id: format!("{ids}-{}@{}", config.name, config.local),
+            from_tag: ids.chars().take(16).collect(),
+            due: config.register.then_some(now),
+            state,
+            config,
+            cseq: 0,
+            failures: 0,
+            last_status: None,
+            answered: None,
+            nc: 0,
+            expires_at: None,
+        }
+    }
+
+    pub fn state(&self) -> RegState {
+        self.state
+    }
+
+    pub fn config(&self) -> &RegConfig {
+        &self.config
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.due
+    }
+
+    /// Time passes: a REGISTER to send when one is due (first, refresh, retry).
+    pub fn handle_timeout(&mut self, now: Instant) -> Option<Request> {
+        let due = self.due?;
+        if now < due {
+            return None;
+        }
+        match self.state {
+            RegState::Unreged | RegState::Reged | RegState::FailWait => {
+                self.answered = None;
+                self.state = RegState::Trying;
+                self.due = Some(now + secs(self.config.timeout_seconds));
+                Some(self.register(None))
+            }
+            RegState::Trying => {
+                tracing::warn!(gateway = %self.config.name, "no answer to REGISTER: timeout");
+                self.fail(908, now);
+                None
+            }
+            RegState::Failed | RegState::Noreg => None,
+        }
+    }
+
+    /// The carrier's answer to our REGISTER; Some when we must send again (the
+    /// challenge answered).
+    pub fn on_response(&mut self, resp: &Response, now: Instant) -> Option<Request> {
+        if self.state != RegState::Trying {
+            return None;
+        }
+        let code = resp.status.code;
+        match code {
+            100..=199 => None,
+            200..=299 => {
+                let granted = granted_expires(resp).unwrap_or(self.config.expire_seconds);
+                // Refresh ahead of expiry, as mod_sofia does.
+                let ahead = if granted > 60 {
+                    granted - 15
+                } else {
+                    (granted / 2).max(1)
+                };
+                self.state = RegState::Reged;
+                self.failures = 0;
+                self.last_status = Some(code);
+                self.due = Some(now + secs(ahead));
+                self.expires_at = Some(now + secs(granted));
+                tracing::info!(gateway = %self.config.name, expires = granted, "registered");
+                None
+            }
+            401 | 407 => {
+                let header = if code == 401 {
+                    "WWW-Authenticate"
+                } else {
+                    "Proxy-Authenticate"
+                };
+                let challenge = resp
+                    .headers
+                    .get_all(header)
+                    .into_iter()
+                    .find_map(|v| Challenge::parse(v).ok());
+                match challenge {
+                    Some(c) if self.answered.as_deref() != Some(c.nonce.as_str()) || c.stale => {
+                        self.answered = Some(c.nonce.clone());
+                        Some(self.register(Some((code, c))))
+                    }
+                    _ => {
+                        tracing::warn!(gateway = %self.config.name, code,
+                            "the carrier refused our credentials: check username, password and realm");
+                        self.fail(code, now);
+                        None
+                    }
+                }
+            }
+            _ => {
+                tracing::warn!(gateway = %self.config.name, code, reason = %resp.status.reason, "registration refused");
+                self.fail(code, now);
+                None
+            }
+        }
+    }
+
+    /// FAILED, then at once FAIL_WAIT until the retry.
+    fn fail(&mut self, status: u16, now: Instant) {
+        self.failures += 1;
+        self.last_status = Some(status);
+        self.expires_at = None;
+        self.state = RegState::Failed;
+        let retry = self.config.retry_seconds;
+        let wait = if status == 503 || status == 908 {
+            retry
+        } else {
+            retry.saturating_mul(self.failures.max(1))
+        };
+        self.state = RegState::FailWait;
+        self.due = Some(now + secs(wait));
+    }
+
+    fn register(&mut self, challenge: Option<(u16, Challenge)>) -> Request {
+        self.cseq += 1;
+        let cfg = &self.config;
+        let uri = Uri::parse(&format!("sip:{}", cfg.registrar))
+            .unwrap_or_else(|_| Uri::parse("sip:invalid").expect("a constant URI parses"));
+        let mut req = Request {
+            method: Method::Register,
+            uri,
+            headers: Default::default(),
+            body: Vec::new(),
+        };
+        let aor = format!("sip:{}@{}", cfg.from_user, cfg.from_domain);
+        req.headers.push(
+            "Via",
+            format!(
+                "SIP/2.0/UDP {};branch=z9hG4bK{}{};rport",
+                cfg.local, self.from_tag, self.cseq
+            ),
+        );
+        req.headers.push("Max-Forwards", "70");
+        req.headers
+            .push("From", format!("<{aor}>;tag={}", self.from_tag));
+        req.headers.push("To", format!("<{aor}>"));
+        req.headers.push("Call-ID", self.call_id.as_str());
+        req.headers.push("CSeq", format!("{} REGISTER", self.cseq));
+        req.headers
+            .push("Contact", format!("<sip:{}@{}>", cfg.extension, cfg.local));
+        req.headers.push("Expires", cfg.expire_seconds.to_string());
+        req.headers.push("User-Agent", cfg.user_agent.as_str());
+        if let Some((code, c)) = challenge {
+            self.nc += 1;
+            let cnonce = format!("{}{}", self.from_tag, self.nc);
+            let uri = req.uri.to_string();
+            let creds = answer(
+                &c,
+                "REGISTER",
+                &uri,
+                &cfg.username,
+                &cfg.password,
+                &cnonce,
+                self.nc,
+            );
+            let name = if code == 401 {
+                "Authorization"
+            } else {
+                "Proxy-Authorization"
+            };
+            req.headers.push(name, creds.to_string());
+        }
+        req
+    }
+}
+
+fn secs(s: u32) -> Duration {
+    Duration::from_secs(u64::from(s))
+}
+
+/// The Expires the registrar granted: on our Contact, else the Expires header.
+fn granted_expires(resp: &Response) -> Option<u32> {
+    let from_contact = resp.headers.contacts().ok().and_then(|cs| {
+        cs.iter().find_map(|c| match c {
+            crate::sip::wire::Contact::Addr(a) => a.params.get("expires").flatten()?.parse().ok(),
+            crate::sip::wire::Contact::Star => None,
+        })
+    });
+    from_contact
+        .or_else(|| resp.headers.expires().ok().flatten())
+        .filter(|&e| e > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::auth::Credentials;
+    use crate::sip::wire::Response;
+
+    fn config() -> RegConfig {
+        RegConfig {
+            name: "carrier".into(),
+            username: "acme".into(),
+            password: "s3cret".into(),
+            realm: "sip.carrier.test".into(),
+            registrar: "sip.carrier.test".into(),
+            from_user: "acme".into(),
+            from_domain: "sip.carrier.test".into(),
+            extension: "acme".into(),
+            register: true,
+            expire_seconds: 600,
+            retry_seconds: 30,
+            timeout_seconds: 20,
+            local: "192.0.2.2:5080".into(),
+            user_agent: "loopstart".into(),
+        }
+    }
+
+    fn reply(req: &Request, code: u16, extra: &[(&str, &str)]) -> Response {
+        let mut r = Response::to_request(req, code, "x");
+        for (n, v) in extra {
+            r.headers.push(n, v);
+        }
+        r
+    }
+
+    #[test]
+    fn registers_answers_the_challenge_and_refreshes_before_expiry() {
+        let t0 = Instant::now();
+        let mut reg = Registration::new(config(), "abcdef0123456789", t0);
+        assert_eq!(reg.state(), RegState::Unreged);
+        let first = reg.handle_timeout(t0).expect("first REGISTER");
+        assert_eq!(reg.state(), RegState::Trying);
+        assert_eq!(first.headers.get("Expires"), Some("600"));
+        let challenge = r#"Digest realm="sip.carrier.test", nonce="n1", qop="auth", algorithm=MD5"#;
+        let second = reg
+            .on_response(&reply(&first, 401, &[("WWW-Authenticate", challenge)]), t0)
+            .expect("the challenge is answered");
+        let creds = Credentials::parse(second.headers.get("Authorization").expect("Authorization"))
+            .unwrap();
+        assert_eq!(
+            (creds.username.as_str(), creds.nonce.as_str()),
+            ("acme", "n1")
+        );
+        assert_eq!(second.headers.get("Call-ID"), first.headers.get("Call-ID"));
+        assert_eq!(second.headers.get("CSeq"), Some("2 REGISTER"));
+        // Granted 120 s on our Contact: refreshed at 105 s.
+        let ok = reply(
+            &second,
+            200,
+            &[("Contact", "<sip:acme@192.0.2.2:5080>;expires=120")],
+        );
+        assert!(reg.on_response(&ok, t0).is_none());
+        assert_eq!(reg.state(), RegState::Reged);
+        assert_eq!(reg.poll_timeout(), Some(t0 + Duration::from_secs(105)));
+        assert!(reg.handle_timeout(t0 + Duration::from_secs(104)).is_none());
+        let refresh = reg
+            .handle_timeout(t0 + Duration::from_secs(105))
+            .expect("refresh");
+        assert_eq!(refresh.headers.get("CSeq"), Some("3 REGISTER"));
+        assert_eq!(reg.state(), RegState::Trying);
+    }
+
+    #[test]
+    fn wrong_credentials_fail_and_the_retry_backs_off() {
+        let t0 = Instant::now();
+        let mut reg = Registration::new(config(), "abcdef0123456789", t0);
+        let challenge = r#"Digest realm="sip.carrier.test", nonce="n1""#;
+        let mut now = t0;
+        for attempt in 1..=3u32 {
+            let req = reg.handle_timeout(now).expect("REGISTER");
+            let again = reg
+                .on_response(&reply(&req, 401, &[("WWW-Authenticate", challenge)]), now)
+                .expect("answered once");
+            // The same nonce again: the password is wrong.
+            assert!(reg
+                .on_response(&reply(&again, 401, &[("WWW-Authenticate", challenge)]), now)
+                .is_none());
+            assert_eq!(reg.state(), RegState::FailWait);
+            assert_eq!(reg.failures, attempt);
+            let wait = reg.poll_timeout().expect("retry") - now;
+            assert_eq!(
+                wait,
+                Duration::from_secs(30 * u64::from(attempt)),
+                "back-off"
+            );
+            now += wait;
+        }
+    }
+
+    #[test]
+    fn a_503_or_silence_retries_after_retry_seconds() {
+        let t0 = Instant::now();
+        let mut reg = Registration::new(config(), "abcdef0123456789", t0);
+        let req = reg.handle_timeout(t0).expect("REGISTER");
+        reg.on_response(&reply(&req, 503, &[]), t0);
+        assert_eq!(reg.state(), RegState::FailWait);
+        assert_eq!(reg.poll_timeout(), Some(t0 + Duration::from_secs(30)));
+        // Nothing at all comes back: FAILED with 908 after register-timeout.
+        let t1 = t0 + Duration::from_secs(30);
+        reg.handle_timeout(t1).expect("retry");
+        assert_eq!(reg.state(), RegState::Trying);
+        reg.handle_timeout(t1 + Duration::from_secs(20));
+        assert_eq!(
+            (reg.state(), reg.last_status),
+            (RegState::FailWait, Some(908))
+        );
+        assert_eq!(reg.poll_timeout(), Some(t1 + Duration::from_secs(50)));
+    }
+
+    #[test]
+    fn register_false_is_noreg_and_sends_nothing() {
+        let t0 = Instant::now();
+        let mut reg = Registration::new(
+            RegConfig {
+                register: false,
+                ..config()
+            },
+            "x",
+            t0,
+        );
+        assert_eq!(reg.state().to_string(), "NOREG");
+        assert!(reg.poll_timeout().is_none());
+        assert!(reg.handle_timeout(t0 + Duration::from_secs(3600)).is_none());
+    }
+}

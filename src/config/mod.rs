@@ -12,6 +12,7 @@ pub mod board;
 pub mod cdr_csv;
 mod diag;
 mod directory;
+pub mod gateway;
 mod profile;
 mod sections;
 mod values;
@@ -365,6 +366,17 @@ impl Config {
                 p.context,
                 p.auth_calls
             );
+            for g in &p.gateways {
+                let reg = if g.register {
+                    format!(
+                        "registers as {} at {} every {} s",
+                        g.username, g.register_proxy, g.expire_seconds
+                    )
+                } else {
+                    "no registration".to_string()
+                };
+                let _ = writeln!(s, "  gateway {}: proxy {}, {reg}", g.name, g.proxy);
+            }
         }
         for d in &self.domains {
             let _ = writeln!(

@@ -27,6 +27,8 @@ impl DigestAlgorithm {
 #[derive(Debug, Clone)]
 pub struct SipProfile {
     pub name: String,
+    /// Trunks to carriers (`<gateways>`, usually `sip_profiles/external/*.xml`).
+    pub gateways: Vec<super::gateway::Gateway>,
     pub source: Source,
     /// `sip-ip` (default `$${local_ip_v4}`).
     pub sip_ip: IpAddr,
@@ -80,6 +82,7 @@ impl SipProfile {
     pub fn defaults(name: &str, source: Source, local_ip: IpAddr) -> SipProfile {
         SipProfile {
             name: name.to_string(),
+            gateways: Vec::new(),
             source,
             sip_ip: local_ip,
             sip_port: 5060,
@@ -289,8 +292,12 @@ pub fn profile(
     for section in &el.children {
         match section.name.as_str() {
             "settings" => {}
-            // Read by later features (trunks, aliases, domains); known, so no warning.
-            "gateways" | "aliases" | "domains" => continue,
+            "gateways" => {
+                p.gateways.extend(super::gateway::gateways(section, diags));
+                continue;
+            }
+            // Read by later features (aliases, domains); known, so no warning.
+            "aliases" | "domains" => continue,
             other => {
                 diags.warn(
                     &section.source,

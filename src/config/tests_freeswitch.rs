@@ -5,7 +5,7 @@ use super::tests::{minimal, write};
 use super::*;
 
 #[test]
-fn sip_profiles_external_folder_is_skipped_and_gateways_do_not_warn() {
+fn sip_profiles_external_gateways_are_read_through_the_include() {
     let dir = tempfile::tempdir().unwrap();
     minimal(dir.path());
     write(
@@ -16,12 +16,25 @@ fn sip_profiles_external_folder_is_skipped_and_gateways_do_not_warn() {
     write(
         dir.path(),
         "sip_profiles/external/carrier.xml",
-        "<include><gateway name=\"carrier\"><param name=\"username\" value=\"u\"/></gateway></include>",
+        "<include><gateway name=\"carrier\"><param name=\"username\" value=\"u\"/><param name=\"password\" value=\"p\"/></gateway></include>",
     );
     let cfg = load(dir.path()).unwrap();
     assert!(cfg.diagnostics.is_empty(), "{:?}", cfg.diagnostics);
     let names: Vec<&str> = cfg.profiles.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, vec!["external", "internal"]);
+    let external = cfg.profile("external").unwrap();
+    let gws: Vec<(&str, &str)> = external
+        .gateways
+        .iter()
+        .map(|g| (g.name.as_str(), g.username.as_str()))
+        .collect();
+    assert_eq!(gws, [("carrier", "u")]);
+    assert!(
+        cfg.summary()
+            .contains("  gateway carrier: proxy carrier, registers as u at carrier every 3600 s"),
+        "{}",
+        cfg.summary()
+    );
 }
 
 #[test]

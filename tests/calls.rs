@@ -885,3 +885,33 @@ fn a_late_offer_call_gets_our_offer_in_the_200_and_answers_in_the_ack() {
         "{rows:?}"
     );
 }
+
+#[test]
+fn a_second_profile_registers_phones_but_refuses_calls_for_now() {
+    let port = common::ports::free_udp_tcp_port();
+    let external = format!(
+        "<profile name=\"external\"><settings>\
+         <param name=\"sip-ip\" value=\"127.0.0.1\"/><param name=\"sip-port\" value=\"{port}\"/>\
+         <param name=\"auth-calls\" value=\"false\"/></settings></profile>"
+    );
+    let gw = Gateway::builder()
+        .user("1001", "secret1001")
+        .file("dialplan/default.xml", DIALPLAN)
+        .file("sip_profiles/external.xml", &external)
+        .start();
+    let target: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    Sipp::new("register.xml", target)
+        .user("1001", "secret1001")
+        .run()
+        .assert_ok("REGISTER on the second profile", &gw.log());
+    let run = Sipp::new("uac_noauth.xml", target)
+        .user("5551234", "unused")
+        .key("dest", "9196")
+        .run();
+    assert!(!run.success());
+    assert!(run.messages.contains("SIP/2.0 480"), "{}", run.report());
+    // The first profile still carries calls.
+    caller(&gw, "9196", 300)
+        .run()
+        .assert_ok("echo on the first profile", &gw.log());
+}

@@ -140,6 +140,20 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
     let (events_tx, _) = tokio::sync::broadcast::channel::<esl::EslEvent>(1024);
     let core_uuid = crate::ids::uuid_v4();
     let media_for_status = media.clone();
+    // One profile carries calls; any other answers REGISTER and OPTIONS and refuses
+    // calls (480) until trunks bring several profiles under one switch.
+    let registrar_only = |media: &crate::media::engine::MediaEngine| CallsSetup {
+        dialplan: crate::dialplan::Dialplan::default(),
+        media: media.clone(),
+        media_events: mpsc::unbounded_channel().1,
+        cdrs: cdrs.clone(),
+        durable: mpsc::unbounded_channel().1,
+        events: events_tx.clone(),
+        core_uuid: core_uuid.clone(),
+        zone: zone.clone(),
+        takes_calls: false,
+    };
+    let shared_media = media.clone();
     let mut calls = Some(CallsSetup {
         dialplan,
         media,
@@ -147,14 +161,25 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
         cdrs: cdrs.clone(),
         durable,
         events: events_tx.clone(),
-        core_uuid,
-        zone,
+        core_uuid: core_uuid.clone(),
+        zone: zone.clone(),
+        takes_calls: true,
     });
 
     let mut handles = Vec::new();
     let mut tasks = Vec::new();
     let mut ready = Vec::new();
-    for profile in &config.profiles {
+    // The phones' profile carries the calls: "internal" when there is one.
+    let calls_profile = config
+        .profiles
+        .iter()
+        .position(|p| p.name == "internal")
+        .unwrap_or(0);
+    for (i, profile) in config.profiles.iter().enumerate() {
+        let setup = match i == calls_profile {
+            true => calls.take(),
+            false => None,
+        };
         let started = start_profile(
             &config,
             profile,
@@ -163,7 +188,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             &restored,
             &store,
             &shutdown_rx,
-            calls.take(),
+            setup.unwrap_or_else(|| registrar_only(&shared_media)),
         )
         .await?;
         handles.push(started.handle);
@@ -341,6 +366,8 @@ struct CallsSetup {
     events: tokio::sync::broadcast::Sender<esl::EslEvent>,
     core_uuid: String,
     zone: crate::tz::Zone,
+    /// False: the profile refuses calls (480) — only the first profile has them yet.
+    takes_calls: bool,
 }
 
 /// Binds a profile's sockets and starts its driver.
@@ -353,7 +380,7 @@ async fn start_profile(
     restored: &[Binding],
     store: &Store,
     shutdown: &watch::Receiver<bool>,
-    calls: Option<CallsSetup>,
+    calls: CallsSetup,
 ) -> Result<StartedProfile, StartError> {
     let directory = build_directory(profile, &domain.name, passwords, a1_hashes);
     let seed = secrets::random_secret();
@@ -396,15 +423,6 @@ async fn start_profile(
         tasks.push(tokio::spawn(tcp::accept_loop(listener, limits, stream_tx)));
     }
     let (query_tx, query_rx) = mpsc::channel(64);
-    let calls = match calls {
-        Some(c) => c,
-        None => {
-            return Err(StartError(format!(
-            "sip profile {} at {}: only one SIP profile can carry calls for now; remove the others",
-            profile.name, profile.source
-        )))
-        }
-    };
     let switch = crate::switch::Switch::new(
         crate::switch::SwitchConfig {
             profile: profile.name.clone(),
@@ -421,6 +439,7 @@ async fn start_profile(
             max_sessions: config.switch.max_sessions as usize,
             core_uuid: calls.core_uuid,
             hostname: hostname(),
+            takes_calls: calls.takes_calls,
         },
         Box::new(MediaPorts(calls.media.clone())),
     );

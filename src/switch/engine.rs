@@ -41,6 +41,8 @@ pub struct SwitchConfig {
     pub max_sessions: usize,
     pub core_uuid: String,
     pub hostname: String,
+    /// False on a profile that does not carry calls yet: INVITEs get 480.
+    pub takes_calls: bool,
 }
 
 /// Both clocks: monotonic for timers, wall for stamps.

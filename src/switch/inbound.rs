@@ -21,6 +21,12 @@ impl Switch {
         sip: &mut SipCore,
         clock: Clock,
     ) {
+        if !self.config.takes_calls {
+            tracing::warn!(profile = %self.config.profile, from = %call.from_user, to = %call.destination,
+                "call refused: only the internal SIP profile carries calls so far");
+            sip.hangup(leg, 480, None, clock.now);
+            return;
+        }
         if self.sessions.len() >= self.config.max_sessions {
             tracing::warn!(from = %call.from_user, "max-sessions reached: call refused");
             let cause = HangupCause::SwitchCongestion;

@@ -84,6 +84,7 @@ impl Rig {
                 max_sessions: 100,
                 core_uuid: "core".into(),
                 hostname: "box".into(),
+                takes_calls: true,
             },
             Box::new(FakePorts(20000)),
         );

@@ -38,8 +38,8 @@ CALLEE=1002
 CALLEE_PW="bench-callee-$$-pw"
 SIPP_BUF=4194304
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$HERE/../lib.sh"
 
 command -v sipp >/dev/null || die "sipp missing (scripts/install-test-deps.sh)"
 KAMAILIO=$(command -v kamailio || echo /usr/sbin/kamailio)
@@ -61,35 +61,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() {
-    python3 - <<'PY'
-import socket
-for _ in range(200):
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
-    p = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        t.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        t.close(); u.close()
-PY
-}
-
-cpu_ticks() {
-    local total=0 p
-    for p in "$@" $(ps -o pid= --ppid "$1" 2>/dev/null); do
-        [ -r "/proc/$p/stat" ] || continue
-        total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-    done
-    echo "$total"
-}
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "?"; }
-
 # --- configs ----------------------------------------------------------------------
-mkdir -p "$WORK/conf/directory/default" "$WORK/conf/sip_profiles" "$WORK/conf/dialplan" \
-         "$WORK/conf/autoload_configs" "$WORK/data" "$WORK/kamdb"
+mkdir -p "$WORK/data" "$WORK/kamdb"
 printf 'SEQUENTIAL\n%s;[authentication username=%s password=%s];\n' "$CALLEE" "$CALLEE" "$CALLEE_PW" > "$WORK/callee.csv"
 printf 'table_name(string) table_version(int)\nsubscriber:7\n' > "$WORK/kamdb/version"
 printf 'id(int,auto) username(string) domain(string,null) password(string) ha1(string,null) ha1b(string,null)\n1:%s:127.0.0.1:%s:::\n' \
@@ -97,79 +70,11 @@ printf 'id(int,auto) username(string) domain(string,null) password(string) ha1(s
 
 LS_PORT=$(free_port); ESL_PORT=$(free_port); KAM_PORT=$(free_port)
 ESL_PASS="bench-$$-$RANDOM"
-cat > "$WORK/conf/vars.xml" <<X
-<include>
-  <X-PRE-PROCESS cmd="set" data="domain=127.0.0.1"/>
-  <X-PRE-PROCESS cmd="set" data="domain_name=\$\${domain}"/>
-</include>
-X
 # auth-calls=false: the caller is not challenged (as Kamailio's INVITEs are not);
 # the callee's REGISTER is, on both servers.
-cat > "$WORK/conf/sip_profiles/internal.xml" <<X
-<profile name="internal">
-  <settings>
-    <param name="sip-ip" value="127.0.0.1"/>
-    <param name="sip-port" value="$LS_PORT"/>
-    <param name="rtp-ip" value="127.0.0.1"/>
-    <param name="context" value="default"/>
-    <param name="auth-calls" value="false"/>
-    <param name="nonce-ttl" value="60"/>
-    <param name="sip-expires-min" value="60"/>
-  </settings>
-</profile>
-X
-cat > "$WORK/conf/directory/default.xml" <<'X'
-<include>
-  <domain name="$${domain}">
-    <params>
-      <param name="dial-string" value="{^^:sip_invite_domain=${dialed_domain}:presence_id=${dialed_user}@${dialed_domain}}${sofia_contact(*/${dialed_user}@${dialed_domain})}"/>
-    </params>
-    <groups>
-      <group name="default">
-        <users>
-          <X-PRE-PROCESS cmd="include" data="default/*.xml"/>
-        </users>
-      </group>
-    </groups>
-  </domain>
-</include>
-X
-printf '<include>\n  <user id="%s">\n    <params>\n      <param name="password" value="%s"/>\n    </params>\n    <variables>\n      <variable name="user_context" value="default"/>\n    </variables>\n  </user>\n</include>\n' \
-    "$CALLEE" "$CALLEE_PW" > "$WORK/conf/directory/default/$CALLEE.xml"
-cat > "$WORK/conf/dialplan/default.xml" <<'X'
-<include>
-  <context name="default">
-    <extension name="local">
-      <condition field="destination_number" expression="^(10[0-9][0-9])$">
-        <action application="set" data="call_timeout=10"/>
-        <action application="set" data="hangup_after_bridge=true"/>
-        <action application="bridge" data="user/$1"/>
-      </condition>
-    </extension>
-  </context>
-</include>
-X
-cat > "$WORK/conf/autoload_configs/event_socket.conf.xml" <<X
-<configuration name="event_socket.conf" description="Socket Client">
-  <settings>
-    <param name="listen-ip" value="127.0.0.1"/>
-    <param name="listen-port" value="$ESL_PORT"/>
-    <param name="password" value="$ESL_PASS"/>
-  </settings>
-</configuration>
-X
-# Two legs a call, an RTP+RTCP pair a leg: 4 ports a call; the range allows
-# ~10,000 calls open at once, far above rate x (hold + setup).
-cat > "$WORK/conf/autoload_configs/switch.conf.xml" <<X
-<configuration name="switch.conf" description="Core Configuration">
-  <settings>
-    <param name="max-sessions" value="20000"/>
-    <param name="max-transactions" value="$MAX_TRANSACTIONS"/>
-    <param name="rtp-start-port" value="20000"/>
-    <param name="rtp-end-port" value="60000"/>
-  </settings>
-</configuration>
-X
+write_call_conf "$WORK/conf" "$LS_PORT" "$ESL_PORT" "$ESL_PASS" "$CALLEE" "$CALLEE_PW" "$MAX_TRANSACTIONS" \
+    '    <param name="nonce-ttl" value="60"/>
+    <param name="sip-expires-min" value="60"/>'
 
 # --- servers and callees ------------------------------------------------------------
 declare -A PORT PID UAS_PID UAS_DIR

@@ -32,8 +32,8 @@ SERVER_PIN=""; SIPP_PIN=""
 SETTLE=${SETTLE:-65}
 SCENARIO="$ROOT/tests/sipp/register.xml"
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$HERE/../lib.sh"
 
 command -v sipp >/dev/null || die "sipp missing (scripts/install-test-deps.sh)"
 KAMAILIO=$(command -v kamailio || echo /usr/sbin/kamailio)
@@ -54,21 +54,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() { # a port free for UDP and TCP on 127.0.0.1
-    python3 - <<'PY'
-import socket
-for _ in range(200):
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
-    p = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        t.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        t.close(); u.close()
-PY
-}
 
 user() { printf 'user%04d' "$1"; }
 pass() { printf 'bench-%s-pw' "$(user "$1")"; }
@@ -152,18 +137,6 @@ cat > "$WORK/conf/autoload_configs/switch.conf.xml" <<'EOF'
 </configuration>
 EOF
 
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "?"; }
-
-# cpu_ticks PID... -> user+system CPU of these processes and their children, in
-# clock ticks (1/100 s), from /proc.
-cpu_ticks() {
-    local total=0 p
-    for p in "$@" $(ps -o pid= --ppid "$1" 2>/dev/null); do
-        [ -r "/proc/$p/stat" ] || continue
-        total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-    done
-    echo "$total"
-}
 
 # run_sipp NAME PORT CALLS RATE [SERVER_PID] -> sets SUCC FAIL SECS RPS, and with a
 # server PID also SERVER_CPU and SIPP_CPU (CPU seconds used during the run).

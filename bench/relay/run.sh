@@ -36,8 +36,8 @@ CALLEE=1002
 CALLEE_PW="bench-callee-$$-pw"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$HERE/../lib.sh"
 command -v sipp >/dev/null || die "sipp missing (scripts/install-test-deps.sh)"
 RTPENGINE=$(command -v rtpengine || echo /usr/bin/rtpengine)
 [ "$ONLY" = loopstart ] || [ -x "$RTPENGINE" ] || die "rtpengine missing (apt-get install rtpengine-daemon)"
@@ -58,22 +58,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() {
-    python3 - <<'PY'
-import socket
-for _ in range(200):
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
-    p = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        t.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        t.close(); u.close()
-PY
-}
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # --- binaries -----------------------------------------------------------------------
 if [ -n "${LOOPSTART_BIN:-}" ]; then LS_BIN=$LOOPSTART_BIN; else
@@ -89,70 +73,7 @@ fi
 LS_VERSION=$("$LS_BIN" --version 2>/dev/null | head -1 || echo loopstart)
 RTPE_VERSION=$("$RTPENGINE" --version 2>&1 | head -1 || echo rtpengine)
 
-# --- loopstart config (as bench/calls, plus a long RTP timeout) ---------------------
-write_conf() { # DIR SIP_PORT ESL_PORT
-    local d=$1
-    mkdir -p "$d/directory/default" "$d/sip_profiles" "$d/dialplan" "$d/autoload_configs"
-    printf '<include>\n  <X-PRE-PROCESS cmd="set" data="domain=127.0.0.1"/>\n  <X-PRE-PROCESS cmd="set" data="domain_name=$${domain}"/>\n</include>\n' > "$d/vars.xml"
-    cat > "$d/sip_profiles/internal.xml" <<X
-<profile name="internal">
-  <settings>
-    <param name="sip-ip" value="127.0.0.1"/>
-    <param name="sip-port" value="$2"/>
-    <param name="rtp-ip" value="127.0.0.1"/>
-    <param name="context" value="default"/>
-    <param name="auth-calls" value="false"/>
-    <param name="rtp-timeout-sec" value="600"/>
-  </settings>
-</profile>
-X
-    cat > "$d/directory/default.xml" <<'X'
-<include>
-  <domain name="$${domain}">
-    <groups>
-      <group name="default">
-        <users>
-          <X-PRE-PROCESS cmd="include" data="default/*.xml"/>
-        </users>
-      </group>
-    </groups>
-  </domain>
-</include>
-X
-    printf '<include>\n  <user id="%s">\n    <params>\n      <param name="password" value="%s"/>\n    </params>\n    <variables>\n      <variable name="user_context" value="default"/>\n    </variables>\n  </user>\n</include>\n' \
-        "$CALLEE" "$CALLEE_PW" > "$d/directory/default/$CALLEE.xml"
-    cat > "$d/dialplan/default.xml" <<'X'
-<include>
-  <context name="default">
-    <extension name="local">
-      <condition field="destination_number" expression="^(10[0-9][0-9])$">
-        <action application="set" data="hangup_after_bridge=true"/>
-        <action application="bridge" data="user/$1"/>
-      </condition>
-    </extension>
-  </context>
-</include>
-X
-    cat > "$d/autoload_configs/event_socket.conf.xml" <<X
-<configuration name="event_socket.conf" description="Socket Client">
-  <settings>
-    <param name="listen-ip" value="127.0.0.1"/>
-    <param name="listen-port" value="$3"/>
-    <param name="password" value="bench-$$-$RANDOM"/>
-  </settings>
-</configuration>
-X
-    cat > "$d/autoload_configs/switch.conf.xml" <<X
-<configuration name="switch.conf" description="Core Configuration">
-  <settings>
-    <param name="max-sessions" value="20000"/>
-    <param name="max-transactions" value="65536"/>
-    <param name="rtp-start-port" value="20000"/>
-    <param name="rtp-end-port" value="60000"/>
-  </settings>
-</configuration>
-X
-}
+# --- loopstart config: bench/lib.sh's write_call_conf, plus a long RTP timeout -----
 printf 'SEQUENTIAL\n%s;[authentication username=%s password=%s];\n' "$CALLEE" "$CALLEE" "$CALLEE_PW" > "$WORK/callee.csv"
 
 N_LEVELS=$(echo "$LEVELS" | tr ',' '\n' | wc -l)
@@ -163,7 +84,8 @@ HOLD_S=$(python3 -c "import math; print(math.ceil($CALLS / $SETUP_RATE + 3 + $N_
 run_loopstart() {
     local r=$1 dir="$WORK/loopstart-$1" sip esl uas_port pid uas uac
     sip=$(free_port); esl=$(free_port); uas_port=$(free_port)
-    write_conf "$dir/conf" "$sip" "$esl"; mkdir -p "$dir/data" "$dir/uas" "$dir/uac"
+    write_call_conf "$dir/conf" "$sip" "$esl" "bench-$$-$RANDOM" "$CALLEE" "$CALLEE_PW" 65536 \
+        '    <param name="rtp-timeout-sec" value="600"/>'; mkdir -p "$dir/data" "$dir/uas" "$dir/uac"
     NO_COLOR=1 "$LS_BIN" run --conf "$dir/conf" --data "$dir/data" 2> "$dir/loopstart.log" &
     pid=$!; PIDS+=("$pid")
     for _ in $(seq 150); do
@@ -178,7 +100,7 @@ run_loopstart() {
         -trace_err -error_file errors.log > sipp.out 2>&1) &
     uas=$!; PIDS+=("$uas")
     sleep 1
-    local idle; idle=$(rss_kb "$pid")
+    local idle; idle=$(rss_kb "$pid" 0)
     log "loopstart round $r: RSS idle $idle kB; setting up $CALLS calls at $SETUP_RATE/s, held ${HOLD_S}s"
     (cd "$dir/uac" && exec sipp "127.0.0.1:$sip" -sf "$UAC" -key dest "$CALLEE" -m "$CALLS" -l "$CALLS" \
         -r "$SETUP_RATE" -d $((HOLD_S * 1000)) -i 127.0.0.1 -p "$(free_port)" -t u1 -nostdin \
@@ -193,7 +115,7 @@ run_loopstart() {
     done
     [ "${have:-0}" -ge "$want" ] || { tail -20 "$dir/loopstart.log" >&2; die "only $have of $want channels up"; }
     sleep 2
-    local setup_rss; setup_rss=$(rss_kb "$pid")
+    local setup_rss; setup_rss=$(rss_kb "$pid" 0)
     python3 "$HERE/ports_from_traces.py" "$dir/uac/msgs.log" "$dir/uas/msgs.log" > "$dir/ports.txt"
     log "loopstart round $r: $have channels, RSS $setup_rss kB; streaming"
     ${GEN_WRAP:-} "$GEN" --ports "$dir/ports.txt" --levels "$LEVELS" --warmup "$WARMUP" --secs "$SECS" --pid "$pid" \
@@ -230,7 +152,7 @@ X
         sleep 0.1
     done
     sleep 1
-    local idle; idle=$(rss_kb "$pid")
+    local idle; idle=$(rss_kb "$pid" 0)
     log "rtpengine round $r: RSS idle $idle kB; setting up $CALLS calls over ng, streaming"
     "$GEN" --rtpengine "127.0.0.1:$ng" --calls "$CALLS" --levels "$LEVELS" --warmup "$WARMUP" --secs "$SECS" \
         --pid "$pid" 2> "$dir/gen.err" | while read -r line; do

@@ -14,26 +14,6 @@ use common::audio::{self, ToneReport};
 use common::baresip::Baresip;
 use common::{process, Gateway};
 
-/// 10xx bridges to the user; 9196 is the echo test.
-const DIALPLAN: &str = r#"<include>
-  <context name="default">
-    <extension name="echo">
-      <condition field="destination_number" expression="^9196$">
-        <action application="answer"/>
-        <action application="echo"/>
-      </condition>
-    </extension>
-    <extension name="local">
-      <condition field="destination_number" expression="^(10[0-9][0-9])$">
-        <action application="set" data="call_timeout=10"/>
-        <action application="set" data="hangup_after_bridge=true"/>
-        <action application="bridge" data="user/$1"/>
-      </condition>
-    </extension>
-  </context>
-</include>
-"#;
-
 /// The caller's tone and the callee's tone; the probes are the frequencies a
 /// recording must NOT be dominated by.
 const TONE_A: f64 = 1000.0;
@@ -53,7 +33,10 @@ fn gateway() -> Gateway {
     Gateway::builder()
         .user("1001", "secret1001")
         .user("1002", "secret1002")
-        .file("dialplan/default.xml", DIALPLAN)
+        .file(
+            "dialplan/default.xml",
+            &common::dialplan::echo_and_users("^(10[0-9][0-9])$"),
+        )
         .start()
 }
 

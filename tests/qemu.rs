@@ -41,29 +41,13 @@ fn guest_conf(arch: Arch) -> ConfSpec {
     }
     spec.extra_files
         .push(("board.toml".into(), arch.board_toml()));
-    spec.extra_files
-        .push(("dialplan/default.xml".into(), GUEST_DIALPLAN.into()));
+    spec.extra_files.push((
+        "dialplan/default.xml".into(),
+        // The echo test, and 20xx bridged to the user.
+        common::dialplan::echo_and_users("^(20[0-5][0-9])$"),
+    ));
     spec
 }
-
-/// The guest's dialplan: the echo test, and 20xx bridged to the user.
-const GUEST_DIALPLAN: &str = r#"<include>
-  <context name="default">
-    <extension name="echo">
-      <condition field="destination_number" expression="^9196$">
-        <action application="answer"/>
-        <action application="echo"/>
-      </condition>
-    </extension>
-    <extension name="local">
-      <condition field="destination_number" expression="^(20[0-5][0-9])$">
-        <action application="set" data="call_timeout=10"/>
-        <action application="bridge" data="user/$1"/>
-      </condition>
-    </extension>
-  </context>
-</include>
-"#;
 
 /// The uuids in `cdr list`.
 fn cdr_uuids(machine: &Machine) -> BTreeSet<String> {

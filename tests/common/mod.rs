@@ -12,6 +12,7 @@
 pub mod audio;
 pub mod baresip;
 pub mod conf;
+pub mod dialplan;
 pub mod esl;
 pub mod ports;
 pub mod process;

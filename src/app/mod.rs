@@ -106,25 +106,21 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
     for w in &dialplan_warnings {
         tracing::warn!("{w}");
     }
+    // The phones' profile carries the calls: "internal" when there is one. Its RTP
+    // address and timeouts are the media engine's.
+    let calls_profile = config
+        .profiles
+        .iter()
+        .position(|p| p.name == "internal")
+        .unwrap_or(0);
+    let media_profile = config.profiles.get(calls_profile);
+    let seconds = |s: u32| (s > 0).then(|| Duration::from_secs(u64::from(s)));
     let media_cfg = crate::media::engine::MediaConfig {
-        rtp_ip: config
-            .profiles
-            .first()
-            .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |p| p.rtp_ip),
+        rtp_ip: media_profile.map_or(std::net::IpAddr::from([127, 0, 0, 1]), |p| p.rtp_ip),
         port_min: config.switch.rtp_start_port,
         port_max: config.switch.rtp_end_port,
-        rtp_timeout: config
-            .profiles
-            .first()
-            .map(|p| p.rtp_timeout_sec)
-            .filter(|&s| s > 0)
-            .map(|s| Duration::from_secs(u64::from(s))),
-        hold_timeout: config
-            .profiles
-            .first()
-            .map(|p| p.rtp_hold_timeout_sec)
-            .filter(|&s| s > 0)
-            .map(|s| Duration::from_secs(u64::from(s))),
+        rtp_timeout: media_profile.and_then(|p| seconds(p.rtp_timeout_sec)),
+        hold_timeout: media_profile.and_then(|p| seconds(p.rtp_hold_timeout_sec)),
         max_sessions: config.switch.max_sessions as usize * 2,
     };
     let (media, media_events) = crate::media::engine::MediaEngine::start(media_cfg)
@@ -169,12 +165,6 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
     let mut handles = Vec::new();
     let mut tasks = Vec::new();
     let mut ready = Vec::new();
-    // The phones' profile carries the calls: "internal" when there is one.
-    let calls_profile = config
-        .profiles
-        .iter()
-        .position(|p| p.name == "internal")
-        .unwrap_or(0);
     for (i, profile) in config.profiles.iter().enumerate() {
         let setup = match i == calls_profile {
             true => calls.take(),

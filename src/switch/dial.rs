@@ -48,6 +48,30 @@ pub struct Dial {
     reply: Option<tokio::sync::oneshot::Sender<String>>,
 }
 
+impl Dial {
+    /// A dial about to ring its first group; `timeout` None is FreeSWITCH's 60 s.
+    fn new(
+        owner: Option<String>,
+        dial: DialString,
+        timeout: Option<Duration>,
+        then: Then,
+        reply: Option<tokio::sync::oneshot::Sender<String>>,
+    ) -> Dial {
+        Dial {
+            owner,
+            global: dial.global,
+            groups: dial.groups,
+            next_group: 0,
+            ringing: Vec::new(),
+            last_cause: HangupCause::NoRouteDestination,
+            timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
+            deadline: None,
+            then,
+            reply,
+        }
+    }
+}
+
 impl Switch {
     /// The `bridge` application.
     pub(super) fn bridge(&mut self, uuid: &str, dial: DialString, sip: &mut SipCore, clock: Clock) {
@@ -59,18 +83,7 @@ impl Switch {
             .filter(|&t| t > 0)
             .map(Duration::from_secs);
         let id = self.next_id();
-        let d = Dial {
-            owner: Some(uuid.to_string()),
-            global: dial.global,
-            groups: dial.groups,
-            next_group: 0,
-            ringing: Vec::new(),
-            last_cause: HangupCause::NoRouteDestination,
-            timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
-            deadline: None,
-            then: Then::Bridge,
-            reply: None,
-        };
+        let d = Dial::new(Some(uuid.to_string()), dial, timeout, Then::Bridge, None);
         self.dials.insert(id, d);
         if let Some(s) = self.sessions.get_mut(uuid) {
             s.wait = Wait::Dialing(id);
@@ -96,21 +109,8 @@ impl Switch {
             .filter(|&t| t > 0)
             .map(Duration::from_secs);
         let id = self.next_id();
-        self.dials.insert(
-            id,
-            Dial {
-                owner: None,
-                global: dial.global,
-                groups: dial.groups,
-                next_group: 0,
-                ringing: Vec::new(),
-                last_cause: HangupCause::NoRouteDestination,
-                timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
-                deadline: None,
-                then,
-                reply: Some(reply),
-            },
-        );
+        self.dials
+            .insert(id, Dial::new(None, dial, timeout, then, Some(reply)));
         self.next_group(id, sip, clock);
     }
 

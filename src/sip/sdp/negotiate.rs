@@ -153,48 +153,14 @@ pub const TELEPHONE_EVENT_PT: u8 = 101;
 /// Our offer (a B-leg's INVITE, a re-INVITE): one audio stream at `local` with our
 /// codecs in preference order, telephone-event when we do DTMF, and `direction`.
 pub fn offer(ours: &Offerable, local: SocketAddr, session_id: u64, direction: Direction) -> Sdp {
-    let mut formats: Vec<u8> = ours
+    let voice: Vec<(u8, Codec)> = ours
         .codecs
         .iter()
-        .map(|c| c.static_payload_type())
+        .map(|&c| (c.static_payload_type(), c))
         .collect();
-    let mut rtpmaps: Vec<RtpMap> = ours
-        .codecs
-        .iter()
-        .map(|c| RtpMap {
-            payload_type: c.static_payload_type(),
-            encoding: c.name().into(),
-            clock_rate: 8000,
-            channels: None,
-        })
-        .collect();
-    let mut fmtps = Vec::new();
-    if ours.telephone_event {
-        formats.push(TELEPHONE_EVENT_PT);
-        rtpmaps.push(RtpMap {
-            payload_type: TELEPHONE_EVENT_PT,
-            encoding: "telephone-event".into(),
-            clock_rate: 8000,
-            channels: None,
-        });
-        fmtps.push((TELEPHONE_EVENT_PT, "0-16".to_string()));
-    }
-    session(
-        local,
-        session_id,
-        vec![Media {
-            kind: "audio".into(),
-            port: local.port(),
-            proto: "RTP/AVP".into(),
-            formats,
-            connection: None,
-            rtpmaps,
-            fmtps,
-            direction,
-            ptime: Some(ours.ptime),
-            attributes: Vec::new(),
-        }],
-    )
+    let events = ours.telephone_event.then_some(TELEPHONE_EVENT_PT);
+    let media = audio_stream(&voice, events, local, direction, ours.ptime);
+    session(local, session_id, vec![media])
 }
 
 /// What the far end's answer to our [`offer`] settled: the first audio stream it
@@ -291,22 +257,31 @@ fn accept(offer: &Sdp, m: &Media, ours: &Offerable) -> Result<Negotiated, Negoti
 }
 
 fn answer_stream(n: &Negotiated, ours: &Offerable, local: SocketAddr) -> Media {
-    let mut formats = vec![n.payload_type];
-    let mut rtpmaps = vec![RtpMap {
-        payload_type: n.payload_type,
-        encoding: n.codec.name().into(),
+    let voice = [(n.payload_type, n.codec)];
+    audio_stream(&voice, n.telephone_event, local, n.direction, ours.ptime)
+}
+
+/// Our audio `m=` line at `local`: the voice payload types in order, then
+/// telephone-event (0-16) when `events` gives its payload type.
+fn audio_stream(
+    voice: &[(u8, Codec)],
+    events: Option<u8>,
+    local: SocketAddr,
+    direction: Direction,
+    ptime: u32,
+) -> Media {
+    let map = |payload_type: u8, encoding: &str| RtpMap {
+        payload_type,
+        encoding: encoding.into(),
         clock_rate: 8000,
         channels: None,
-    }];
+    };
+    let mut formats: Vec<u8> = voice.iter().map(|(pt, _)| *pt).collect();
+    let mut rtpmaps: Vec<RtpMap> = voice.iter().map(|(pt, c)| map(*pt, c.name())).collect();
     let mut fmtps = Vec::new();
-    if let Some(te) = n.telephone_event {
+    if let Some(te) = events {
         formats.push(te);
-        rtpmaps.push(RtpMap {
-            payload_type: te,
-            encoding: "telephone-event".into(),
-            clock_rate: 8000,
-            channels: None,
-        });
+        rtpmaps.push(map(te, "telephone-event"));
         fmtps.push((te, "0-16".to_string()));
     }
     Media {
@@ -317,8 +292,8 @@ fn answer_stream(n: &Negotiated, ours: &Offerable, local: SocketAddr) -> Media {
         connection: None,
         rtpmaps,
         fmtps,
-        direction: n.direction,
-        ptime: Some(ours.ptime),
+        direction,
+        ptime: Some(ptime),
         attributes: Vec::new(),
     }
 }

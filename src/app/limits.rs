@@ -44,17 +44,31 @@ pub fn raise_open_files(max_sessions: u32) {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn the_soft_limit_is_raised_for_the_sessions() {
-        super::raise_open_files(300);
+    fn limits() -> libc::rlimit {
         let mut lim = libc::rlimit {
             rlim_cur: 0,
             rlim_max: 0,
         };
-        // SAFETY: as above.
+        // SAFETY: getrlimit writes one rlimit into `lim`.
         assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        lim
+    }
+
+    #[test]
+    fn the_soft_limit_is_raised_for_the_sessions() {
+        // Start from a low soft limit (a test runner may already run with a high
+        // one), raise, then put back what the process had.
+        let before = limits();
+        let mut low = before;
+        low.rlim_cur = before.rlim_cur.min(512);
+        // SAFETY: setrlimit reads one rlimit; lowering the soft limit is allowed.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &low) }, 0);
+        super::raise_open_files(300);
+        let after = limits();
+        // SAFETY: as above; the soft limit goes back below the unchanged hard one.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &before) };
         #[allow(clippy::unnecessary_cast)]
-        let (soft, hard) = (lim.rlim_cur as u64, lim.rlim_max as u64);
+        let (soft, hard) = (after.rlim_cur as u64, after.rlim_max as u64);
         let want = (4 * 300 + super::BASE).min(hard);
         assert!(soft >= want, "soft {soft} < {want}");
     }

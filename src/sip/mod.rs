@@ -6,6 +6,7 @@ pub mod auth;
 pub mod core;
 pub mod dialog;
 pub mod gateway;
+pub mod keepalive;
 pub mod registrar;
 pub mod sdp;
 pub mod transaction;

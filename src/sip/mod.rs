@@ -6,6 +6,7 @@ pub mod auth;
 pub mod core;
 pub mod dialog;
 pub mod gateway;
+pub mod gateway_status;
 pub mod keepalive;
 pub mod registrar;
 pub mod sdp;

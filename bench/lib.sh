@@ -37,8 +37,8 @@ cpu_ticks() {
 
 # write_call_conf DIR SIP_PORT ESL_PORT ESL_PASS CALLEE CALLEE_PW MAX_TRANSACTIONS [PARAMS]
 # loopstart's conf for the call benchmarks: one profile on 127.0.0.1:SIP_PORT with
-# auth-calls=false (the caller is not challenged, as a proxy's INVITEs are not; the
-# callee's REGISTER is), the callee user, `bridge user/$1` for 10xx, the event socket,
+# auth-calls=false and apply-inbound-acl=loopback.auto (the caller is not challenged,
+# as a proxy's INVITEs are not; the callee's REGISTER is), the callee user, `bridge user/$1` for 10xx, the event socket,
 # and an RTP range for ~10,000 calls open at once (4 ports a call). PARAMS: more
 # <param/> lines for the profile.
 write_call_conf() {
@@ -53,6 +53,7 @@ write_call_conf() {
     <param name="rtp-ip" value="127.0.0.1"/>
     <param name="context" value="default"/>
     <param name="auth-calls" value="false"/>
+    <param name="apply-inbound-acl" value="loopback.auto"/>
 ${8:-}
   </settings>
 </profile>

@@ -754,6 +754,7 @@ fn unauthenticated_callers_land_in_the_public_context() {
         .file("dialplan/default.xml", DIALPLAN)
         .file("dialplan/public.xml", &public)
         .profile_param("auth-calls", "false")
+        .profile_param("apply-inbound-acl", "loopback.auto")
         .profile_param("context", "public")
         .start();
     // public.xml sends 1002 into "default", where it is bridged.
@@ -888,7 +889,7 @@ fn a_late_offer_call_gets_our_offer_in_the_200_and_answers_in_the_ack() {
 }
 
 #[test]
-fn a_second_profile_registers_phones_but_refuses_calls_for_now() {
+fn a_second_profile_without_auth_refuses_callers_outside_its_acl_with_403() {
     let port = common::ports::free_udp_tcp_port();
     let external = format!(
         "<profile name=\"external\"><settings>\
@@ -910,7 +911,12 @@ fn a_second_profile_registers_phones_but_refuses_calls_for_now() {
         .key("dest", "9196")
         .run();
     assert!(!run.success());
-    assert!(run.messages.contains("SIP/2.0 480"), "{}", run.report());
+    assert!(run.messages.contains("SIP/2.0 403"), "{}", run.report());
+    assert!(
+        gw.log().contains("not in its apply-inbound-acl"),
+        "the refusal is logged for the operator:\n{}",
+        gw.log()
+    );
     // The first profile still carries calls.
     caller(&gw, "9196", 300)
         .run()

@@ -35,6 +35,7 @@ fn main() {
     }
     let config = CoreConfig {
         profile: "internal".into(),
+        index: 0,
         contact_host: SERVER.into(),
         local_hosts: vec!["127.0.0.1".into()],
         limits: Limits::default(),
@@ -50,6 +51,7 @@ fn main() {
         algorithms: vec![Algorithm::Md5],
         accept_blind_reg: false,
         auth_calls: true,
+        inbound_acl: None,
         user_agent: "loopstart-bench".into(),
     };
     let mut core = SipCore::new(config, dir, [7; 32], 1);

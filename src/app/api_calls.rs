@@ -39,7 +39,7 @@ pub fn register_all(
                  registry: &mut ApiRegistry,
                  job: fn(
         &str,
-        &mut crate::sip::core::SipCore,
+        &mut crate::sip::profiles::Profiles,
         &mut Switch,
         crate::switch::Clock,
     ) -> Reply| {

@@ -1,10 +1,13 @@
-//! The IO loop of one SIP profile: sockets and timers in, the sans-IO core in the
-//! middle, sockets and the store out. One task owns the core, so nothing is locked.
+//! The IO loop of the SIP side: every profile's sockets and timers in, the sans-IO
+//! cores and the switch in the middle, sockets, media commands and the store out. One
+//! task owns them all, so nothing is locked and a call can cross profiles (a phone on
+//! `internal` to a carrier on `external`) without a message between tasks.
 
 use super::cdr_writer::CdrRequest;
 use crate::esl::EslEvent;
 use crate::media::engine::{MediaCommand, MediaEngine, MediaEvent, RtpStats};
 use crate::sip::core::{CoreNotice, SipCore, StoreOp};
+use crate::sip::profiles::Profiles;
 use crate::sip::transaction::{Peer, TransportKind};
 use crate::sip::transport::udp::{self, UdpEndpoint};
 use crate::sip::transport::StreamEvent;
@@ -15,14 +18,16 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-/// A read-only look at the core, run on the driver's task (for API commands).
+/// A read-only look at one profile's core, run on the driver's task (API commands).
 pub type CoreJob = Box<dyn FnOnce(&SipCore) -> String + Send>;
 
-/// An API command on calls: runs on the driver's task with the core and the switch.
-pub type SwitchJob = Box<dyn FnOnce(&mut SipCore, &mut Switch, Clock) -> Reply + Send>;
+/// A command on a profile's core (register or forget a gateway, ...).
+pub type CoreJobMut = Box<dyn FnOnce(&mut SipCore, Instant) -> String + Send>;
+
+/// An API command on calls: runs on the driver's task with the cores and the switch.
+pub type SwitchJob = Box<dyn FnOnce(&mut Profiles, &mut Switch, Clock) -> Reply + Send>;
 
 /// A switch job's answer: at once, or when the call it started says (originate).
 pub enum Reply {
@@ -31,7 +36,8 @@ pub enum Reply {
 }
 
 enum Job {
-    Core(CoreJob),
+    Core(usize, CoreJob),
+    CoreMut(usize, CoreJobMut),
     Switch(SwitchJob),
 }
 
@@ -45,13 +51,20 @@ pub struct CoreQuery {
 #[derive(Clone)]
 pub struct ProfileHandle {
     pub name: String,
+    /// The profile's place among the driver's cores.
+    pub index: usize,
     pub queries: mpsc::Sender<CoreQuery>,
 }
 
 impl ProfileHandle {
     /// Runs `job` against the profile's core and returns its output.
     pub async fn query(&self, job: CoreJob) -> Result<String, String> {
-        self.ask(Job::Core(job)).await
+        self.ask(Job::Core(self.index, job)).await
+    }
+
+    /// Runs `job` on the profile's core, which it may change.
+    pub async fn command(&self, job: CoreJobMut) -> Result<String, String> {
+        self.ask(Job::CoreMut(self.index, job)).await
     }
 
     /// Runs `job` against the profile's core and switch (channels, originate).
@@ -75,8 +88,35 @@ impl ProfileHandle {
     }
 }
 
+/// One profile's transports.
+pub struct ProfileIo {
+    pub udp: Option<Arc<UdpEndpoint>>,
+    /// Its TCP connections' messages.
+    pub streams: mpsc::Receiver<StreamEvent>,
+    /// Where to write to each TCP peer.
+    writers: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+}
+
+impl ProfileIo {
+    pub fn new(udp: Option<Arc<UdpEndpoint>>, streams: mpsc::Receiver<StreamEvent>) -> ProfileIo {
+        ProfileIo {
+            udp,
+            streams,
+            writers: HashMap::new(),
+        }
+    }
+}
+
+/// What woke the driver up on a profile's transports.
+enum Wake {
+    Datagrams(usize),
+    Stream(usize, StreamEvent),
+}
+
 pub struct Driver {
-    pub core: SipCore,
+    /// Every profile's core; `io[i]` is the transports of `sip[i]`.
+    pub sip: Profiles,
+    pub io: Vec<ProfileIo>,
     pub switch: Switch,
     pub media: MediaEngine,
     pub media_events: mpsc::UnboundedReceiver<MediaEvent>,
@@ -87,8 +127,6 @@ pub struct Driver {
     pub durable: mpsc::UnboundedReceiver<crate::sip::dialog::LegId>,
     /// Where each closed media session's statistics will arrive, until its CDR goes.
     pub stats_for: HashMap<MediaId, oneshot::Receiver<RtpStats>>,
-    pub udp: Option<Arc<UdpEndpoint>>,
-    pub streams: mpsc::Receiver<StreamEvent>,
     pub queries: mpsc::Receiver<CoreQuery>,
     pub registrations: Tree<Binding>,
     pub shutdown: watch::Receiver<bool>,
@@ -122,56 +160,79 @@ const BUSY_POLL: Duration = Duration::from_micros(200);
 
 impl Driver {
     pub async fn run(mut self) {
-        let mut writers: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
         let mut buf = vec![0u8; udp::MAX_DATAGRAM];
         let far = Duration::from_secs(3600);
         loop {
-            let deadline = match (self.core.poll_timeout(), self.switch.poll_timeout()) {
+            let cores = self.sip.iter().filter_map(SipCore::poll_timeout).min();
+            let deadline = match (cores, self.switch.poll_timeout()) {
                 (Some(a), Some(b)) => a.min(b),
                 (a, b) => a.or(b).unwrap_or_else(|| Instant::now() + far),
             };
             tokio::select! {
-                ready = async { match &self.udp { Some(u) => u.socket.readable().await, None => std::future::pending().await } } => {
-                    if ready.is_ok() {
-                        self.read_datagrams(&mut buf, &writers).await;
-                    }
-                }
-                Some(ev) = self.streams.recv() => match ev {
-                    StreamEvent::Opened { peer, writer } => { writers.insert(peer, writer); }
-                    StreamEvent::Closed { peer } => { writers.remove(&peer); }
-                    StreamEvent::Message { peer, bytes } => {
-                        let peer = Peer { addr: peer, transport: TransportKind::Tcp };
-                        self.core.handle_message(&bytes, peer, Instant::now(), unix_ms());
-                    }
+                wake = std::future::poll_fn(|cx| poll_transports(&mut self.io, cx)) => match wake {
+                    Wake::Datagrams(i) => self.read_datagrams(i, &mut buf).await,
+                    Wake::Stream(i, ev) => self.on_stream(i, ev),
                 },
                 Some(q) = self.queries.recv() => {
                     let answer = match q.job {
-                        Job::Core(job) => Reply::Now(job(&self.core)),
-                        Job::Switch(job) => job(&mut self.core, &mut self.switch, clock()),
+                        Job::Core(i, job) => Reply::Now(match self.sip.get(i) {
+                            Some(core) => job(core),
+                            None => String::from("-ERR no such profile\n"),
+                        }),
+                        Job::CoreMut(i, job) => Reply::Now(match self.sip.get_mut(i) {
+                            Some(core) => job(core, Instant::now()),
+                            None => String::from("-ERR no such profile\n"),
+                        }),
+                        Job::Switch(job) => job(&mut self.sip, &mut self.switch, clock()),
                     };
                     let _ = q.reply.send(answer);
                 }
                 Some(leg) = self.durable.recv() => {
-                    self.core.acknowledge_bye(leg, Instant::now());
+                    self.sip.acknowledge_bye(leg, Instant::now());
                 }
                 Some(ev) = self.media_events.recv() => {
                     let notice = match ev {
                         MediaEvent::PlaybackDone { id, token } => MediaNotice::PlaybackDone { id, token },
                         MediaEvent::RtpTimeout { id } => MediaNotice::RtpTimeout { id },
                     };
-                    self.switch.on_media(notice, &mut self.core, clock());
+                    self.switch.on_media(notice, &mut self.sip, clock());
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     let c = clock();
-                    self.core.handle_timeout(c.now, c.unix_us / 1000);
-                    self.switch.handle_timeout(&mut self.core, c);
+                    for core in self.sip.iter_mut() {
+                        core.handle_timeout(c.now, c.unix_us / 1000);
+                    }
+                    self.switch.handle_timeout(&mut self.sip, c);
                 }
                 _ = self.shutdown.changed() => break,
             }
             self.run_switch();
-            self.flush_outputs(&writers).await;
+            self.flush_outputs().await;
         }
-        self.flush_outputs(&writers).await;
+        self.flush_outputs().await;
+    }
+
+    fn on_stream(&mut self, i: usize, ev: StreamEvent) {
+        let Some(io) = self.io.get_mut(i) else {
+            return;
+        };
+        match ev {
+            StreamEvent::Opened { peer, writer } => {
+                io.writers.insert(peer, writer);
+            }
+            StreamEvent::Closed { peer } => {
+                io.writers.remove(&peer);
+            }
+            StreamEvent::Message { peer, bytes } => {
+                let peer = Peer {
+                    addr: peer,
+                    transport: TransportKind::Tcp,
+                };
+                if let Some(core) = self.sip.get_mut(i) {
+                    core.handle_message(&bytes, peer, Instant::now(), unix_ms());
+                }
+            }
+        }
     }
 
     /// Handles up to [`BATCH`] datagrams, answering each before reading the next: the
@@ -184,12 +245,8 @@ impl Driver {
     /// it is acknowledged (a new registration), answers are held back; the batch goes
     /// on reading, and when it ends or the socket runs dry, one fsync covers every held
     /// change and then the answers leave. A refresh costs no fsync.
-    async fn read_datagrams(
-        &mut self,
-        buf: &mut [u8],
-        writers: &HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
-    ) {
-        let Some(udp) = self.udp.clone() else {
+    async fn read_datagrams(&mut self, i: usize, buf: &mut [u8]) {
+        let Some(udp) = self.io.get(i).and_then(|io| io.udp.clone()) else {
             return;
         };
         let mut idle_since: Option<Instant> = None;
@@ -200,7 +257,7 @@ impl Driver {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if holding {
                         self.apply_store_ops();
-                        self.send_transmits(Some(&udp.socket), writers).await;
+                        self.send_transmits().await;
                         holding = false;
                     }
                     let since = *idle_since.get_or_insert_with(|| {
@@ -227,12 +284,13 @@ impl Driver {
                         transport: TransportKind::Udp,
                     };
                     let bytes = buf.get(..n).unwrap_or_default();
-                    self.core
-                        .handle_message(bytes, peer, Instant::now(), unix_ms());
+                    if let Some(core) = self.sip.get_mut(i) {
+                        core.handle_message(bytes, peer, Instant::now(), unix_ms());
+                    }
                     self.run_switch();
-                    holding = holding || self.core.needs_sync();
+                    holding = holding || self.needs_sync();
                     if !holding {
-                        self.send_transmits(Some(&udp.socket), writers).await;
+                        self.send_transmits().await;
                     }
                 }
                 Err(e) => {
@@ -243,18 +301,22 @@ impl Driver {
             }
         }
         self.apply_store_ops();
-        self.send_transmits(Some(&udp.socket), writers).await;
+        self.send_transmits().await;
     }
 
-    /// Hands the core's call events to the switch, and the switch's outputs to the
+    fn needs_sync(&self) -> bool {
+        self.sip.iter().any(SipCore::needs_sync)
+    }
+
+    /// Hands the cores' call events to the switch, and the switch's outputs to the
     /// media thread, the event socket and the CDR writer.
     fn run_switch(&mut self) {
         let listening = self.events.receiver_count() > 0;
         self.switch.set_events_wanted(listening);
         let mut c: Option<Clock> = None;
-        while let Some(ev) = self.core.poll_call_event() {
+        while let Some(ev) = self.sip.poll_call_event() {
             let now = *c.get_or_insert_with(clock);
-            self.switch.on_call_event(ev, &mut self.core, now);
+            self.switch.on_call_event(ev, &mut self.sip, now);
         }
         while let Some(op) = self.switch.poll_media() {
             let cmd = match op {
@@ -286,7 +348,7 @@ impl Driver {
             if self.cdrs.send(req).is_err() {
                 tracing::error!("the CDR writer has stopped: a call record is lost");
                 if let Some(leg) = bye {
-                    self.core.acknowledge_bye(leg, Instant::now());
+                    self.sip.acknowledge_bye(leg, Instant::now());
                 }
             }
         }
@@ -300,49 +362,40 @@ impl Driver {
         }
     }
 
-    async fn flush_outputs(&mut self, writers: &HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>) {
+    async fn flush_outputs(&mut self) {
         // Durable changes first: their answers are among the transmits.
-        if self.core.needs_sync() {
+        if self.needs_sync() {
             self.apply_store_ops();
         }
-        let udp = self.udp.clone();
-        self.send_transmits(udp.as_deref().map(|u| &u.socket), writers)
-            .await;
+        self.send_transmits().await;
         self.apply_store_ops();
     }
 
-    async fn send_transmits(
-        &mut self,
-        udp: Option<&UdpSocket>,
-        writers: &HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
-    ) {
-        while let Some(d) = self.core.poll_transmit() {
-            match d.peer.transport {
-                TransportKind::Udp => {
-                    if let Some(sock) = udp {
-                        udp::send(sock, &d.bytes, d.peer.addr).await;
-                    }
-                }
-                TransportKind::Tcp => match writers.get(&d.peer.addr) {
-                    Some(w) => {
-                        if w.try_send(d.bytes).is_err() {
-                            tracing::debug!(peer = %d.peer.addr, "TCP connection backlogged or closed: message dropped");
+    /// Sends what every core has queued, each through its own profile's transports.
+    async fn send_transmits(&mut self) {
+        for (core, io) in self.sip.iter_mut().zip(&self.io) {
+            let udp = io.udp.as_deref().map(|u| &u.socket);
+            while let Some(d) = core.poll_transmit() {
+                match d.peer.transport {
+                    TransportKind::Udp => {
+                        if let Some(sock) = udp {
+                            udp::send(sock, &d.bytes, d.peer.addr).await;
                         }
                     }
-                    None => {
-                        tracing::debug!(peer = %d.peer.addr, "no TCP connection to peer: message dropped")
-                    }
-                },
+                    TransportKind::Tcp => match io.writers.get(&d.peer.addr) {
+                        Some(w) => {
+                            if w.try_send(d.bytes).is_err() {
+                                tracing::debug!(peer = %d.peer.addr, "TCP connection backlogged or closed: message dropped");
+                            }
+                        }
+                        None => {
+                            tracing::debug!(peer = %d.peer.addr, "no TCP connection to peer: message dropped")
+                        }
+                    },
+                }
             }
-        }
-        while let Some(n) = self.core.poll_notice() {
-            if let CoreNotice::Registered {
-                aor,
-                contact,
-                source,
-            } = &n
-            {
-                tracing::debug!(%aor, %contact, %source, "REGISTER ok");
+            while let Some(n) = core.poll_notice() {
+                log_notice(&core.config().profile, &n);
             }
         }
     }
@@ -352,7 +405,11 @@ impl Driver {
     /// The rest sled writes back within its flush interval.
     fn apply_store_ops(&mut self) {
         let mut sync = false;
-        while let Some(op) = self.core.poll_store_op() {
+        let ops = self
+            .sip
+            .iter_mut()
+            .flat_map(|c| std::iter::from_fn(|| c.poll_store_op()));
+        for op in ops.collect::<Vec<_>>() {
             sync |= op.durability() == Durability::Critical;
             let result = match &op {
                 StoreOp::Put(b, _) => self.registrations.insert(&b.key(), b, Durability::Lazy),
@@ -368,5 +425,40 @@ impl Driver {
                 tracing::error!(error = %e, "could not sync registrations to disk; they may not survive a power cut");
             }
         }
+    }
+}
+
+/// Which profile's transports have something to read; pending when none has.
+fn poll_transports(io: &mut [ProfileIo], cx: &mut std::task::Context<'_>) -> std::task::Poll<Wake> {
+    use std::task::Poll;
+    for (i, p) in io.iter_mut().enumerate() {
+        if let Some(u) = &p.udp {
+            if u.socket.poll_recv_ready(cx).is_ready() {
+                return Poll::Ready(Wake::Datagrams(i));
+            }
+        }
+        if let Poll::Ready(Some(ev)) = p.streams.poll_recv(cx) {
+            return Poll::Ready(Wake::Stream(i, ev));
+        }
+    }
+    Poll::Pending
+}
+
+/// What a core reports, in the log.
+fn log_notice(profile: &str, n: &CoreNotice) {
+    match n {
+        CoreNotice::Registered {
+            aor,
+            contact,
+            source,
+        } => tracing::debug!(%profile, %aor, %contact, %source, "REGISTER ok"),
+        CoreNotice::GatewayState {
+            gateway,
+            state,
+            status,
+        } => {
+            tracing::info!(%profile, %gateway, %state, status = status.unwrap_or(0), "gateway state changed")
+        }
+        _ => {}
     }
 }

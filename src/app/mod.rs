@@ -9,6 +9,7 @@ mod api;
 mod api_calls;
 mod cdr_writer;
 mod driver;
+mod gateways;
 mod limits;
 mod memory;
 mod notify;
@@ -106,14 +107,13 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
     for w in &dialplan_warnings {
         tracing::warn!("{w}");
     }
-    // The phones' profile carries the calls: "internal" when there is one. Its RTP
-    // address and timeouts are the media engine's.
-    let calls_profile = config
+    // The phones' profile ("internal" when there is one) sets the media engine's RTP
+    // address and timeouts.
+    let media_profile = config
         .profiles
         .iter()
-        .position(|p| p.name == "internal")
-        .unwrap_or(0);
-    let media_profile = config.profiles.get(calls_profile);
+        .find(|p| p.name == "internal")
+        .or(config.profiles.first());
     let seconds = |s: u32| (s > 0).then(|| Duration::from_secs(u64::from(s)));
     let media_cfg = crate::media::engine::MediaConfig {
         rtp_ip: media_profile.map_or(std::net::IpAddr::from([127, 0, 0, 1]), |p| p.rtp_ip),
@@ -134,57 +134,77 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
     let cdrs = cdr_writer::start(cdr_log, durable_tx)
         .map_err(|e| StartError(format!("cannot start the CDR writer: {e}")))?;
     let (events_tx, _) = tokio::sync::broadcast::channel::<esl::EslEvent>(1024);
-    let core_uuid = crate::ids::uuid_v4();
-    let media_for_status = media.clone();
-    // One profile carries calls; any other answers REGISTER and OPTIONS and refuses
-    // calls (480) until trunks bring several profiles under one switch.
-    let registrar_only = |media: &crate::media::engine::MediaEngine| CallsSetup {
-        dialplan: crate::dialplan::Dialplan::default(),
-        media: media.clone(),
-        media_events: mpsc::unbounded_channel().1,
-        cdrs: cdrs.clone(),
-        durable: mpsc::unbounded_channel().1,
-        events: events_tx.clone(),
-        core_uuid: core_uuid.clone(),
-        zone: zone.clone(),
-        takes_calls: false,
-    };
-    let shared_media = media.clone();
-    let mut calls = Some(CallsSetup {
-        dialplan,
-        media,
-        media_events,
-        cdrs: cdrs.clone(),
-        durable,
-        events: events_tx.clone(),
-        core_uuid: core_uuid.clone(),
-        zone: zone.clone(),
-        takes_calls: true,
-    });
 
+    // Every profile's sockets, then one driver for all of them and the switch.
+    let (query_tx, query_rx) = mpsc::channel(64);
     let mut handles = Vec::new();
     let mut tasks = Vec::new();
     let mut ready = Vec::new();
+    let mut cores = Vec::new();
+    let mut io = Vec::new();
     for (i, profile) in config.profiles.iter().enumerate() {
-        let setup = match i == calls_profile {
-            true => calls.take(),
-            false => None,
-        };
-        let started = start_profile(
+        let bound = bind_profile(
             &config,
+            i,
             profile,
             &domain,
             (&passwords, &a1_hashes),
             &restored,
-            &store,
-            &shutdown_rx,
-            setup.unwrap_or_else(|| registrar_only(&shared_media)),
         )
         .await?;
-        handles.push(started.handle);
-        tasks.extend(started.tasks);
-        ready.push(started.summary);
+        handles.push(ProfileHandle {
+            name: profile.name.clone(),
+            index: i,
+            queries: query_tx.clone(),
+        });
+        cores.push(bound.core);
+        io.push(bound.io);
+        tasks.extend(bound.tasks);
+        ready.push(bound.summary);
     }
+    let switch = crate::switch::Switch::new(
+        crate::switch::SwitchConfig {
+            profiles: config
+                .profiles
+                .iter()
+                .map(|p| crate::switch::ProfileCalls {
+                    name: p.name.clone(),
+                    context: p.context.clone(),
+                    codecs: offerable(p),
+                })
+                .collect(),
+            domain: domain.name.clone(),
+            users: domain
+                .users
+                .iter()
+                .map(|u| (u.id.clone(), u.variables.clone()))
+                .collect(),
+            dialplan,
+            zone,
+            max_sessions: config.switch.max_sessions as usize,
+            core_uuid: crate::ids::uuid_v4(),
+            hostname: hostname(),
+        },
+        Box::new(MediaPorts(media.clone())),
+    );
+    let driver = Driver {
+        sip: crate::sip::profiles::Profiles::new(cores),
+        io,
+        switch,
+        media: media.clone(),
+        media_events,
+        events: events_tx.clone(),
+        cdrs: cdrs.clone(),
+        durable,
+        stats_for: Default::default(),
+        queries: query_rx,
+        registrations: store
+            .tree::<Binding>()
+            .map_err(|e| StartError(e.to_string()))?,
+        shutdown: shutdown_rx.clone(),
+    };
+    tasks.push(tokio::spawn(driver.run()));
+    let media_for_status = media;
 
     let mut registry = ApiRegistry::new();
     api::register_all(
@@ -338,44 +358,29 @@ fn load_registrations(store: &Store) -> Result<Vec<Binding>, StartError> {
     Ok(restored)
 }
 
-/// A running SIP profile: how to query it, its tasks, and its line for the ready log.
-struct StartedProfile {
-    handle: ProfileHandle,
+/// A SIP profile with its sockets bound, ready for the driver.
+struct BoundProfile {
+    core: SipCore,
+    io: driver::ProfileIo,
     tasks: Vec<JoinHandle<()>>,
     summary: String,
 }
 
-/// What the first profile's driver needs to run calls (one switch for now: the
-/// external profile and its trunks come with their own issue).
-struct CallsSetup {
-    dialplan: crate::dialplan::Dialplan,
-    media: crate::media::engine::MediaEngine,
-    media_events: mpsc::UnboundedReceiver<crate::media::engine::MediaEvent>,
-    cdrs: std::sync::mpsc::Sender<cdr_writer::CdrRequest>,
-    durable: mpsc::UnboundedReceiver<crate::sip::dialog::LegId>,
-    events: tokio::sync::broadcast::Sender<esl::EslEvent>,
-    core_uuid: String,
-    zone: crate::tz::Zone,
-    /// False: the profile refuses calls (480) — only the first profile has them yet.
-    takes_calls: bool,
-}
-
-/// Binds a profile's sockets and starts its driver.
-#[allow(clippy::too_many_arguments)]
-async fn start_profile(
+/// Builds a profile's core (with its gateways) and binds its sockets.
+async fn bind_profile(
     config: &Config,
+    index: usize,
     profile: &SipProfile,
     domain: &Domain,
     (passwords, a1_hashes): (&Passwords, &Passwords),
     restored: &[Binding],
-    store: &Store,
-    shutdown: &watch::Receiver<bool>,
-    calls: CallsSetup,
-) -> Result<StartedProfile, StartError> {
+) -> Result<BoundProfile, StartError> {
     let directory = build_directory(profile, &domain.name, passwords, a1_hashes);
     let seed = secrets::random_secret();
+    let inbound_acl = address_check(&profile.apply_inbound_acl)
+        .map_err(|e| StartError(format!("{}: apply-inbound-acl: {e}", profile.source)))?;
     let mut core = SipCore::new(
-        core_config(config, profile),
+        core_config(config, index, profile, inbound_acl),
         directory,
         secrets::random_secret(),
         u64::from_le_bytes([
@@ -383,13 +388,31 @@ async fn start_profile(
         ]),
     );
     let suffix = format!("@{}", domain.name);
+    // A binding belongs to the profile it registered on (older records name none:
+    // they go to the first).
     let mine: Vec<Binding> = restored
         .iter()
         .filter(|b| b.aor.ends_with(&suffix))
+        .filter(|b| match b.profile.as_deref() {
+            Some(p) => p == profile.name,
+            None => index == 0,
+        })
         .cloned()
         .collect();
     let n_restored = mine.len();
     core.restore(mine, unix_ms());
+    let now = Instant::now();
+    for gw in &profile.gateways {
+        match gateways::setup(gw, profile, &core.config().contact_host) {
+            Ok(setup) => core.add_gateway(setup, now),
+            Err(e) => {
+                return Err(StartError(format!(
+                    "{}: gateway {}: {e}",
+                    gw.source, gw.name
+                )))
+            }
+        }
+    }
 
     let mut tasks = Vec::new();
     let addr = SocketAddr::new(profile.sip_ip, profile.sip_port);
@@ -412,53 +435,16 @@ async fn start_profile(
         };
         tasks.push(tokio::spawn(tcp::accept_loop(listener, limits, stream_tx)));
     }
-    let (query_tx, query_rx) = mpsc::channel(64);
-    let switch = crate::switch::Switch::new(
-        crate::switch::SwitchConfig {
-            profile: profile.name.clone(),
-            domain: domain.name.clone(),
-            users: domain
-                .users
-                .iter()
-                .map(|u| (u.id.clone(), u.variables.clone()))
-                .collect(),
-            dialplan: calls.dialplan,
-            codecs: offerable(profile),
-            context: profile.context.clone(),
-            zone: calls.zone,
-            max_sessions: config.switch.max_sessions as usize,
-            core_uuid: calls.core_uuid,
-            hostname: hostname(),
-            takes_calls: calls.takes_calls,
-        },
-        Box::new(MediaPorts(calls.media.clone())),
-    );
-    let driver = Driver {
-        core,
-        switch,
-        media: calls.media,
-        media_events: calls.media_events,
-        events: calls.events,
-        cdrs: calls.cdrs,
-        durable: calls.durable,
-        stats_for: Default::default(),
-        udp,
-        streams: stream_rx,
-        queries: query_rx,
-        registrations: store
-            .tree::<Binding>()
-            .map_err(|e| StartError(e.to_string()))?,
-        shutdown: shutdown.clone(),
+    let gateways = match profile.gateways.len() {
+        0 => String::new(),
+        n => format!(", {n} gateway{}", if n == 1 { "" } else { "s" }),
     };
-    tasks.push(tokio::spawn(driver.run()));
-    Ok(StartedProfile {
-        handle: ProfileHandle {
-            name: profile.name.clone(),
-            queries: query_tx,
-        },
+    Ok(BoundProfile {
+        core,
+        io: driver::ProfileIo::new(udp, stream_rx),
         tasks,
         summary: format!(
-            "sip profile {} on {addr} ({}{}), {} users, {} registrations restored",
+            "sip profile {} on {addr} ({}{}), {} users, {} registrations restored{gateways}",
             profile.name,
             if profile.udp { "udp" } else { "" },
             if profile.tcp { " tcp" } else { "" },
@@ -466,6 +452,22 @@ async fn start_profile(
             n_restored
         ),
     })
+}
+
+/// The network lists a profile names (`apply-inbound-acl`), as one check: an address
+/// any of them allows passes, as in mod_sofia. None when no list is named.
+fn address_check(names: &[String]) -> Result<Option<crate::sip::core::AddressCheck>, String> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let acls = Acls::built_in(&acl::local_networks());
+    let lists = names
+        .iter()
+        .map(|n| acls.resolve(n).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(crate::sip::core::AddressCheck(Arc::new(move |ip| {
+        lists.iter().any(|l| l.allows(ip))
+    }))))
 }
 
 /// The switch opens RTP ports through the media engine.
@@ -520,7 +522,12 @@ fn wire_limits(config: &Config) -> Limits {
     }
 }
 
-fn core_config(config: &Config, profile: &SipProfile) -> CoreConfig {
+fn core_config(
+    config: &Config,
+    index: usize,
+    profile: &SipProfile,
+    inbound_acl: Option<crate::sip::core::AddressCheck>,
+) -> CoreConfig {
     let mut local_hosts = vec![
         profile.sip_ip.to_string(),
         format!("{}:{}", profile.sip_ip, profile.sip_port),
@@ -537,6 +544,7 @@ fn core_config(config: &Config, profile: &SipProfile) -> CoreConfig {
     local_hosts.push("localhost".into());
     CoreConfig {
         profile: profile.name.clone(),
+        index: u16::try_from(index).unwrap_or(u16::MAX),
         contact_host: format!("{}:{}", profile.sip_ip, profile.sip_port),
         local_hosts,
         limits: wire_limits(config),
@@ -562,6 +570,7 @@ fn core_config(config: &Config, profile: &SipProfile) -> CoreConfig {
             .collect(),
         accept_blind_reg: profile.accept_blind_reg,
         auth_calls: profile.auth_calls,
+        inbound_acl,
         user_agent: profile.user_agent.clone(),
     }
 }

@@ -50,6 +50,10 @@ pub struct Gateway {
     pub ping_max: u32,
     pub ping_min: u32,
     pub codec_prefs: Vec<String>,
+    /// `timeout-seconds`: how long a REGISTER may go unanswered (mod_sofia: 60).
+    pub timeout_seconds: u32,
+    /// `cid-type`: `pid` sends P-Asserted-Identity, `rpid` Remote-Party-ID.
+    pub cid_type: Option<String>,
 }
 
 /// mod_sofia gateway params loopstart accepts without acting on them.
@@ -59,7 +63,6 @@ const KNOWN_UNUSED: &[&str] = &[
     "destination-prefix",
     "ping-user-agent",
     "ping-monitoring",
-    "sip_cid_type",
     "rfc-5626",
     "reg-id",
     "register-proxy-port",
@@ -68,7 +71,6 @@ const KNOWN_UNUSED: &[&str] = &[
     "options-user-agent",
     "contact-host",
     "outbound-sticky-proxy",
-    "cid-type",
     "retry-seconds-fail-908",
 ];
 
@@ -131,6 +133,8 @@ fn gateway(el: &Element, diags: &mut Diags) -> Option<Gateway> {
     let mut ping_max = 1;
     let mut ping_min = 1;
     let mut codec_prefs = Vec::new();
+    let mut timeout_seconds = 60;
+    let mut cid_type = None;
     for p in &ps {
         match p.name.as_str() {
             "username" | "password" | "realm" | "proxy" | "register-proxy" | "outbound-proxy"
@@ -156,6 +160,16 @@ fn gateway(el: &Element, diags: &mut Diags) -> Option<Gateway> {
             "ping-max" => ping_max = number(p, diags, 1, 100, "pings").unwrap_or(ping_max),
             "ping-min" => ping_min = number(p, diags, 1, 100, "pings").unwrap_or(ping_min),
             "codec-prefs" => codec_prefs = list(p),
+            "timeout-seconds" => {
+                timeout_seconds = number(p, diags, 5, 3600, "seconds").unwrap_or(timeout_seconds)
+            }
+            "cid-type" | "sip_cid_type" => match p.value.trim().to_ascii_lowercase().as_str() {
+                v @ ("pid" | "rpid" | "none") => cid_type = Some(v.to_string()),
+                other => diags.error(
+                    &p.source,
+                    format!("cid-type {other:?}: use pid, rpid or none"),
+                ),
+            },
             _ => unknown(p, KNOWN_UNUSED, diags),
         }
     }
@@ -201,6 +215,8 @@ fn gateway(el: &Element, diags: &mut Diags) -> Option<Gateway> {
         ping_max,
         ping_min,
         codec_prefs,
+        timeout_seconds,
+        cid_type,
     })
 }
 

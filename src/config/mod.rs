@@ -29,6 +29,7 @@ mod tests_freeswitch;
 
 pub use diag::{ConfigErrors, Diagnostic, Diags, Severity, Source};
 pub use directory::{Domain, User};
+pub use gateway::{Gateway, RegisterTransport};
 pub use profile::{DigestAlgorithm, SipProfile};
 pub use sections::{EventSocketConfig, SwitchConfig};
 pub use values::parse_bool;

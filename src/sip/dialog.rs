@@ -7,9 +7,26 @@
 use crate::sip::sdp::Sdp;
 use crate::sip::transaction::Peer;
 
-/// One leg's handle, unique for the life of the process.
+/// One leg's handle, unique for the life of the process. Its high bits say which SIP
+/// profile's core holds the leg ([`LegId::profile`]), so one switch can drive the legs
+/// of every profile and each command reaches the right core.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LegId(pub u64);
+
+impl LegId {
+    /// Bits below the profile index.
+    const PROFILE_SHIFT: u32 = 48;
+
+    /// The `n`th leg of the profile at `profile` (0-based, as configured).
+    pub fn new(profile: u16, n: u64) -> LegId {
+        LegId((u64::from(profile) << Self::PROFILE_SHIFT) | (n & ((1 << Self::PROFILE_SHIFT) - 1)))
+    }
+
+    /// Index of the profile whose core holds this leg.
+    pub fn profile(self) -> usize {
+        (self.0 >> Self::PROFILE_SHIFT) as usize
+    }
+}
 
 impl std::fmt::Display for LegId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -36,6 +53,8 @@ pub struct IncomingCall {
     pub sdp: Option<Sdp>,
     /// `X-` headers, passed on as `sip_h_X-...` variables.
     pub x_headers: Vec<(String, String)>,
+    /// The carrier gateway whose address the call came from.
+    pub gateway: Option<String>,
 }
 
 /// Why a leg ended from the far side.
@@ -114,7 +133,50 @@ pub struct OutboundCall {
     pub to: String,
     pub from_user: String,
     pub from_display: String,
+    /// The From host; None: the profile's domain.
+    pub from_host: Option<String>,
     pub sdp: Sdp,
-    /// Extra headers (`X-...` passed from the A-leg).
+    /// Extra headers (`X-...` passed from the A-leg, P-Asserted-Identity).
     pub headers: Vec<(String, String)>,
+    /// What answers the far end's 401/407 (a carrier's challenge on our INVITE).
+    pub login: Option<Login>,
+}
+
+/// A username and password we authenticate with at a carrier.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Login {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Login({}, <password>)", self.username)
+    }
+}
+
+/// How a call to `sofia/gateway/NAME/NUMBER` is addressed, from the gateway's config.
+#[derive(Clone, Debug)]
+pub struct GatewayRoute {
+    pub gateway: String,
+    pub request_uri: String,
+    /// Where the INVITE goes: the outbound proxy, else the proxy.
+    pub peer: Peer,
+    pub to: String,
+    pub from_host: String,
+    /// The From user when the gateway does not put the caller ID there
+    /// (`caller-id-in-from` false): the gateway's from-user.
+    pub from_user: Option<String>,
+    pub login: Login,
+    /// The gateway's `cid-type` (`pid` adds P-Asserted-Identity).
+    pub cid_type: Option<String>,
+}
+
+/// Why a gateway cannot take a call now (FreeSWITCH's causes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GatewayUnavailable {
+    /// No gateway by that name (INVALID_GATEWAY).
+    Unknown,
+    /// Its OPTIONS pings say it is down (GATEWAY_DOWN).
+    Down,
 }

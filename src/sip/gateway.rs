@@ -8,6 +8,7 @@
 //!                     |--other final--> FAILED --> FAIL_WAIT --(retry)--> UNREGED
 //!                     `--no answer in register-timeout--> FAILED (908)
 //! NOREG: register="false" (the carrier takes calls without registration)
+//! DOWN: unregistered by the operator (`sofia profile P unregister GW`) until `register`
 //! ```
 //!
 //! A failed registration waits `retry-seconds`, multiplied by the consecutive
@@ -19,7 +20,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::sip::auth::answer;
-use crate::sip::auth::Challenge;
+use crate::sip::auth::{challenge_in, Challenge};
 use crate::sip::wire::{Method, Request, Response, Uri};
 
 /// What one gateway's registration needs from `sip_profiles/external/NAME.xml`.
@@ -58,6 +59,7 @@ pub enum RegState {
     Failed,
     FailWait,
     Noreg,
+    Down,
 }
 
 impl fmt::Display for RegState {
@@ -69,6 +71,7 @@ impl fmt::Display for RegState {
             RegState::Failed => "FAILED",
             RegState::FailWait => "FAIL_WAIT",
             RegState::Noreg => "NOREG",
+            RegState::Down => "DOWN",
         })
     }
 }
@@ -139,20 +142,61 @@ impl Registration {
                 self.answered = None;
                 self.state = RegState::Trying;
                 self.due = Some(now + secs(self.config.timeout_seconds));
-                Some(self.register(None))
+                Some(self.register_with(None, self.config.expire_seconds))
             }
             RegState::Trying => {
                 tracing::warn!(gateway = %self.config.name, "no answer to REGISTER: timeout");
                 self.fail(908, now);
                 None
             }
-            RegState::Failed | RegState::Noreg => None,
+            RegState::Failed | RegState::Noreg | RegState::Down => None,
+        }
+    }
+
+    /// `sofia profile P register GW`: register now, whatever the state (a gateway with
+    /// register="false" stays NOREG).
+    pub fn register_now(&mut self, now: Instant) {
+        if self.config.register && self.state != RegState::Trying {
+            self.state = RegState::Unreged;
+            self.failures = 0;
+            self.due = Some(now);
+        }
+    }
+
+    /// `sofia profile P unregister GW`: a REGISTER with Expires 0 when we were
+    /// registered, and the gateway DOWN until `register_now`.
+    pub fn unregister(&mut self) -> Option<Request> {
+        if !self.config.register {
+            return None;
+        }
+        let was = std::mem::replace(&mut self.state, RegState::Down);
+        self.due = None;
+        self.expires_at = None;
+        self.answered = None;
+        (was == RegState::Reged).then(|| self.register_with(None, 0))
+    }
+
+    /// A failed ping while registered: as mod_sofia does, the registration counts as
+    /// failed and is retried after `retry-seconds`.
+    pub fn connection_lost(&mut self, now: Instant) {
+        if self.state == RegState::Reged {
+            tracing::warn!(gateway = %self.config.name, "the carrier stopped answering pings: registering again");
+            self.fail(908, now);
         }
     }
 
     /// The carrier's answer to our REGISTER; Some when we must send again (the
     /// challenge answered).
     pub fn on_response(&mut self, resp: &Response, now: Instant) -> Option<Request> {
+        if self.state == RegState::Down {
+            // The answer to an unregistration: a challenge is answered once.
+            let (c, header) = challenge_in(resp)?;
+            if self.answered.as_deref() == Some(c.nonce.as_str()) {
+                return None;
+            }
+            self.answered = Some(c.nonce.clone());
+            return Some(self.register_with(Some((header, c)), 0));
+        }
         if self.state != RegState::Trying {
             return None;
         }
@@ -176,20 +220,13 @@ impl Registration {
                 None
             }
             401 | 407 => {
-                let header = if code == 401 {
-                    "WWW-Authenticate"
-                } else {
-                    "Proxy-Authenticate"
-                };
-                let challenge = resp
-                    .headers
-                    .get_all(header)
-                    .into_iter()
-                    .find_map(|v| Challenge::parse(v).ok());
+                let challenge = challenge_in(resp);
                 match challenge {
-                    Some(c) if self.answered.as_deref() != Some(c.nonce.as_str()) || c.stale => {
+                    Some((c, header))
+                        if self.answered.as_deref() != Some(c.nonce.as_str()) || c.stale =>
+                    {
                         self.answered = Some(c.nonce.clone());
-                        Some(self.register(Some((code, c))))
+                        Some(self.register_with(Some((header, c)), self.config.expire_seconds))
                     }
                     _ => {
                         tracing::warn!(gateway = %self.config.name, code,
@@ -223,7 +260,8 @@ impl Registration {
         self.due = Some(now + secs(wait));
     }
 
-    fn register(&mut self, challenge: Option<(u16, Challenge)>) -> Request {
+    /// A REGISTER asking for `expires` seconds (0: unregister), answering `challenge`.
+    fn register_with(&mut self, challenge: Option<(&'static str, Challenge)>, expires: u32) -> Request {
         self.cseq += 1;
         let cfg = &self.config;
         let uri = Uri::parse(&format!("sip:{}", cfg.registrar))
@@ -250,9 +288,9 @@ impl Registration {
         req.headers.push("CSeq", format!("{} REGISTER", self.cseq));
         req.headers
             .push("Contact", format!("<sip:{}@{}>", cfg.extension, cfg.local));
-        req.headers.push("Expires", cfg.expire_seconds.to_string());
+        req.headers.push("Expires", expires.to_string());
         req.headers.push("User-Agent", cfg.user_agent.as_str());
-        if let Some((code, c)) = challenge {
+        if let Some((header, c)) = challenge {
             self.nc += 1;
             let cnonce = format!("{}{}", self.from_tag, self.nc);
             let uri = req.uri.to_string();
@@ -265,12 +303,7 @@ impl Registration {
                 &cnonce,
                 self.nc,
             );
-            let name = if code == 401 {
-                "Authorization"
-            } else {
-                "Proxy-Authorization"
-            };
-            req.headers.push(name, creds.to_string());
+            req.headers.push(header, creds.to_string());
         }
         req
     }

@@ -8,6 +8,7 @@ pub mod dialog;
 pub mod gateway;
 pub mod gateway_status;
 pub mod keepalive;
+pub mod profiles;
 pub mod registrar;
 pub mod sdp;
 pub mod transaction;

@@ -20,6 +20,9 @@ pub struct Binding {
     pub transport: String,
     pub user_agent: Option<String>,
     pub registered_at_unix_ms: u64,
+    /// The SIP profile it registered on: calls to the phone leave through it (None in
+    /// records written before there were several profiles).
+    pub profile: Option<String>,
 }
 
 impl Binding {
@@ -37,7 +40,8 @@ impl Binding {
 
 impl Record for Binding {
     const TREE: &'static str = "registrations";
-    const VERSION: u8 = 1;
+    /// 2 added `profile`.
+    const VERSION: u8 = 2;
 
     fn encode(&self, w: &mut Writer) {
         w.str(&self.aor);
@@ -50,9 +54,10 @@ impl Record for Binding {
         w.str(&self.transport);
         w.opt_str(self.user_agent.as_deref());
         w.u64(self.registered_at_unix_ms);
+        w.opt_str(self.profile.as_deref());
     }
 
-    fn decode(_version: u8, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    fn decode(version: u8, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(Binding {
             aor: r.str()?,
             contact_uri: r.str()?,
@@ -64,6 +69,7 @@ impl Record for Binding {
             transport: r.str()?,
             user_agent: r.opt_str()?,
             registered_at_unix_ms: r.u64()?,
+            profile: if version >= 2 { r.opt_str()? } else { None },
         })
     }
 }

@@ -12,13 +12,43 @@ use super::engine::{new_session, set_codec_vars, Clock, MediaOp, Switch, Timer};
 use super::event::EventName;
 use super::session::{DialId, Wait};
 use crate::dialplan::Planned;
-use crate::sip::core::SipCore;
-use crate::sip::dialog::OutboundCall;
+use crate::sip::dialog::{GatewayUnavailable, Login, OutboundCall};
+use crate::sip::profiles::Profiles;
 use crate::sip::sdp::{self, Direction, Sdp};
 use crate::sip::transaction::{Peer, TransportKind};
 
 /// FreeSWITCH's default when no call_timeout or originate_timeout is set.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where one B-leg goes, resolved from its dial string leg.
+struct Destination {
+    /// The SIP profile that places it.
+    profile: usize,
+    /// What was dialled: the user, or the number sent to the carrier.
+    number: String,
+    /// The directory user called (None for a gateway).
+    user: Option<String>,
+    request_uri: String,
+    peer: Peer,
+    to: String,
+    from_host: Option<String>,
+    /// A From user the destination imposes (a gateway's, unless caller-id-in-from).
+    from_user: Option<String>,
+    login: Option<Login>,
+    gateway: Option<String>,
+    /// The gateway's `cid-type`, when the call's `sip_cid_type` does not say.
+    cid_type: Option<String>,
+}
+
+/// `sip_cid_type` for the B-leg (its own variables first, then the caller's):
+/// `pid` adds P-Asserted-Identity toward a gateway.
+fn cid_type<'a>(vars: &'a [(String, String)], owner: Option<&'a str>) -> Option<&'a str> {
+    vars.iter()
+        .rev()
+        .find(|(n, _)| n == "sip_cid_type")
+        .map(|(_, v)| v.as_str())
+        .or(owner)
+}
 
 /// What the answering leg does.
 #[derive(Debug)]
@@ -74,7 +104,13 @@ impl Dial {
 
 impl Switch {
     /// The `bridge` application.
-    pub(super) fn bridge(&mut self, uuid: &str, dial: DialString, sip: &mut SipCore, clock: Clock) {
+    pub(super) fn bridge(
+        &mut self,
+        uuid: &str,
+        dial: DialString,
+        sip: &mut Profiles,
+        clock: Clock,
+    ) {
         let timeout = self
             .sessions
             .get(uuid)
@@ -98,7 +134,7 @@ impl Switch {
         dial: DialString,
         then: Then,
         reply: tokio::sync::oneshot::Sender<String>,
-        sip: &mut SipCore,
+        sip: &mut Profiles,
         clock: Clock,
     ) {
         let timeout = dial
@@ -115,7 +151,7 @@ impl Switch {
     }
 
     /// Rings the next group of the dial string, or fails the dial when none is left.
-    fn next_group(&mut self, id: DialId, sip: &mut SipCore, clock: Clock) {
+    fn next_group(&mut self, id: DialId, sip: &mut Profiles, clock: Clock) {
         loop {
             let Some(d) = self.dials.get_mut(&id) else {
                 return;
@@ -138,57 +174,105 @@ impl Switch {
         }
     }
 
-    /// Starts one leg of a group: for `user/X`, one B-leg per registered contact.
-    fn ring_leg(&mut self, id: DialId, leg: &Leg, sip: &mut SipCore, clock: Clock) {
-        let (user, domain) = match &leg.target {
-            Target::User { user, domain } => (user.clone(), domain.clone()),
-            Target::Error(cause) => {
-                self.set_last_cause(id, *cause);
-                return;
+    /// Starts one leg of a group: for `user/X`, one B-leg per registered contact; for
+    /// `sofia/gateway/NAME/NUMBER`, one to the carrier.
+    fn ring_leg(&mut self, id: DialId, leg: &Leg, sip: &mut Profiles, clock: Clock) {
+        match &leg.target {
+            Target::User { user, domain } => {
+                for dest in self.user_destinations(id, user, domain.as_deref(), sip) {
+                    self.start_b_leg(id, leg, dest, sip, clock);
+                }
             }
+            Target::Gateway { gateway, number } => match sip.gateway_route(gateway, number) {
+                Ok((profile, route)) => {
+                    let dest = Destination {
+                        profile,
+                        number: number.clone(),
+                        user: None,
+                        request_uri: route.request_uri,
+                        peer: route.peer,
+                        to: route.to,
+                        from_host: Some(route.from_host),
+                        from_user: route.from_user,
+                        login: Some(route.login),
+                        gateway: Some(route.gateway),
+                        cid_type: route.cid_type,
+                    };
+                    self.start_b_leg(id, leg, dest, sip, clock);
+                }
+                Err(GatewayUnavailable::Unknown) => {
+                    tracing::warn!(%gateway, "bridge to a gateway no SIP profile has (sip_profiles/external/*.xml)");
+                    self.set_last_cause(id, HangupCause::InvalidGateway);
+                }
+                Err(GatewayUnavailable::Down) => {
+                    tracing::warn!(%gateway, "gateway is down (it does not answer OPTIONS): call not placed");
+                    self.set_last_cause(id, HangupCause::GatewayDown);
+                }
+            },
+            Target::Error(cause) => self.set_last_cause(id, *cause),
             other => {
                 tracing::warn!(target = ?other, "this kind of dial string leg is not supported yet");
                 self.set_last_cause(id, HangupCause::ChanNotImplemented);
-                return;
             }
-        };
-        if domain.as_deref().is_some_and(|d| d != self.config.domain) {
-            self.set_last_cause(id, HangupCause::NoRouteDestination);
-            return;
-        }
-        if !self.config.users.contains_key(&user) {
-            tracing::info!(%user, "bridge to a user the directory does not have");
-            self.set_last_cause(id, HangupCause::UnallocatedNumber);
-            return;
-        }
-        let aor = format!("{user}@{}", self.config.domain);
-        let bindings: Vec<_> = sip.registrar().location.bindings(&aor).to_vec();
-        if bindings.is_empty() {
-            tracing::info!(%user, "bridge to a user who is not registered");
-            self.set_last_cause(id, HangupCause::UserNotRegistered);
-            return;
-        }
-        for b in bindings {
-            let Ok(addr) = b.source.parse() else { continue };
-            let transport = if b.transport == "tcp" {
-                TransportKind::Tcp
-            } else {
-                TransportKind::Udp
-            };
-            let peer = Peer { addr, transport };
-            self.start_b_leg(id, &user, leg, &b.contact_uri, peer, sip, clock);
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn start_b_leg(
+    /// Every registered contact of a directory user, each through the profile it
+    /// registered on; none (with the cause set) when the user cannot be reached.
+    fn user_destinations(
         &mut self,
         id: DialId,
         user: &str,
+        domain: Option<&str>,
+        sip: &Profiles,
+    ) -> Vec<Destination> {
+        if domain.is_some_and(|d| d != self.config.domain) {
+            self.set_last_cause(id, HangupCause::NoRouteDestination);
+            return Vec::new();
+        }
+        if !self.config.users.contains_key(user) {
+            tracing::info!(%user, "bridge to a user the directory does not have");
+            self.set_last_cause(id, HangupCause::UnallocatedNumber);
+            return Vec::new();
+        }
+        let aor = format!("{user}@{}", self.config.domain);
+        let bindings = sip.bindings(&aor);
+        if bindings.is_empty() {
+            tracing::info!(%user, "bridge to a user who is not registered");
+            self.set_last_cause(id, HangupCause::UserNotRegistered);
+        }
+        bindings
+            .into_iter()
+            .filter_map(|(profile, b)| {
+                let addr = b.source.parse().ok()?;
+                let transport = if b.transport == "tcp" {
+                    TransportKind::Tcp
+                } else {
+                    TransportKind::Udp
+                };
+                Some(Destination {
+                    profile,
+                    number: user.to_string(),
+                    user: Some(user.to_string()),
+                    request_uri: b.contact_uri,
+                    peer: Peer { addr, transport },
+                    to: format!("<sip:{user}@{}>", self.config.domain),
+                    from_host: None,
+                    from_user: None,
+                    login: None,
+                    gateway: None,
+                    cid_type: None,
+                })
+            })
+            .collect()
+    }
+
+    fn start_b_leg(
+        &mut self,
+        id: DialId,
         leg: &Leg,
-        contact: &str,
-        peer: Peer,
-        sip: &mut SipCore,
+        dest: Destination,
+        sip: &mut Profiles,
         clock: Clock,
     ) {
         let Some(d) = self.dials.get(&id) else { return };
@@ -196,9 +280,11 @@ impl Switch {
         // Variables: the owner's exports, then {global}, then [leg].
         let mut vars: Vec<(String, String)> = Vec::new();
         let mut caller = (String::new(), String::new());
+        let mut owner_cid = None;
         let mut x_headers = Vec::new();
         if let Some(o) = owner.as_ref().and_then(|o| self.sessions.get(o)) {
             let c = &o.channel;
+            owner_cid = c.get("sip_cid_type");
             caller = (
                 c.get("effective_caller_id_name")
                     .unwrap_or_else(|| c.profile.caller_id_name.clone()),
@@ -245,46 +331,74 @@ impl Switch {
                 return;
             }
         };
+        let profile_name = self.config.profile(dest.profile).name.clone();
         let offer = sdp::offer(
-            &self.config.codecs,
+            &self.config.profile(dest.profile).codecs,
             local_rtp,
             clock.unix_us,
             Direction::SendRecv,
         );
+        if dest.gateway.is_some()
+            && cid_type(&vars, owner_cid.as_deref()).or(dest.cid_type.as_deref()) == Some("pid")
+        {
+            let host = dest.from_host.clone().unwrap_or_default();
+            x_headers.push((
+                "P-Asserted-Identity".into(),
+                format!(
+                    "\"{}\" <sip:{}@{host}>",
+                    caller.0.replace('"', ""),
+                    caller.1
+                ),
+            ));
+        }
         let call = OutboundCall {
-            request_uri: contact.to_string(),
-            peer,
-            to: format!("<sip:{user}@{}>", self.config.domain),
-            from_user: caller.1.clone(),
+            request_uri: dest.request_uri.clone(),
+            peer: dest.peer,
+            to: dest.to.clone(),
+            from_user: dest.from_user.clone().unwrap_or_else(|| caller.1.clone()),
             from_display: caller.0.clone(),
+            from_host: dest.from_host.clone(),
             sdp: offer.clone(),
             headers: x_headers,
+            login: dest.login.clone(),
         };
-        let Some(leg_id) = sip.invite(&call, clock.now) else {
+        let Some(leg_id) = sip.invite(dest.profile, &call, clock.now) else {
             self.media(MediaOp::Close { id: media });
             self.set_last_cause(id, HangupCause::DestinationOutOfOrder);
             return;
         };
         let uuid = crate::ids::uuid_v4();
         let profile = CallerProfile {
-            username: user.to_string(),
+            username: dest.user.clone().unwrap_or_default(),
             caller_id_name: caller.0,
             caller_id_number: caller.1,
             ani: String::new(),
-            destination_number: user.to_string(),
-            network_addr: peer.addr.ip().to_string(),
+            destination_number: dest.number.clone(),
+            network_addr: dest.peer.addr.ip().to_string(),
             context: "default".into(),
             dialplan: "XML".into(),
             source: "mod_sofia".into(),
         };
-        let name = format!("sofia/{}/{user}@{}", self.config.profile, peer.addr);
+        let name = match &dest.gateway {
+            Some(gw) => format!("sofia/gateway/{gw}/{}", dest.number),
+            None => format!("sofia/{profile_name}/{}@{}", dest.number, dest.peer.addr),
+        };
         let mut channel = Channel::new(uuid.clone(), name, profile);
         for (n, v) in &vars {
             channel.set(n, v);
         }
         channel.set("direction", "outbound");
-        channel.set("dialed_user", user);
-        channel.set("dialed_domain", &self.config.domain);
+        channel.set("sofia_profile_name", &profile_name);
+        match &dest.gateway {
+            Some(gw) => {
+                channel.set("sip_gateway_name", gw);
+                channel.set("dialed_user", &dest.number);
+            }
+            None => {
+                channel.set("dialed_user", &dest.number);
+                channel.set("dialed_domain", &self.config.domain);
+            }
+        }
         if let Some(o) = &owner {
             channel.set("originator", o);
         }
@@ -298,7 +412,7 @@ impl Switch {
             d.ringing.push(uuid.clone());
         }
         self.emit(&uuid, EventName::ChannelCreate, clock);
-        tracing::info!(%uuid, %user, contact, "dialling");
+        tracing::info!(%uuid, number = %dest.number, uri = %dest.request_uri, peer = %dest.peer.addr, "dialling");
     }
 
     fn set_last_cause(&mut self, id: DialId, cause: HangupCause) {
@@ -313,13 +427,14 @@ impl Switch {
         uuid: &str,
         code: u16,
         sdp: Option<Sdp>,
-        sip: &mut SipCore,
+        sip: &mut Profiles,
         clock: Clock,
     ) {
         let Some(b) = self.sessions.get_mut(uuid) else {
             return;
         };
-        let stream = sdp.and_then(|s| sdp::accept_answer(&s, &self.config.codecs).ok());
+        let codecs = &self.config.profile_of(b.leg).codecs;
+        let stream = sdp.and_then(|s| sdp::accept_answer(&s, codecs).ok());
         let Some(d) = b.dialled_by else { return };
         b.channel.callstate = if stream.is_some() {
             CallState::Early
@@ -356,7 +471,7 @@ impl Switch {
 
     /// The caller hears the callee ring: FreeSWITCH's `ringback` variable played as
     /// early media (once: further 180s change nothing), or a plain 180.
-    fn ringback(&mut self, owner: &str, sip: &mut SipCore, clock: Clock) {
+    fn ringback(&mut self, owner: &str, sip: &mut Profiles, clock: Clock) {
         let Some(a) = self.sessions.get(owner) else {
             return;
         };
@@ -383,13 +498,14 @@ impl Switch {
         &mut self,
         uuid: &str,
         sdp: Option<Sdp>,
-        sip: &mut SipCore,
+        sip: &mut Profiles,
         clock: Clock,
     ) {
-        let stream = sdp.and_then(|s| sdp::accept_answer(&s, &self.config.codecs).ok());
         let Some(b) = self.sessions.get_mut(uuid) else {
             return;
         };
+        let codecs = &self.config.profile_of(b.leg).codecs;
+        let stream = sdp.and_then(|s| sdp::accept_answer(&s, codecs).ok());
         if let Some(stream) = &stream {
             b.stream = Some(stream.clone());
             set_codec_vars(&mut b.channel, stream);
@@ -449,7 +565,7 @@ impl Switch {
         }
     }
 
-    fn start_plan(&mut self, uuid: &str, plan: Vec<Planned>, sip: &mut SipCore, clock: Clock) {
+    fn start_plan(&mut self, uuid: &str, plan: Vec<Planned>, sip: &mut Profiles, clock: Clock) {
         if let Some(s) = self.sessions.get_mut(uuid) {
             s.plan = plan;
             s.pc = 0;
@@ -495,7 +611,7 @@ impl Switch {
         &mut self,
         a: &str,
         b: &str,
-        sip: &mut SipCore,
+        sip: &mut Profiles,
         clock: Clock,
     ) -> Result<(), String> {
         for u in [a, b] {
@@ -512,7 +628,7 @@ impl Switch {
     }
 
     /// Undoes a bridge without hanging up (transfer); the peer reacts as to a hangup.
-    pub(super) fn unbridge(&mut self, uuid: &str, sip: &mut SipCore, clock: Clock) {
+    pub(super) fn unbridge(&mut self, uuid: &str, sip: &mut Profiles, clock: Clock) {
         let Some(peer) = self.sessions.get_mut(uuid).and_then(|s| s.peer.take()) else {
             return;
         };
@@ -528,7 +644,7 @@ impl Switch {
         peer: &str,
         gone: &str,
         cause: HangupCause,
-        sip: &mut SipCore,
+        sip: &mut Profiles,
         clock: Clock,
     ) {
         let Some(p) = self.sessions.get_mut(peer) else {
@@ -558,7 +674,7 @@ impl Switch {
         id: DialId,
         uuid: &str,
         cause: HangupCause,
-        sip: &mut SipCore,
+        sip: &mut Profiles,
         clock: Clock,
     ) {
         let Some(d) = self.dials.get_mut(&id) else {
@@ -575,7 +691,7 @@ impl Switch {
 
     /// call_timeout (or the group's leg_timeout): every leg still ringing is
     /// cancelled, and the next group rings; with none left the dial fails NO_ANSWER.
-    pub(super) fn dial_timeout(&mut self, id: DialId, sip: &mut SipCore, clock: Clock) {
+    pub(super) fn dial_timeout(&mut self, id: DialId, sip: &mut Profiles, clock: Clock) {
         let Some(d) = self.dials.get_mut(&id) else {
             return;
         };
@@ -595,7 +711,7 @@ impl Switch {
     }
 
     /// The dialling channel hung up: its legs are cancelled.
-    pub(super) fn abandon_dial(&mut self, id: DialId, sip: &mut SipCore, clock: Clock) {
+    pub(super) fn abandon_dial(&mut self, id: DialId, sip: &mut Profiles, clock: Clock) {
         let Some(d) = self.dials.remove(&id) else {
             return;
         };
@@ -607,7 +723,7 @@ impl Switch {
         }
     }
 
-    fn dial_failed(&mut self, id: DialId, cause: HangupCause, sip: &mut SipCore, clock: Clock) {
+    fn dial_failed(&mut self, id: DialId, cause: HangupCause, sip: &mut Profiles, clock: Clock) {
         let Some(d) = self.dials.remove(&id) else {
             return;
         };

@@ -21,28 +21,47 @@ use super::event::{Event, EventName, Stamp};
 use super::session::{DialId, MediaId, Session, Wait};
 use crate::dialplan::{Dialplan, Planned};
 use crate::media::tone::ToneSpec;
-use crate::sip::core::SipCore;
 use crate::sip::dialog::{CallEvent, LegEnd, LegId};
+use crate::sip::profiles::Profiles;
 use crate::sip::sdp::{self, Negotiated, Offerable};
+
+/// What the switch needs to know about one SIP profile's calls.
+#[derive(Clone, Debug)]
+pub struct ProfileCalls {
+    pub name: String,
+    /// The profile's `context` for callers the directory does not vouch for.
+    pub context: String,
+    pub codecs: Offerable,
+}
 
 /// What the switch needs to know, from the config.
 pub struct SwitchConfig {
-    pub profile: String,
+    /// Every SIP profile, in the order of their cores (a leg's
+    /// [`LegId::profile`] indexes it).
+    pub profiles: Vec<ProfileCalls>,
     pub domain: String,
     /// Each directory user's variables (user_context, effective_caller_id_*, ...).
     pub users: HashMap<String, BTreeMap<String, String>>,
     pub dialplan: Dialplan,
-    pub codecs: Offerable,
-    /// The profile's `context` for callers the directory does not vouch for.
-    pub context: String,
     /// The box's local time zone, for time conditions, events and CDR stamps (a
     /// call's `timezone` or `tod_tz_offset` variable overrides it for its hunt).
     pub zone: crate::tz::Zone,
     pub max_sessions: usize,
     pub core_uuid: String,
     pub hostname: String,
-    /// False on a profile that does not carry calls yet: INVITEs get 480.
-    pub takes_calls: bool,
+}
+
+impl SwitchConfig {
+    /// The profile at `index`; the first one for an index no core has.
+    pub fn profile(&self, index: usize) -> &ProfileCalls {
+        // `Switch::new` makes sure there is at least one.
+        self.profiles.get(index).unwrap_or(&self.profiles[0])
+    }
+
+    /// The profile holding `leg`.
+    pub fn profile_of(&self, leg: Option<LegId>) -> &ProfileCalls {
+        self.profile(leg.map_or(0, LegId::profile))
+    }
 }
 
 /// Both clocks: monotonic for timers, wall for stamps.
@@ -136,7 +155,14 @@ pub struct Switch {
 }
 
 impl Switch {
-    pub fn new(config: SwitchConfig, ports: Box<dyn MediaPorts + Send>) -> Switch {
+    pub fn new(mut config: SwitchConfig, ports: Box<dyn MediaPorts + Send>) -> Switch {
+        if config.profiles.is_empty() {
+            config.profiles.push(ProfileCalls {
+                name: "internal".into(),
+                context: "default".into(),
+                codecs: Offerable::default(),
+            });
+        }
         Switch {
             config,
             sessions: HashMap::new(),
@@ -226,7 +252,7 @@ impl Switch {
     }
 
     /// One event from the SIP core.
-    pub fn on_call_event(&mut self, ev: CallEvent, sip: &mut SipCore, clock: Clock) {
+    pub fn on_call_event(&mut self, ev: CallEvent, sip: &mut Profiles, clock: Clock) {
         match ev {
             CallEvent::Incoming { leg, call } => self.incoming(leg, *call, sip, clock),
             CallEvent::Progress { leg, code, sdp } => {
@@ -289,10 +315,11 @@ impl Switch {
     /// The far end's answer to an offer of ours (a re-INVITE's, or a late-offer
     /// call's 200): the media follow it. False when it has nothing we can use.
     fn take_answer(&mut self, uuid: &str, answer: &sdp::Sdp) -> bool {
-        let Ok(stream) = sdp::accept_answer(answer, &self.config.codecs) else {
+        let Some(s) = self.sessions.get_mut(uuid) else {
             return false;
         };
-        let Some(s) = self.sessions.get_mut(uuid) else {
+        let codecs = &self.config.profile_of(s.leg).codecs;
+        let Ok(stream) = sdp::accept_answer(answer, codecs) else {
             return false;
         };
         set_codec_vars(&mut s.channel, &stream);
@@ -303,7 +330,7 @@ impl Switch {
     }
 
     /// One notice from the media engine.
-    pub fn on_media(&mut self, notice: MediaNotice, sip: &mut SipCore, clock: Clock) {
+    pub fn on_media(&mut self, notice: MediaNotice, sip: &mut Profiles, clock: Clock) {
         match notice {
             MediaNotice::PlaybackDone { id, token } => {
                 let Some(uuid) = self.by_media.get(&id).cloned() else {
@@ -327,7 +354,7 @@ impl Switch {
     }
 
     /// Timers due: sleeps end, dials time out.
-    pub fn handle_timeout(&mut self, sip: &mut SipCore, clock: Clock) {
+    pub fn handle_timeout(&mut self, sip: &mut Profiles, clock: Clock) {
         while let Some((at, timer)) = self.timers.first().cloned() {
             if at > clock.now {
                 break;
@@ -353,7 +380,7 @@ impl Switch {
 
     /// Ends a channel with `cause`: its SIP leg, its bridge or dial, its media; emits
     /// the hangup events and leaves its record for the CDR writer.
-    pub fn hangup(&mut self, uuid: &str, cause: HangupCause, sip: &mut SipCore, clock: Clock) {
+    pub fn hangup(&mut self, uuid: &str, cause: HangupCause, sip: &mut Profiles, clock: Clock) {
         let Some(mut s) = self.sessions.remove(uuid) else {
             return;
         };
@@ -424,7 +451,7 @@ impl Switch {
     }
 
     /// Every channel ends with `cause` (`hupall`).
-    pub fn hangup_all(&mut self, cause: HangupCause, sip: &mut SipCore, clock: Clock) -> usize {
+    pub fn hangup_all(&mut self, cause: HangupCause, sip: &mut Profiles, clock: Clock) -> usize {
         let all: Vec<String> = self.sessions.keys().cloned().collect();
         let n = all.len();
         for uuid in all {

@@ -12,7 +12,7 @@ use super::event::EventName;
 use super::session::Wait;
 use crate::civil::CivilTime;
 use crate::dialplan;
-use crate::sip::core::SipCore;
+use crate::sip::profiles::Profiles;
 
 /// At most this many named zones are kept loaded.
 const MAX_ZONES: usize = 32;
@@ -52,7 +52,7 @@ impl Switch {
     }
 
     /// Hunts the channel's context for its destination, then runs the plan.
-    pub(super) fn route(&mut self, uuid: &str, sip: &mut SipCore, clock: Clock) {
+    pub(super) fn route(&mut self, uuid: &str, sip: &mut Profiles, clock: Clock) {
         let offset = self.hunt_offset(uuid, clock);
         let Some(s) = self.sessions.get_mut(uuid) else {
             return;
@@ -79,7 +79,7 @@ impl Switch {
     }
 
     /// Runs applications until one makes the channel wait, or the plan ends (hangup).
-    pub(super) fn run(&mut self, uuid: &str, sip: &mut SipCore, clock: Clock) {
+    pub(super) fn run(&mut self, uuid: &str, sip: &mut Profiles, clock: Clock) {
         for _ in 0..1000 {
             let Some(s) = self.sessions.get_mut(uuid) else {
                 return;
@@ -107,7 +107,7 @@ impl Switch {
         self.hangup(uuid, HangupCause::ExchangeRoutingError, sip, clock);
     }
 
-    pub(super) fn execute(&mut self, uuid: &str, app: App, sip: &mut SipCore, clock: Clock) {
+    pub(super) fn execute(&mut self, uuid: &str, app: App, sip: &mut Profiles, clock: Clock) {
         match app {
             App::Answer => self.answer(uuid, sip, clock),
             App::PreAnswer => self.pre_answer(uuid, sip, clock),
@@ -195,7 +195,7 @@ impl Switch {
     }
 
     /// 200 OK to an inbound channel (no-op when already answered).
-    pub(super) fn answer(&mut self, uuid: &str, sip: &mut SipCore, clock: Clock) {
+    pub(super) fn answer(&mut self, uuid: &str, sip: &mut Profiles, clock: Clock) {
         let Some(s) = self.sessions.get_mut(uuid) else {
             return;
         };
@@ -214,7 +214,7 @@ impl Switch {
     }
 
     /// 183 with our SDP: early media flows.
-    pub(super) fn pre_answer(&mut self, uuid: &str, sip: &mut SipCore, clock: Clock) {
+    pub(super) fn pre_answer(&mut self, uuid: &str, sip: &mut Profiles, clock: Clock) {
         let Some(s) = self.sessions.get_mut(uuid) else {
             return;
         };
@@ -235,7 +235,7 @@ impl Switch {
     }
 
     /// 180 Ringing.
-    pub(super) fn ring_ready(&mut self, uuid: &str, sip: &mut SipCore, clock: Clock) {
+    pub(super) fn ring_ready(&mut self, uuid: &str, sip: &mut Profiles, clock: Clock) {
         let Some(s) = self.sessions.get_mut(uuid) else {
             return;
         };
@@ -254,7 +254,7 @@ impl Switch {
         uuid: &str,
         code: u16,
         reason: Option<String>,
-        sip: &mut SipCore,
+        sip: &mut Profiles,
         clock: Clock,
     ) {
         match code {
@@ -288,7 +288,7 @@ impl Switch {
         uuid: &str,
         extension: &str,
         context: Option<&str>,
-        sip: &mut SipCore,
+        sip: &mut Profiles,
         clock: Clock,
     ) {
         self.unbridge(uuid, sip, clock);

@@ -7,8 +7,8 @@ use super::cause::HangupCause;
 use super::channel::{CallState, CallerProfile, Channel};
 use super::engine::{new_session, q850, set_codec_vars, Clock, MediaOp, Switch};
 use super::event::EventName;
-use crate::sip::core::SipCore;
 use crate::sip::dialog::{IncomingCall, LegId};
+use crate::sip::profiles::Profiles;
 use crate::sip::sdp::{self, Sdp};
 use crate::sip::transaction::TransportKind;
 
@@ -18,15 +18,9 @@ impl Switch {
         &mut self,
         leg: LegId,
         call: IncomingCall,
-        sip: &mut SipCore,
+        sip: &mut Profiles,
         clock: Clock,
     ) {
-        if !self.config.takes_calls {
-            tracing::warn!(profile = %self.config.profile, from = %call.from_user, to = %call.destination,
-                "call refused: only the internal SIP profile carries calls so far");
-            sip.hangup(leg, 480, None, clock.now);
-            return;
-        }
         if self.sessions.len() >= self.config.max_sessions {
             tracing::warn!(from = %call.from_user, "max-sessions reached: call refused");
             let cause = HangupCause::SwitchCongestion;
@@ -46,7 +40,7 @@ impl Switch {
                 .filter(|c| !c.is_empty())
                 .cloned()
                 .unwrap_or_else(|| "default".into()),
-            None => self.config.context.clone(),
+            None => self.config.profile_of(Some(leg)).context.clone(),
         };
         let source = call.source.addr;
         let profile = CallerProfile {
@@ -66,7 +60,9 @@ impl Switch {
         };
         let name = format!(
             "sofia/{}/{}@{}",
-            self.config.profile, call.from_user, call.from_host
+            self.config.profile_of(Some(leg)).name,
+            call.from_user,
+            call.from_host
         );
         let mut channel = Channel::new(uuid.clone(), name, profile);
         for (n, v) in &user_vars {
@@ -87,7 +83,10 @@ impl Switch {
             ("sip_network_port", &source.port().to_string()),
             ("sip_received_ip", &source.ip().to_string()),
             ("sip_via_protocol", transport),
-            ("sofia_profile_name", self.config.profile.as_str()),
+            (
+                "sofia_profile_name",
+                self.config.profile_of(Some(leg)).name.as_str(),
+            ),
             ("domain_name", self.config.domain.as_str()),
         ] {
             channel.set(n, v);
@@ -98,6 +97,9 @@ impl Switch {
         }
         if let Some(ua) = &call.user_agent {
             channel.set("sip_user_agent", ua);
+        }
+        if let Some(gw) = &call.gateway {
+            channel.set("sip_gateway_name", gw);
         }
         for (n, v) in &call.x_headers {
             channel.set(&format!("sip_h_{n}"), v);
@@ -122,7 +124,7 @@ impl Switch {
         let Some(offer) = &call.sdp else {
             // A late offer: our offer goes in the 200, the answer will be in the ACK.
             let ours = sdp::offer(
-                &self.config.codecs,
+                &self.config.profile_of(Some(leg)).codecs,
                 local_rtp,
                 clock.unix_us,
                 sdp::Direction::SendRecv,
@@ -131,7 +133,8 @@ impl Switch {
             self.sessions.insert(uuid.clone(), session);
             return self.start(&uuid, &call, sip, clock);
         };
-        match sdp::answer(offer, &self.config.codecs, local_rtp, clock.unix_us) {
+        let codecs = &self.config.profile_of(Some(leg)).codecs;
+        match sdp::answer(offer, codecs, local_rtp, clock.unix_us) {
             Ok((answer, stream)) => {
                 set_codec_vars(&mut session.channel, &stream);
                 session.local_sdp = Some(answer);
@@ -151,7 +154,7 @@ impl Switch {
     }
 
     /// The new channel is counted, announced and routed.
-    fn start(&mut self, uuid: &str, call: &IncomingCall, sip: &mut SipCore, clock: Clock) {
+    fn start(&mut self, uuid: &str, call: &IncomingCall, sip: &mut Profiles, clock: Clock) {
         let source = call.source.addr;
         self.count_new();
         tracing::info!(%uuid, from = %call.from_user, to = %call.destination, peer = %source, "new call");
@@ -164,7 +167,7 @@ impl Switch {
         &mut self,
         leg: LegId,
         offer: Option<Sdp>,
-        sip: &mut SipCore,
+        sip: &mut Profiles,
         now: Instant,
     ) {
         let Some(uuid) = self.by_leg.get(&leg).cloned() else {
@@ -181,7 +184,8 @@ impl Switch {
             return;
         };
         let session_id = s.local_sdp.as_ref().map_or(0, |l| l.origin.session_id);
-        match sdp::answer(&offer, &self.config.codecs, s.local_rtp, session_id) {
+        let codecs = &self.config.profile_of(Some(leg)).codecs;
+        match sdp::answer(&offer, codecs, s.local_rtp, session_id) {
             Ok((answer, stream)) => {
                 let answer = s.next_sdp(answer);
                 sip.answer_reoffer(leg, Some(&answer), now);
@@ -221,7 +225,7 @@ impl Switch {
         &mut self,
         uuid: &str,
         direction: sdp::Direction,
-        sip: &mut SipCore,
+        sip: &mut Profiles,
         now: Instant,
     ) {
         let Some(p) = self.sessions.get_mut(uuid) else {
@@ -238,7 +242,12 @@ impl Switch {
         let (Some(leg), true) = (p.leg, p.answered) else {
             return;
         };
-        let offer = sdp::offer(&self.config.codecs, p.local_rtp, 0, direction);
+        let offer = sdp::offer(
+            &self.config.profile_of(Some(leg)).codecs,
+            p.local_rtp,
+            0,
+            direction,
+        );
         let offer = p.next_sdp(offer);
         sip.reinvite(leg, &offer, now);
     }

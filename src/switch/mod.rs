@@ -20,7 +20,9 @@ pub mod session;
 pub use cause::HangupCause;
 pub use channel::{CallState, CallerProfile, Channel, ChannelState};
 pub use dialstring::{DialString, Leg, Target};
-pub use engine::{Clock, Finished, MediaNotice, MediaOp, MediaPorts, Switch, SwitchConfig};
+pub use engine::{
+    Clock, Finished, MediaNotice, MediaOp, MediaPorts, ProfileCalls, Switch, SwitchConfig,
+};
 pub use session::{MediaId, Session, Wait};
 
 #[cfg(test)]

@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::engine::{Clock, MediaOp, MediaPorts, Switch, SwitchConfig};
+use super::engine::{Clock, MediaOp, MediaPorts, ProfileCalls, Switch, SwitchConfig};
 use super::session::MediaId;
 use crate::sip::core::tests::core;
-use crate::sip::core::SipCore;
+use crate::sip::profiles::Profiles;
 use crate::sip::sdp::Offerable;
 use crate::store::Binding;
 
@@ -47,7 +47,7 @@ impl MediaPorts for FakePorts {
 }
 
 struct Rig {
-    sip: SipCore,
+    sip: Profiles,
     switch: Switch,
     now: Instant,
     unix_ms: u64,
@@ -74,17 +74,18 @@ impl Rig {
             .collect();
         let switch = Switch::new(
             SwitchConfig {
-                profile: "internal".into(),
+                profiles: vec![ProfileCalls {
+                    name: "internal".into(),
+                    context: "default".into(),
+                    codecs: Offerable::default(),
+                }],
                 domain: "example.test".into(),
                 users,
                 dialplan,
-                codecs: Offerable::default(),
-                context: "default".into(),
                 zone,
                 max_sessions: 100,
                 core_uuid: "core".into(),
                 hostname: "box".into(),
-                takes_calls: true,
             },
             Box::new(FakePorts(20000)),
         );
@@ -103,11 +104,12 @@ impl Rig {
                 transport: "udp".into(),
                 user_agent: None,
                 registered_at_unix_ms: unix_ms,
+                profile: Some("internal".into()),
             }],
             unix_ms,
         );
         Rig {
-            sip,
+            sip: Profiles::new(vec![sip]),
             switch,
             now: Instant::now(),
             unix_ms,
@@ -127,7 +129,9 @@ impl Rig {
             addr: from.parse().expect("addr"),
             transport: crate::sip::transaction::TransportKind::Udp,
         };
-        self.sip.handle_message(bytes, peer, self.now, self.unix_ms);
+        if let Some(core) = self.sip.get_mut(0) {
+            core.handle_message(bytes, peer, self.now, self.unix_ms);
+        }
         self.pump()
     }
 
@@ -137,7 +141,7 @@ impl Rig {
             self.switch.on_call_event(ev, &mut self.sip, clock);
         }
         let mut out = Vec::new();
-        while let Some(d) = self.sip.poll_transmit() {
+        while let Some(d) = self.sip.get_mut(0).and_then(|c| c.poll_transmit()) {
             out.push((d.peer.addr, String::from_utf8_lossy(&d.bytes).into_owned()));
         }
         out
@@ -151,7 +155,9 @@ impl Rig {
         self.now += d;
         self.unix_ms += d.as_millis() as u64;
         let clock = self.clock();
-        self.sip.handle_timeout(clock.now, self.unix_ms);
+        if let Some(core) = self.sip.get_mut(0) {
+            core.handle_timeout(clock.now, self.unix_ms);
+        }
         self.switch.handle_timeout(&mut self.sip, clock);
         self.pump()
     }

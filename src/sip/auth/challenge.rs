@@ -102,6 +102,22 @@ impl fmt::Display for Challenge {
     }
 }
 
+/// The digest challenge of a 401 (`WWW-Authenticate`) or 407 (`Proxy-Authenticate`)
+/// we can answer, with the header the answer goes in (`Authorization` or
+/// `Proxy-Authorization`). None for any other response, or when no challenge parses.
+pub fn challenge_in(resp: &crate::sip::wire::Response) -> Option<(Challenge, &'static str)> {
+    let (asks, answer_in) = match resp.status.code {
+        401 => ("WWW-Authenticate", "Authorization"),
+        407 => ("Proxy-Authenticate", "Proxy-Authorization"),
+        _ => return None,
+    };
+    resp.headers
+        .get_all(asks)
+        .into_iter()
+        .find_map(|v| Challenge::parse(v).ok())
+        .map(|c| (c, answer_in))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,7 @@ mod nonce;
 mod params;
 mod verify;
 
-pub use challenge::Challenge;
+pub use challenge::{challenge_in, Challenge};
 pub use credentials::{answer, Credentials};
 pub(crate) use digest::hex;
 pub use digest::{ha1, response};

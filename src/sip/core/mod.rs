@@ -8,11 +8,13 @@
 
 mod calls;
 mod directory;
+mod gateways;
 mod register;
 mod stats;
 mod tags;
 
 pub use directory::{Directory, Secrets};
+pub use gateways::{Gateway, GatewayCounts, GatewaySetup};
 pub use stats::CoreStats;
 
 use crate::sip::auth::{Algorithm, NonceManager};
@@ -40,6 +42,9 @@ pub use calls::ALLOW;
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
     pub profile: String,
+    /// This profile's place among the box's profiles: stamped into its legs' ids so
+    /// one switch can drive every profile's calls.
+    pub index: u16,
     /// `ip:port` this profile is reached at (shown in `sofia status`).
     pub contact_host: String,
     /// Addresses that mean "this box" in a Request-URI or To host, besides the domain.
@@ -52,9 +57,28 @@ pub struct CoreConfig {
     pub algorithms: Vec<Algorithm>,
     /// `accept-blind-reg`: register without authentication (lab use only).
     pub accept_blind_reg: bool,
-    /// `auth-calls`: challenge every new INVITE (407).
+    /// `auth-calls`: challenge every new INVITE (407) not otherwise trusted.
     pub auth_calls: bool,
+    /// `apply-inbound-acl`: sources whose INVITEs are taken without a challenge.
+    /// With auth-calls off, only these and the profile's gateways may call in.
+    pub inbound_acl: Option<AddressCheck>,
     pub user_agent: String,
+}
+
+/// A yes or no on a source address: an ACL the app resolved (the core knows no ACLs).
+#[derive(Clone)]
+pub struct AddressCheck(pub std::sync::Arc<dyn Fn(IpAddr) -> bool + Send + Sync>);
+
+impl AddressCheck {
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        (self.0)(ip)
+    }
+}
+
+impl std::fmt::Debug for AddressCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AddressCheck")
+    }
 }
 
 /// A message to send.
@@ -101,6 +125,15 @@ pub enum CoreNotice {
         source: IpAddr,
         reason: String,
     },
+    /// A request refused because of where it came from (a failure for the guard).
+    Forbidden { source: IpAddr, reason: String },
+    /// A gateway's registration changed state (`sofia::gateway_state`).
+    GatewayState {
+        gateway: String,
+        state: crate::sip::gateway::RegState,
+        /// The carrier's last status code (908: no answer).
+        status: Option<u16>,
+    },
 }
 
 /// The SIP core of one profile.
@@ -123,6 +156,8 @@ pub struct SipCore {
     /// The last (monotonic, wall-clock) pair seen, to convert binding expiry times
     /// (wall clock, they survive restarts) into a monotonic deadline.
     clock: Option<(Instant, u64)>,
+    gateways: Vec<Gateway>,
+    gateway_tx: std::collections::HashMap<TxId, gateways::GatewayTx>,
 }
 
 impl SipCore {
@@ -137,10 +172,12 @@ impl SipCore {
             transmits: VecDeque::new(),
             store_ops: VecDeque::new(),
             notices: VecDeque::new(),
-            legs: calls::Legs::default(),
+            legs: calls::Legs::new(config.index),
             call_events: VecDeque::new(),
             byes: std::collections::HashMap::new(),
             clock: None,
+            gateways: Vec::new(),
+            gateway_tx: std::collections::HashMap::new(),
             config,
             directory,
         }
@@ -189,7 +226,11 @@ impl SipCore {
         match parse_message(bytes, framing, &self.config.limits) {
             Ok(Message::Request(req)) => self.handle_request(req, peer, now, now_unix_ms),
             Ok(Message::Response(resp)) => match self.transactions.on_response(resp, now) {
-                Some((tx, resp)) => self.on_leg_response(tx, resp, now),
+                Some((tx, resp)) => {
+                    if !self.on_gateway_response(tx, &resp, now) {
+                        self.on_leg_response(tx, resp, now);
+                    }
+                }
                 None => self.stats.stray_responses += 1,
             },
             Err(err) => self.reject_unparseable(bytes, err, peer),
@@ -202,6 +243,7 @@ impl SipCore {
         self.clock = Some((now, now_unix_ms));
         self.transactions.handle_timeout(now);
         self.handle_leg_timers(now);
+        self.handle_gateway_timers(now);
         for gone in self.registrar.expire(now_unix_ms) {
             tracing::info!(aor = %gone.aor, contact = %gone.contact_uri, "registration expired");
             self.store_ops
@@ -217,10 +259,14 @@ impl SipCore {
 
     /// When `handle_timeout` should run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let tx = match (self.transactions.poll_timeout(), self.legs.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let tx = [
+            self.transactions.poll_timeout(),
+            self.legs.poll_timeout(),
+            self.gateways_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let expiry = match (self.registrar.location.next_expiry(), self.clock) {
             (Some(at_ms), Some((now, now_ms))) => {
                 Some(now + Duration::from_millis(at_ms.saturating_sub(now_ms)))
@@ -378,7 +424,12 @@ impl SipCore {
             if let TxEvent::Timeout { tx } = ev {
                 tracing::debug!(?tx, "transaction timed out");
             }
-            self.on_tx_event(ev);
+            let gateway = match ev {
+                TxEvent::Timeout { tx } | TxEvent::Terminated { tx } => self.forget_gateway_tx(tx),
+            };
+            if !gateway {
+                self.on_tx_event(ev);
+            }
         }
     }
 }

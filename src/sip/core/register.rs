@@ -61,6 +61,7 @@ impl SipCore {
                 TransportKind::Tcp => "tcp",
             },
             user_agent: req.headers.get("User-Agent"),
+            profile: &self.config.profile,
         };
 
         match self.registrar.register(&input, now_ms) {

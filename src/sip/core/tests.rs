@@ -13,6 +13,7 @@ pub(crate) fn core() -> SipCore {
     dir.add_password("1002", "secret1002");
     let config = CoreConfig {
         profile: "internal".into(),
+        index: 0,
         contact_host: "127.0.0.1:5060".into(),
         local_hosts: vec!["127.0.0.1".into()],
         limits: Limits::default(),
@@ -28,6 +29,7 @@ pub(crate) fn core() -> SipCore {
         algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
         accept_blind_reg: false,
         auth_calls: false,
+        inbound_acl: Some(super::AddressCheck(std::sync::Arc::new(|_| true))),
         user_agent: "loopstart-test".into(),
     };
     SipCore::new(config, dir, [9; 32], 42)

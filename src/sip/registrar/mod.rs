@@ -34,6 +34,8 @@ pub struct RegisterInput<'a> {
     pub source: String,
     pub transport: &'a str,
     pub user_agent: Option<&'a str>,
+    /// The profile the REGISTER arrived on.
+    pub profile: &'a str,
 }
 
 /// A change to persist.
@@ -162,6 +164,7 @@ impl Registrar {
                 transport: input.transport.to_string(),
                 user_agent: input.user_agent.map(str::to_string),
                 registered_at_unix_ms: now_unix_ms,
+                profile: Some(input.profile.to_string()),
             };
             let key = binding.key();
             if let Some(existing) = self

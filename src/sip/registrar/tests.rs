@@ -32,6 +32,7 @@ fn input<'a>(
         source: "192.0.2.1:5060".into(),
         transport: "udp",
         user_agent: Some("ua"),
+        profile: "internal",
     }
 }
 

@@ -88,11 +88,17 @@ pub(super) struct Leg {
     pub reoffer: Option<(TxId, Request)>,
     pub session_expires: Option<u32>,
     pub timer: Option<Instant>,
+    /// UAC toward a carrier: what answers its challenge, and the nonce answered
+    /// (a second challenge for it means the credentials are wrong).
+    pub login: Option<crate::sip::dialog::Login>,
+    pub answered_nonce: Option<String>,
 }
 
 /// The legs of one profile, found by id, by dialog and by our transactions.
 #[derive(Default)]
 pub(super) struct Legs {
+    /// The profile's index, stamped into every leg id.
+    profile: u16,
     next: u64,
     by_id: HashMap<LegId, Leg>,
     by_dialog: HashMap<(String, String), LegId>,
@@ -101,6 +107,13 @@ pub(super) struct Legs {
 }
 
 impl Legs {
+    pub fn new(profile: u16) -> Legs {
+        Legs {
+            profile,
+            ..Legs::default()
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.by_id.len()
     }
@@ -110,7 +123,7 @@ impl Legs {
             return None;
         }
         self.next += 1;
-        let id = LegId(self.next);
+        let id = LegId::new(self.profile, self.next);
         self.by_dialog
             .insert((leg.call_id.clone(), leg.local_tag.clone()), id);
         self.by_id.insert(id, leg);

@@ -23,7 +23,10 @@ impl SipCore {
         let local_tag = self.tags.next();
         let call_id = format!("{}@{}", self.tags.next(), self.config.contact_host);
         let display = call.from_display.replace(['"', '\\', '\r', '\n'], "");
-        let host = self.directory.domain.clone();
+        let host = call
+            .from_host
+            .clone()
+            .unwrap_or_else(|| self.directory.domain.clone());
         let local = format!("\"{display}\" <sip:{}@{host}>", call.from_user);
         let via = self.via(call.peer.transport);
         let mut req = Request {
@@ -67,6 +70,8 @@ impl SipCore {
             reoffer: None,
             session_expires: None,
             timer: None,
+            login: call.login.clone(),
+            answered_nonce: None,
         };
         let id = self.legs.insert(leg)?;
         let tx = self.transactions.send_request(req, call.peer, now);
@@ -258,12 +263,74 @@ impl SipCore {
             return;
         }
         let cancelling = leg.phase == Phase::Cancelling;
+        if !cancelling && self.answer_invite_challenge(id, &resp, now) {
+            return;
+        }
         if cancelling {
             self.legs.remove(id);
         } else {
             let reason = resp.status.reason.clone();
             self.end_leg(id, LegEnd::Refused { code, reason });
         }
+    }
+
+    /// A carrier's 401/407 to our INVITE: the same INVITE again (new branch, next
+    /// CSeq) with our credentials. False when the leg has none, or this challenge was
+    /// answered already (wrong credentials: the call fails with the 401/407).
+    fn answer_invite_challenge(&mut self, id: LegId, resp: &Response, now: Instant) -> bool {
+        let Some((challenge, header)) = crate::sip::auth::challenge_in(resp) else {
+            return false;
+        };
+        let via = {
+            let Some(leg) = self.legs.get(id) else {
+                return false;
+            };
+            let fresh = leg.answered_nonce.as_deref() != Some(challenge.nonce.as_str());
+            if leg.login.is_none() || !(fresh || challenge.stale) {
+                return false;
+            }
+            let transport = leg.peer.transport;
+            self.via(transport)
+        };
+        let cnonce = self.tags.next();
+        let Some(leg) = self.legs.get_mut(id) else {
+            return false;
+        };
+        let Some(login) = leg.login.as_ref() else {
+            return false;
+        };
+        leg.local_cseq += 1;
+        let mut invite = leg.invite.clone();
+        let uri = invite.uri.to_string();
+        let creds = crate::sip::auth::answer(
+            &challenge,
+            "INVITE",
+            &uri,
+            &login.username,
+            &login.password,
+            &cnonce,
+            1,
+        );
+        invite.headers.set("Via", via);
+        invite
+            .headers
+            .set("CSeq", format!("{} INVITE", leg.local_cseq));
+        invite.headers.remove("Authorization");
+        invite.headers.remove("Proxy-Authorization");
+        invite.headers.push(header, creds.to_string());
+        leg.answered_nonce = Some(challenge.nonce.clone());
+        leg.invite = invite.clone();
+        leg.provisional = false;
+        leg.remote_tag = None;
+        leg.remote = remove_tag(&leg.remote);
+        let peer = leg.peer;
+        let tx = self.transactions.send_request(invite, peer, now);
+        if let Some(leg) = self.legs.get_mut(id) {
+            leg.invite_tx = Some(tx);
+        }
+        self.legs.by_tx.insert(tx, (id, Purpose::Invite));
+        tracing::debug!(%id, code = resp.status.code, "answering the far end's challenge to our INVITE");
+        true
     }
 
     /// The ACK for a 2xx to our INVITE or re-INVITE (§13.2.2.4): a request of its
@@ -303,6 +370,15 @@ impl SipCore {
                 self.end_leg(id, LegEnd::Timeout);
             }
         }
+    }
+}
+
+/// A name-addr without its `;tag=` (the To of a request sent again after a
+/// challenge: the 401/407 came with a tag of a dialog that never formed).
+fn remove_tag(name_addr: &str) -> String {
+    match name_addr.find(";tag=") {
+        Some(i) => name_addr[..i].to_string(),
+        None => name_addr.to_string(),
     }
 }
 

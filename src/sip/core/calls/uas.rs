@@ -11,6 +11,16 @@ use crate::sip::transaction::{Peer, TxId};
 use crate::sip::wire::{Essentials, Method, Request, Response};
 use std::time::Instant;
 
+/// Why a new call was let in.
+enum Admitted {
+    /// The digest authenticated this directory user.
+    User(String),
+    /// It came from this gateway's address.
+    Gateway(String),
+    /// Its source passed the inbound ACL.
+    Trusted,
+}
+
 /// RFC 4028 §5: the smallest Session-Expires we accept (its recommended Min-SE).
 const MIN_SE: u32 = 90;
 
@@ -46,7 +56,28 @@ impl SipCore {
             self.transactions.forget(tx);
             return;
         }
-        if self.config.auth_calls {
+        let ip = peer.addr.ip();
+        let gateway = self.gateway_at(ip).map(|g| g.name().to_string());
+        let trusted = gateway.is_some()
+            || self
+                .config
+                .inbound_acl
+                .as_ref()
+                .is_some_and(|acl| acl.allows(ip));
+        if trusted {
+            if let Some(g) = self
+                .gateways
+                .iter_mut()
+                .find(|g| Some(g.name()) == gateway.as_deref())
+            {
+                g.counts.calls_in += 1;
+            }
+            let who = match gateway {
+                Some(g) => Admitted::Gateway(g),
+                None => Admitted::Trusted,
+            };
+            self.new_call(tx, req, es, who, peer, now);
+        } else if self.config.auth_calls {
             let auth_user = match self.authenticate(req, es, AuthFor::Call, peer, now_ms) {
                 AuthStep::Passed(user) => user,
                 AuthStep::Answer(resp) => {
@@ -54,9 +85,20 @@ impl SipCore {
                     return;
                 }
             };
-            self.new_call(tx, req, es, Some(auth_user), peer, now);
+            self.new_call(tx, req, es, Admitted::User(auth_user), peer, now);
         } else {
-            self.new_call(tx, req, es, None, peer, now);
+            // FreeSWITCH's external profile: no challenge, so only the carrier's
+            // addresses and the inbound ACL may call.
+            tracing::warn!(profile = %self.config.profile, peer = %peer.addr,
+                destination = %req.uri.user.as_deref().unwrap_or_default(),
+                "INVITE from an address that is no gateway of this profile and not in its apply-inbound-acl: 403");
+            self.notices
+                .push_back(crate::sip::core::CoreNotice::Forbidden {
+                    source: ip,
+                    reason: "INVITE from outside the inbound ACL".into(),
+                });
+            let resp = self.reply(req, es, 403, "Forbidden");
+            self.transactions.respond(tx, resp, now);
         }
     }
 
@@ -65,10 +107,15 @@ impl SipCore {
         tx: TxId,
         req: &Request,
         es: &Essentials,
-        auth_user: Option<String>,
+        who: Admitted,
         peer: Peer,
         now: Instant,
     ) {
+        let (auth_user, gateway) = match who {
+            Admitted::User(u) => (Some(u), None),
+            Admitted::Gateway(g) => (None, Some(g)),
+            Admitted::Trusted => (None, None),
+        };
         let sdp = match sdp_body(&req.headers, &req.body) {
             Some(Ok(sdp)) => Some(sdp),
             Some(Err(e)) => {
@@ -125,6 +172,8 @@ impl SipCore {
             reoffer: None,
             session_expires,
             timer: None,
+            login: None,
+            answered_nonce: None,
         };
         let Some(id) = self.legs.insert(leg) else {
             let mut resp = self.reply(req, es, 503, "Service Unavailable");
@@ -151,6 +200,7 @@ impl SipCore {
             user_agent: req.headers.get("User-Agent").map(str::to_string),
             sdp,
             x_headers,
+            gateway,
         };
         self.call_events.push_back(CallEvent::Incoming {
             leg: id,

@@ -1,0 +1,88 @@
+//! From a gateway's config to what the core runs: its addresses resolved (once, at
+//! start: the core is sans-IO and does no DNS).
+
+use crate::config::{Gateway, SipProfile};
+use crate::sip::core::GatewaySetup;
+use crate::sip::gateway::RegConfig;
+use crate::sip::transaction::{Peer, TransportKind};
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// The gateway's registration and call addressing; an error names the address that
+/// does not resolve.
+pub fn setup(gw: &Gateway, profile: &SipProfile, local: &str) -> Result<GatewaySetup, String> {
+    let transport = match gw.register_transport {
+        crate::config::RegisterTransport::Udp => TransportKind::Udp,
+        crate::config::RegisterTransport::Tcp => TransportKind::Tcp,
+    };
+    let register_to = Peer {
+        addr: resolve(&gw.register_proxy)?,
+        transport,
+    };
+    let proxy = Peer {
+        addr: resolve(gw.outbound_proxy.as_deref().unwrap_or(&gw.proxy))?,
+        transport,
+    };
+    Ok(GatewaySetup {
+        registration: RegConfig {
+            name: gw.name.clone(),
+            username: gw.username.clone(),
+            password: gw.password.clone(),
+            realm: gw.realm.clone(),
+            registrar: strip_scheme(&gw.register_proxy).to_string(),
+            from_user: gw.from_user.clone(),
+            from_domain: gw.from_domain.clone(),
+            extension: gw.extension.clone(),
+            register: gw.register,
+            expire_seconds: gw.expire_seconds,
+            retry_seconds: gw.retry_seconds,
+            timeout_seconds: gw.timeout_seconds,
+            local: local.to_string(),
+            user_agent: profile.user_agent.clone(),
+        },
+        register_to,
+        proxy,
+        uri_host: strip_scheme(&gw.register_proxy).to_string(),
+        caller_id_in_from: gw.caller_id_in_from,
+        cid_type: gw.cid_type.clone(),
+    })
+}
+
+/// `sip:host:port` or `host[:port]` → `host[:port]`.
+fn strip_scheme(proxy: &str) -> &str {
+    let p = proxy.trim();
+    p.strip_prefix("sip:").unwrap_or(p)
+}
+
+/// `host[:port]` (port 5060 when absent; `[v6]:port` for IPv6) to an address.
+fn resolve(proxy: &str) -> Result<SocketAddr, String> {
+    let host_port = strip_scheme(proxy);
+    let host_port = host_port.split(';').next().unwrap_or(host_port);
+    let with_port = match host_port.parse::<SocketAddr>() {
+        Ok(a) => return Ok(a),
+        Err(_) if host_port.parse::<std::net::IpAddr>().is_ok() => format!("{host_port}:5060"),
+        Err(_) if host_port.starts_with('[') || host_port.contains(':') => host_port.to_string(),
+        Err(_) => format!("{host_port}:5060"),
+    };
+    with_port
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {proxy:?}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{proxy:?} resolves to no address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve;
+
+    #[test]
+    fn proxies_resolve_with_the_default_port() {
+        assert_eq!(resolve("127.0.0.1").unwrap().to_string(), "127.0.0.1:5060");
+        assert_eq!(
+            resolve("sip:127.0.0.1:5080").unwrap().to_string(),
+            "127.0.0.1:5080"
+        );
+        assert_eq!(resolve("[::1]:5070").unwrap().to_string(), "[::1]:5070");
+        assert_eq!(resolve("::1").unwrap().to_string(), "[::1]:5060");
+        assert!(resolve("no-such-host.invalid").is_err());
+    }
+}

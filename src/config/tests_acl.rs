@@ -331,3 +331,39 @@ fn long_lists_are_summarised_on_one_line() {
     assert_eq!(s.lines().count(), 1, "{s}");
     assert!(s.contains("allow 10.0.7.0/24, and 4 more\n"), "{s}");
 }
+
+#[test]
+fn the_factory_acl_conf_is_deny_by_default() {
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf");
+    let cfg = load(&conf).unwrap_or_else(|e| panic!("{e}"));
+    assert!(cfg.diagnostics.is_empty(), "{:?}", warnings(&cfg));
+    assert_eq!(cfg.acl.lists.len(), 1, "the example ships commented out");
+    let d = &cfg.acl.lists[0];
+    assert_eq!(d.name, "domains");
+    assert!(!d.default_allow);
+    assert_eq!(d.nodes.len(), 1);
+    assert!(d.nodes[0].allow);
+    assert_eq!(
+        d.nodes[0].what,
+        NodeTarget::Domain(cfg.domains[0].name.clone())
+    );
+}
+
+#[test]
+fn the_commented_example_in_the_factory_file_is_valid() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/autoload_configs/acl.conf.xml"),
+    )
+    .unwrap();
+    let start = text.find("<list name=\"lan\"").expect("the lan example");
+    let end = start + text[start..].find("</list>").unwrap() + "</list>".len();
+    let dir = tempfile::tempdir().unwrap();
+    minimal(dir.path());
+    acl_conf(dir.path(), &text[start..end]);
+    let cfg = load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(cfg.diagnostics.is_empty(), "{:?}", warnings(&cfg));
+    let lan = cfg.acl.list("lan").unwrap();
+    assert!(!lan.default_allow);
+    assert_eq!(lan.nodes.len(), 3);
+    assert_eq!(lan.nodes[2].what, cidr("192.168.43.0/24"));
+}

@@ -289,6 +289,22 @@ impl Acls {
     }
 }
 
+/// The `acl <ip> <list>` API, as FreeSWITCH answers it: `true` when the list (or an
+/// address/CIDR in its place) allows the address, else `false`, also for a missing or
+/// malformed argument or an unknown list.
+pub fn acl_api(acls: &Acls, args: &str) -> String {
+    let mut words = args.split_whitespace();
+    let verdict = match (words.next(), words.next()) {
+        (Some(ip), Some(list)) => ip
+            .parse::<IpAddr>()
+            .ok()
+            .and_then(|ip| acls.allows(list, ip).ok())
+            .unwrap_or(false),
+        _ => false,
+    };
+    verdict.to_string()
+}
+
 /// Re-reads `autoload_configs/acl.conf.xml` under `conf_dir` (what the `reloadacl`
 /// API does), with the globals and directory domains of the running configuration:
 /// the built-in lists for `local_networks` plus the file's lists. Warnings are logged;
@@ -749,6 +765,23 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_acl_api_answers_true_or_false_like_freeswitch() {
+        let config = acl_config(
+            "<list name=\"lan\" default=\"deny\"><node type=\"allow\" cidr=\"192.168.1.0/24\"/></list>",
+        );
+        let acls = Acls::from_config(&config, &[], &[]);
+        assert_eq!(acl_api(&acls, "192.168.1.7 lan"), "true");
+        assert_eq!(acl_api(&acls, " 192.168.2.7  lan "), "false");
+        assert_eq!(acl_api(&acls, "::ffff:192.168.1.7 LAN"), "true");
+        assert_eq!(acl_api(&acls, "127.0.0.1 loopback.auto"), "true");
+        assert_eq!(acl_api(&acls, "10.0.0.1 10.0.0.0/8"), "true");
+        assert_eq!(acl_api(&acls, "10.0.0.1 nosuchlist"), "false");
+        assert_eq!(acl_api(&acls, "not-an-ip lan"), "false");
+        assert_eq!(acl_api(&acls, "192.168.1.7"), "false");
+        assert_eq!(acl_api(&acls, ""), "false");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! `cli` → `app` → `esl` / `hw` → `sip` / `store` / `config`.
 
 pub mod app;
+pub mod cidr;
 pub mod civil;
 pub mod cli;
 pub mod config;

@@ -261,3 +261,44 @@ fn check_lists_the_dialplan_and_refuses_a_broken_expression_with_file_and_line()
         out.describe()
     );
 }
+
+/// Lists from acl.conf.xml are printed by `check` and can be named by
+/// apply-inbound-acl; a bad node stops check at its file and line.
+#[test]
+fn check_prints_acl_lists_and_accepts_them_by_name() {
+    let acl = "<configuration name=\"acl.conf\">\n  <network-lists>\n    \
+               <list name=\"office-lan\" default=\"deny\">\n      \
+               <node type=\"allow\" cidr=\"192.168.42.0/24\"/>\n    </list>\n  \
+               </network-lists>\n</configuration>\n";
+    let gw = Gateway::builder()
+        .user("1001", "secret1001")
+        .esl_password("s3cret-esl")
+        .esl_param("apply-inbound-acl", "office-lan")
+        .file("autoload_configs/acl.conf.xml", acl)
+        .build();
+    let out = gw.cli(&["check", "--conf", &gw.conf_dir().to_string_lossy()]);
+    assert!(out.success(), "{}", out.describe());
+    assert!(
+        out.stdout
+            .contains("acl office-lan: default deny; allow 192.168.42.0/24"),
+        "{}",
+        out.describe()
+    );
+
+    let gw = Gateway::builder()
+        .user("1001", "secret1001")
+        .file(
+            "autoload_configs/acl.conf.xml",
+            &acl.replace("192.168.42.0/24", "192.168.420.0/24"),
+        )
+        .build();
+    let out = gw.cli(&["check", "--conf", &gw.conf_dir().to_string_lossy()]);
+    assert_eq!(out.code(), Some(1), "{}", out.describe());
+    assert!(
+        out.stderr.contains(
+            "autoload_configs/acl.conf.xml:4: error: list office-lan: node cidr: \"192.168.420.0/24\""
+        ),
+        "{}",
+        out.describe()
+    );
+}

@@ -182,7 +182,10 @@ fn check(conf: &Path) -> ExitCode {
                 }
             }
             if let Some((acl, source)) = &cfg.event_socket.apply_inbound_acl {
-                if let Err(e) = crate::guard::acl::Acls::built_in(&[]).resolve(acl) {
+                // The configured lists count; localnet.auto's networks do not matter for
+                // whether a name resolves.
+                let acls = crate::guard::acl::Acls::from_config(&cfg.acl, &cfg.domains, &[]);
+                if let Err(e) = acls.resolve(acl) {
                     eprintln!("{source}: error: apply-inbound-acl: {e}");
                     return ExitCode::FAILURE;
                 }

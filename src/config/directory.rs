@@ -4,10 +4,15 @@
 //! then its own (later wins): a `password` param on the domain applies to every user
 //! that sets none. `<user id="1001" type="pointer"/>` in another group adds that group
 //! to the user instead of defining it again.
+//!
+//! A user's `cidr` attribute (`<user id="1001" cidr="192.168.1.20/32,10.0.0.0/8">`,
+//! FreeSWITCH's form) or own `cidr` param lists the networks it calls from; an ACL
+//! node `domain="..."` in acl.conf allows (or denies) them, naming the user.
 
 use super::diag::{Diags, Source};
 use super::values::{pairs, Param};
 use super::xml::Element;
+use crate::cidr::Cidr;
 use std::collections::BTreeMap;
 
 /// A domain and its users.
@@ -37,6 +42,9 @@ pub struct User {
     pub variables: BTreeMap<String, String>,
     /// The group that defines the user first, then groups that point to it.
     pub groups: Vec<String>,
+    /// The user's `cidr` attribute and own `cidr` param (comma-separated lists), for
+    /// acl.conf's `domain=` nodes; empty when it has none.
+    pub cidrs: Vec<Cidr>,
 }
 
 impl User {
@@ -62,6 +70,7 @@ impl User {
 /// `password`, `a1-hash` and `vm-password` and keeps the rest in `params`.
 const KNOWN_PARAMS: &[&str] = &[
     "password",
+    "cidr",
     "a1-hash",
     "vm-password",
     "vm-a1-hash",
@@ -321,6 +330,7 @@ fn user_or_pointer(
             ),
         }
     }
+    let cidrs = user_cidrs(el, id, diags);
     let nonempty = |k: &str| params.get(k).filter(|v| !v.is_empty()).cloned();
     out.push(User {
         id: id.to_string(),
@@ -331,7 +341,44 @@ fn user_or_pointer(
         variables,
         groups: vec![from.group.to_string()],
         params,
+        cidrs,
     });
+}
+
+/// The `cidr` attribute of `<user>` and `cidr` params of its own `<params>` (not
+/// inherited ones: a domain-wide cidr would give every user the same networks).
+fn user_cidrs(el: &Element, id: &str, diags: &mut Diags) -> Vec<Cidr> {
+    let own_params = el
+        .children
+        .iter()
+        .filter(|c| c.name == "params")
+        .flat_map(|c| &c.children)
+        .filter(|p| p.name == "param" && p.attr("name") == Some("cidr"));
+    let values = el
+        .attr("cidr")
+        .map(|v| (v, &el.source))
+        .into_iter()
+        .chain(own_params.filter_map(|p| p.attr("value").map(|v| (v, &p.source))));
+    let mut out = Vec::new();
+    for (value, source) in values {
+        match Cidr::parse_list(value) {
+            Ok(list) => {
+                for c in list {
+                    if !out.contains(&c) {
+                        out.push(c);
+                    }
+                }
+            }
+            Err(e) => diags.error(
+                source,
+                format!(
+                    "user {id}: cidr: {e}; allowed: a comma-separated list of addresses \
+                     or CIDR blocks"
+                ),
+            ),
+        }
+    }
+    out
 }
 
 fn read_params(el: &Element, diags: &mut Diags, out: &mut BTreeMap<String, String>) {

@@ -8,6 +8,7 @@
 //! always with file and line. Nothing here touches the network: `local_ip_v4` only asks
 //! the routing table.
 
+pub mod acl;
 pub mod board;
 pub mod cdr_csv;
 mod diag;
@@ -21,12 +22,15 @@ pub mod xml;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_acl;
+#[cfg(test)]
 mod tests_board;
 #[cfg(test)]
 mod tests_directory;
 #[cfg(test)]
 mod tests_freeswitch;
 
+pub use acl::{AclConfig, AclList, AclNode, NodeTarget};
 pub use diag::{ConfigErrors, Diagnostic, Diags, Severity, Source};
 pub use directory::{Domain, User};
 pub use gateway::{Gateway, RegisterTransport};
@@ -53,12 +57,15 @@ pub struct Config {
     pub board: Option<board::Board>,
     /// CSV export of the call records (`cdr_csv.conf.xml`).
     pub cdr_csv: cdr_csv::CdrCsvConfig,
+    /// Network lists (`acl.conf.xml`); guard::acl::Acls::from_config adds the built-in
+    /// `*.auto` ones.
+    pub acl: acl::AclConfig,
     /// Warnings that did not stop loading.
     pub diagnostics: Vec<Diagnostic>,
 }
 
 /// Loads and validates the tree under `conf_dir`: `vars.xml`, `autoload_configs/`
-/// (switch.conf, event_socket.conf), `sip_profiles/*.xml` and `directory/*.xml`.
+/// (acl.conf, switch.conf, event_socket.conf, cdr_csv.conf), `sip_profiles/*.xml` and `directory/*.xml`.
 /// Fails when any diagnostic is an error; warnings come back in `diagnostics`.
 pub fn load(conf_dir: &Path) -> Result<Config, ConfigErrors> {
     let mut diags = Diags::default();
@@ -91,6 +98,8 @@ pub fn load(conf_dir: &Path) -> Result<Config, ConfigErrors> {
         vars.insert("domain".into(), ip);
     }
 
+    // FreeSWITCH reads autoload_configs/ in name order: acl.conf first.
+    let acl = acl::load(conf_dir, &mut vars, &mut diags);
     let autoload = conf_dir.join("autoload_configs");
     let switch = match read_configuration(
         &autoload.join("switch.conf.xml"),
@@ -158,6 +167,7 @@ pub fn load(conf_dir: &Path) -> Result<Config, ConfigErrors> {
         directory::domains(&top, &mut diags, &mut domains);
     }
     directory::check_duplicates(&domains, &mut diags);
+    acl::check_domains(&acl, &domains, &mut diags);
     let at_dir = |sub: &str| Source {
         file: conf_dir.join(sub),
         line: 0,
@@ -187,6 +197,7 @@ pub fn load(conf_dir: &Path) -> Result<Config, ConfigErrors> {
         event_socket,
         board,
         cdr_csv,
+        acl,
         diagnostics: diags.0,
     })
 }
@@ -389,6 +400,7 @@ impl Config {
                 id_ranges(d.users.iter().map(|u| u.id.as_str()))
             );
         }
+        s.push_str(&self.acl.summary(&self.domains));
         let es = &self.event_socket;
         let _ = writeln!(
             s,

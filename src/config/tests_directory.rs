@@ -159,6 +159,7 @@ fn user(id: &str, password: Option<&str>) -> User {
         params: BTreeMap::new(),
         variables: BTreeMap::new(),
         groups: vec!["default".into()],
+        cidrs: Vec::new(),
     }
 }
 
@@ -192,4 +193,58 @@ fn user_context_falls_back_to_default() {
     assert_eq!(u.user_context(), "default");
     u.variables.insert("user_context".into(), "office".into());
     assert_eq!(u.user_context(), "office");
+}
+
+#[test]
+fn user_cidrs_from_the_attribute_and_the_users_own_param() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "directory/d.xml",
+        "<domain name=\"d.test\">\n<params><param name=\"cidr\" value=\"10.9.9.0/24\"/></params>\n<groups><group name=\"g\"><users>\n<user id=\"1\" cidr=\"192.168.1.20/32, 2001:db8::/48\"/>\n<user id=\"2\"><params><param name=\"cidr\" value=\"10.0.0.0/8,192.168.1.20\"/></params></user>\n<user id=\"3\"/>\n</users></group></groups></domain>",
+    );
+    let cfg = load(dir.path()).unwrap();
+    let cidrs = |id: &str| -> Vec<String> {
+        cfg.find_user(id, "d.test")
+            .unwrap()
+            .cidrs
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(cidrs("1"), ["192.168.1.20/32", "2001:db8::/48"]);
+    assert_eq!(cidrs("2"), ["10.0.0.0/8", "192.168.1.20/32"]);
+    assert!(
+        cidrs("3").is_empty(),
+        "a domain-wide cidr param is not every user's network"
+    );
+    assert!(
+        !cfg.diagnostics
+            .iter()
+            .any(|d| d.message.contains("\"cidr\"")),
+        "cidr is a known param: {:?}",
+        cfg.diagnostics
+    );
+}
+
+#[test]
+fn a_bad_user_cidr_is_an_error_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "directory/d.xml",
+        "<domain name=\"d.test\">\n<users>\n<user id=\"1\" cidr=\"192.168.1.0/24,192.168.300.1\"/>\n<user id=\"2\"><params>\n<param name=\"cidr\" value=\"10.0.0.0/40\"/>\n</params></user>\n</users></domain>",
+    );
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "d.xml:3: error: user 1: cidr: \"192.168.300.1\" is not an address or CIDR block"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("d.xml:5: error: user 2: cidr: \"10.0.0.0/40\" is not an address or CIDR block (an IPv4 prefix is at most /32"),
+        "{err}"
+    );
+    assert!(err.contains("allowed: a comma-separated list"), "{err}");
 }

@@ -299,3 +299,25 @@ fn unknown_acl_list_is_refused_with_file_and_line() {
         }
     }
 }
+
+#[test]
+fn reloadacl_swaps_the_lists_and_acl_answers_like_freeswitch() {
+    let acl = |cidr: &str| {
+        format!("<configuration name=\"acl.conf\"><network-lists><list name=\"lan\" default=\"deny\"><node type=\"allow\" cidr=\"{cidr}\"/></list></network-lists></configuration>\n")
+    };
+    let gw = Gateway::builder()
+        .user("1001", "secret1001")
+        .esl_password("s3cret-esl")
+        .file("autoload_configs/acl.conf.xml", &acl("10.0.0.0/8"))
+        .start();
+    assert_eq!(gw.api("acl 10.1.1.1 lan").trim(), "true");
+    assert_eq!(gw.api("acl 192.168.1.1 lan").trim(), "false");
+    std::fs::write(
+        gw.conf_dir().join("autoload_configs/acl.conf.xml"),
+        acl("192.168.0.0/16"),
+    )
+    .unwrap();
+    assert!(gw.api("reloadacl").contains("+OK acl reloaded"));
+    assert_eq!(gw.api("acl 10.1.1.1 lan").trim(), "false");
+    assert_eq!(gw.api("acl 192.168.1.1 lan").trim(), "true");
+}

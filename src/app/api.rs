@@ -43,7 +43,7 @@ pub fn register_all(registry: &mut ApiRegistry, ctx: Arc<ApiContext>) {
             "sofia status [profile <name> [reg]]",
             "SIP profile status",
         ),
-        |c, a| Box::pin(async move { sofia(&c, &a).await }),
+        |c, a| Box::pin(async move { super::api_sofia::sofia(&c, &a).await }),
     );
     add(
         registry,
@@ -138,122 +138,6 @@ async fn status(ctx: &ApiContext) -> Result<String, String> {
     Ok(out)
 }
 
-async fn sofia(ctx: &ApiContext, args: &str) -> Result<String, String> {
-    let words: Vec<&str> = args.split_whitespace().collect();
-    match words.as_slice() {
-        ["status"] => {
-            let bar = "=".repeat(97);
-            let mut out = format!(
-                "{:>25}\t{:>7}\t{:>42}\t{}\n{bar}\n",
-                "Name", "Type", "Data", "State"
-            );
-            for p in &ctx.profiles {
-                let row = p
-                    .query(Box::new(|core: &SipCore| {
-                        let cfg = core.config();
-                        format!(
-                            "{:>25}\t{:>7}\t{:>42}\tRUNNING ({})",
-                            cfg.profile,
-                            "profile",
-                            format!("sip:mod_sofia@{}", cfg.contact_host),
-                            core.registrar().location.len()
-                        )
-                    }))
-                    .await?;
-                let _ = writeln!(out, "{row}");
-            }
-            let _ = writeln!(
-                out,
-                "{bar}\n{} profile{} 0 aliases",
-                ctx.profiles.len(),
-                if ctx.profiles.len() == 1 { "" } else { "s" }
-            );
-            Ok(out)
-        }
-        ["status", "profile", name] => {
-            let p = find_profile(ctx, name)?;
-            p.query(Box::new(profile_summary)).await
-        }
-        ["status", "profile", name, "reg"] | ["status", "profile", name, "reg", _] => {
-            let p = find_profile(ctx, name)?;
-            let filter = words.get(4).map(|s| s.to_string());
-            let host = ctx.hostname.clone();
-            p.query(Box::new(move |core: &SipCore| {
-                profile_registrations(core, filter.as_deref(), &host)
-            }))
-            .await
-        }
-        _ => Err("Usage: sofia status [profile <name> [reg [<user>]]]".into()),
-    }
-}
-
-fn find_profile<'a>(ctx: &'a ApiContext, name: &str) -> Result<&'a ProfileHandle, String> {
-    ctx.profiles
-        .iter()
-        .find(|p| p.name == name)
-        .ok_or_else(|| format!("Invalid Profile [{name}]"))
-}
-
-fn profile_summary(core: &SipCore) -> String {
-    let cfg = core.config();
-    let s = core.stats();
-    let bar = "=".repeat(97);
-    format!(
-        "{bar}\nName          \t{}\nDomain Name   \t{}\nAuth Realm    \t{}\nURL           \
-         \tsip:mod_sofia@{}\nBIND-URL      \tsip:mod_sofia@{}\nUSER-AGENT    \t{}\n\
-         REGISTRATIONS \t{}\nUSERS         \t{}\nPARSE-ERRORS  \t{}\nAUTH-FAILURES \t{}\n{bar}\n",
-        cfg.profile,
-        core.directory().domain,
-        core.directory().realm,
-        cfg.contact_host,
-        cfg.contact_host,
-        cfg.user_agent,
-        s.registrations,
-        core.directory().len(),
-        s.parse_errors,
-        s.auth_failures,
-    )
-}
-
-fn profile_registrations(core: &SipCore, user: Option<&str>, hostname: &str) -> String {
-    let now = super::driver::unix_ms();
-    let bar = "=".repeat(97);
-    let mut out = format!("\nRegistrations:\n{bar}\n");
-    let mut n = 0;
-    for b in core.registrar().location.all() {
-        let (reg_user, realm) = b.aor.split_once('@').unwrap_or((&b.aor, ""));
-        if user.is_some_and(|u| u != reg_user) {
-            continue;
-        }
-        n += 1;
-        let (ip, port) = split_host_port(&b.source);
-        let left = b.expires_at_unix_ms.saturating_sub(now) / 1000;
-        let _ = write!(
-            out,
-            "Call-ID:    \t{}\nUser:       \t{}\nContact:    \t\"{}\" <{}>\nAgent:      \t{}\n\
-             Status:     \tRegistered({})(unknown) EXP({}) EXPSECS({})\nPing-Status:\tReachable\n\
-             Ping-Time:\t0.00\nHost:       \t{}\nIP:         \t{}\nPort:       \t{}\n\
-             Auth-User:  \t{}\nAuth-Realm: \t{}\nMWI-Account:\t{}\n\n",
-            b.call_id,
-            b.aor,
-            reg_user,
-            b.contact_uri,
-            b.user_agent.as_deref().unwrap_or(""),
-            b.transport.to_uppercase(),
-            b.expires_at_unix_ms / 1000,
-            left,
-            hostname,
-            ip,
-            port,
-            reg_user,
-            realm,
-            b.aor
-        );
-    }
-    let _ = write!(out, "Total items returned: {n}\n{bar}\n");
-    out
-}
-
 async fn show(ctx: &ApiContext, args: &str) -> Result<String, String> {
     let words: Vec<&str> = args.split_whitespace().collect();
     match words.as_slice() {
@@ -343,7 +227,7 @@ fn user(ctx: &ApiContext, args: &str) -> Result<String, String> {
     }
 }
 
-fn split_host_port(s: &str) -> (String, String) {
+pub(super) fn split_host_port(s: &str) -> (String, String) {
     match s.parse::<std::net::SocketAddr>() {
         Ok(a) => (a.ip().to_string(), a.port().to_string()),
         Err(_) => (s.to_string(), String::new()),

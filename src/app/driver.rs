@@ -62,6 +62,21 @@ impl ProfileHandle {
         self.ask(Job::Core(self.index, job)).await
     }
 
+    /// Runs `look` against the profile's core and hands back what it returns.
+    pub async fn inspect<T: Send + 'static>(
+        &self,
+        look: impl FnOnce(&SipCore) -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let (tx, rx) = oneshot::channel();
+        self.query(Box::new(move |core: &SipCore| {
+            let _ = tx.send(look(core));
+            String::new()
+        }))
+        .await?;
+        rx.await
+            .map_err(|_| format!("profile {} did not answer", self.name))
+    }
+
     /// Runs `job` on the profile's core, which it may change.
     pub async fn command(&self, job: CoreJobMut) -> Result<String, String> {
         self.ask(Job::CoreMut(self.index, job)).await
@@ -396,6 +411,17 @@ impl Driver {
             }
             while let Some(n) = core.poll_notice() {
                 log_notice(&core.config().profile, &n);
+                if let Some(ev) = self
+                    .switch
+                    .notice_event(&core.config().profile, &n, unix_us())
+                {
+                    if self.events.receiver_count() > 0 {
+                        let _ = self.events.send(EslEvent {
+                            headers: ev.headers,
+                            body: ev.body,
+                        });
+                    }
+                }
             }
         }
     }
@@ -456,8 +482,13 @@ fn log_notice(profile: &str, n: &CoreNotice) {
             gateway,
             state,
             status,
+            code,
+            ..
         } => {
-            tracing::info!(%profile, %gateway, %state, status = status.unwrap_or(0), "gateway state changed")
+            tracing::info!(%profile, %gateway, %state, %status, code = code.unwrap_or(0), "gateway state")
+        }
+        CoreNotice::Forbidden { source, reason } => {
+            tracing::debug!(%profile, %source, %reason, "request refused")
         }
         _ => {}
     }

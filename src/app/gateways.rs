@@ -44,6 +44,15 @@ pub fn setup(gw: &Gateway, profile: &SipProfile, local: &str) -> Result<GatewayS
         uri_host: strip_scheme(&gw.register_proxy).to_string(),
         caller_id_in_from: gw.caller_id_in_from,
         cid_type: gw.cid_type.clone(),
+        context: gw
+            .context
+            .clone()
+            .unwrap_or_else(|| profile.context.clone()),
+        ping: gw
+            .ping
+            .map(|s| std::time::Duration::from_secs(u64::from(s))),
+        ping_max: gw.ping_max,
+        ping_min: gw.ping_min,
     })
 }
 

@@ -5,8 +5,10 @@
 //! driver task per SIP profile and the event socket, then waits for SIGTERM/SIGINT and
 //! shuts down with the store synced.
 
+mod acls;
 mod api;
 mod api_calls;
+mod api_sofia;
 mod cdr_writer;
 mod driver;
 mod gateways;
@@ -19,7 +21,6 @@ pub use driver::unix_ms;
 
 use crate::config::{Config, Domain, SipProfile};
 use crate::esl::{self, AclCheck, ApiRegistry, EslServerConfig};
-use crate::guard::acl::{self, Acls};
 use crate::sip::auth::Algorithm;
 use crate::sip::core::{CoreConfig, Directory, SipCore};
 use crate::sip::registrar::RegistrarPolicy;
@@ -135,6 +136,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
         .map_err(|e| StartError(format!("cannot start the CDR writer: {e}")))?;
     let (events_tx, _) = tokio::sync::broadcast::channel::<esl::EslEvent>(1024);
 
+    let acls = acls::SharedAcls::new(&config);
     // Every profile's sockets, then one driver for all of them and the switch.
     let (query_tx, query_rx) = mpsc::channel(64);
     let mut handles = Vec::new();
@@ -150,6 +152,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             &domain,
             (&passwords, &a1_hashes),
             &restored,
+            &acls,
         )
         .await?;
         handles.push(ProfileHandle {
@@ -207,6 +210,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
     let media_for_status = media;
 
     let mut registry = ApiRegistry::new();
+    acls.register_api(&mut registry, config.conf_dir.clone());
     api::register_all(
         &mut registry,
         Arc::new(api::ApiContext {
@@ -229,13 +233,12 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
     let esl_acl = match &esl_cfg.apply_inbound_acl {
         None => None,
         Some((name, source)) => {
-            let list = Acls::built_in(&acl::local_networks())
-                .resolve(name)
+            let names = std::slice::from_ref(name);
+            acls.validate(names)
                 .map_err(|e| StartError(format!("{source}: apply-inbound-acl: {e}")))?;
-            let name = name.clone();
-            let check: AclCheck = Arc::new(move |ip| list.allows(ip));
+            let check = acls.check(names).map(|c| -> AclCheck { c.0 });
             ready.push(format!("event socket ACL {name}"));
-            Some(check)
+            check
         }
     };
     let listener = TcpListener::bind(addr)
@@ -374,11 +377,13 @@ async fn bind_profile(
     domain: &Domain,
     (passwords, a1_hashes): (&Passwords, &Passwords),
     restored: &[Binding],
+    acls: &acls::SharedAcls,
 ) -> Result<BoundProfile, StartError> {
     let directory = build_directory(profile, &domain.name, passwords, a1_hashes);
     let seed = secrets::random_secret();
-    let inbound_acl = address_check(&profile.apply_inbound_acl)
+    acls.validate(&profile.apply_inbound_acl)
         .map_err(|e| StartError(format!("{}: apply-inbound-acl: {e}", profile.source)))?;
+    let inbound_acl = acls.check(&profile.apply_inbound_acl);
     let mut core = SipCore::new(
         core_config(config, index, profile, inbound_acl),
         directory,
@@ -452,22 +457,6 @@ async fn bind_profile(
             n_restored
         ),
     })
-}
-
-/// The network lists a profile names (`apply-inbound-acl`), as one check: an address
-/// any of them allows passes, as in mod_sofia. None when no list is named.
-fn address_check(names: &[String]) -> Result<Option<crate::sip::core::AddressCheck>, String> {
-    if names.is_empty() {
-        return Ok(None);
-    }
-    let acls = Acls::built_in(&acl::local_networks());
-    let lists = names
-        .iter()
-        .map(|n| acls.resolve(n).map_err(|e| e.to_string()))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(crate::sip::core::AddressCheck(Arc::new(move |ip| {
-        lists.iter().any(|l| l.allows(ip))
-    }))))
 }
 
 /// The switch opens RTP ports through the media engine.

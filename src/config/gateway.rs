@@ -54,6 +54,8 @@ pub struct Gateway {
     pub timeout_seconds: u32,
     /// `cid-type`: `pid` sends P-Asserted-Identity, `rpid` Remote-Party-ID.
     pub cid_type: Option<String>,
+    /// `context`: where calls from this carrier are routed (the profile's when unset).
+    pub context: Option<String>,
 }
 
 /// mod_sofia gateway params loopstart accepts without acting on them.
@@ -138,7 +140,7 @@ fn gateway(el: &Element, diags: &mut Diags) -> Option<Gateway> {
     for p in &ps {
         match p.name.as_str() {
             "username" | "password" | "realm" | "proxy" | "register-proxy" | "outbound-proxy"
-            | "from-user" | "from-domain" | "extension" | "contact-params" => {}
+            | "from-user" | "from-domain" | "extension" | "contact-params" | "context" => {}
             "register" => register = boolean(p, diags).unwrap_or(register),
             "register-transport" => match p.value.trim().to_ascii_lowercase().as_str() {
                 "udp" => register_transport = RegisterTransport::Udp,
@@ -217,6 +219,7 @@ fn gateway(el: &Element, diags: &mut Diags) -> Option<Gateway> {
         codec_prefs,
         timeout_seconds,
         cid_type,
+        context: text("context", &ps),
     })
 }
 

@@ -40,11 +40,14 @@ pub struct EslEvent {
 
 impl EslEvent {
     pub fn name(&self) -> &str {
+        self.header("Event-Name").unwrap_or("")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
-            .find(|(n, _)| n == "Event-Name")
+            .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
-            .unwrap_or("")
     }
 
     /// `text/event-plain` rendering: url-encoded header values, then the body.
@@ -265,8 +268,15 @@ impl Connection {
         }
     }
 
+    /// `event plain CHANNEL_ANSWER CUSTOM sofia::gateway_state`: names, and the
+    /// subclasses of CUSTOM events.
     fn wants(&self, ev: &EslEvent) -> bool {
-        self.all_events || self.subscribed.contains(ev.name())
+        self.all_events
+            || self.subscribed.contains(ev.name())
+            || (ev.name() == "CUSTOM"
+                && ev
+                    .header("Event-Subclass")
+                    .is_some_and(|s| self.subscribed.contains(s)))
     }
 
     async fn auth(&mut self, frame: Frame, wr: &mut OwnedWriteHalf, authed: &mut bool) -> Next {

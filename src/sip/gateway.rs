@@ -261,7 +261,11 @@ impl Registration {
     }
 
     /// A REGISTER asking for `expires` seconds (0: unregister), answering `challenge`.
-    fn register_with(&mut self, challenge: Option<(&'static str, Challenge)>, expires: u32) -> Request {
+    fn register_with(
+        &mut self,
+        challenge: Option<(&'static str, Challenge)>,
+        expires: u32,
+    ) -> Request {
         self.cseq += 1;
         let cfg = &self.config;
         let uri = Uri::parse(&format!("sip:{}", cfg.registrar))

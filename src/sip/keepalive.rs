@@ -103,7 +103,8 @@ struct Outstanding {
 /// One gateway's keepalive.
 pub struct Pinger {
     name: String,
-    every: Duration,
+    /// `ping`; None: no pings, the status follows the registration alone.
+    every: Option<Duration>,
     ping_max: u32,
     ping_min: u32,
     config: PingConfig,
@@ -122,10 +123,11 @@ pub struct Pinger {
 }
 
 impl Pinger {
-    /// `every` is the `ping` param, `ping_max`/`ping_min` the `ping-max`/`ping-min` ones.
+    /// `every` is the `ping` param (None: the gateway is not pinged, and is UP while
+    /// registered), `ping_max`/`ping_min` the `ping-max`/`ping-min` ones.
     pub fn new(
         name: &str,
-        every: Duration,
+        every: Option<Duration>,
         ping_max: u32,
         ping_min: u32,
         now: Instant,
@@ -148,7 +150,7 @@ impl Pinger {
             up_since,
             count: 0,
             reg,
-            next: now + every,
+            next: now + every.unwrap_or_default(),
             outstanding: None,
             ping_time_ms: 0.0,
             cseq: 0,
@@ -188,7 +190,7 @@ impl Pinger {
         self.next
     }
 
-    pub fn every(&self) -> Duration {
+    pub fn every(&self) -> Option<Duration> {
         self.every
     }
 
@@ -257,7 +259,7 @@ impl Pinger {
     }
 
     fn may_ping(&self) -> bool {
-        matches!(self.reg, RegState::Reged | RegState::Noreg)
+        self.every.is_some() && matches!(self.reg, RegState::Reged | RegState::Noreg)
     }
 
     fn finish(&mut self, code: u16, phrase: &str, now: Instant) -> PingOutcome {
@@ -293,7 +295,7 @@ impl Pinger {
             tracing::warn!(gateway = %self.name, code, count = self.count,
                 ping_min = self.ping_min, ping_max = self.ping_max, status = %self.status, "ping failed");
         }
-        self.next = now + self.every;
+        self.next = now + self.every.unwrap_or_default();
         let change = self.change_from(before);
         PingOutcome {
             code,
@@ -376,7 +378,7 @@ mod tests {
     }
 
     fn noreg(max: u32, min: u32, t0: Instant) -> Pinger {
-        Pinger::new("carrier", EVERY, max, min, t0, config(false))
+        Pinger::new("carrier", Some(EVERY), max, min, t0, config(false))
     }
 
     fn reply(req: &Request, code: u16) -> Response {
@@ -459,7 +461,7 @@ mod tests {
             contact: Some("<sip:gw+carrier@192.0.2.2:5080;transport=udp;gw=carrier>".into()),
             ..config(false)
         };
-        let mut p = Pinger::new("carrier", EVERY, 1, 1, t0, cfg);
+        let mut p = Pinger::new("carrier", Some(EVERY), 1, 1, t0, cfg);
         let req = p.handle_timeout(t0 + EVERY).expect("ping");
         assert_eq!(
             req.headers.get("Contact"),
@@ -596,7 +598,7 @@ mod tests {
     #[test]
     fn a_registering_gateway_pings_only_while_registered() {
         let t0 = Instant::now();
-        let mut p = Pinger::new("carrier", EVERY, 2, 2, t0, config(true));
+        let mut p = Pinger::new("carrier", Some(EVERY), 2, 2, t0, config(true));
         assert_eq!(p.status(), GatewayStatus::Down);
         assert_eq!(p.poll_timeout(), None, "not registered yet");
         assert!(p.on_registration(RegState::Trying, t0).is_none());
@@ -645,7 +647,7 @@ mod tests {
     #[test]
     fn a_failed_registration_takes_the_gateway_down_without_a_ping() {
         let t0 = Instant::now();
-        let mut p = Pinger::new("carrier", EVERY, 1, 1, t0, config(true));
+        let mut p = Pinger::new("carrier", Some(EVERY), 1, 1, t0, config(true));
         p.on_registration(RegState::Reged, t0);
         assert_eq!(p.status(), GatewayStatus::Up);
         // The refresh is refused: REGED -> TRYING -> FAIL_WAIT.
@@ -663,7 +665,7 @@ mod tests {
     #[test]
     fn a_failed_ping_fails_the_registration_even_when_the_counter_stays_up() {
         let t0 = Instant::now();
-        let mut p = Pinger::new("carrier", EVERY, 3, 1, t0, config(true));
+        let mut p = Pinger::new("carrier", Some(EVERY), 3, 1, t0, config(true));
         p.on_registration(RegState::Reged, t0);
         for _ in 0..3 {
             let now = p.poll_timeout().expect("ping");
@@ -685,7 +687,7 @@ mod tests {
             monitoring: true,
             ..config(false)
         };
-        let mut p = Pinger::new("carrier", EVERY, 1, 1, t0, cfg);
+        let mut p = Pinger::new("carrier", Some(EVERY), 1, 1, t0, cfg);
         let o = ping(&mut p, t0 + EVERY, 200);
         assert_eq!((o.change, o.fire_event), (None, true));
         let mut quiet = noreg(1, 1, t0);

@@ -494,6 +494,56 @@ impl Switch {
         self.events.push_back(e);
     }
 
+    /// What a SIP profile reports, as the event FreeSWITCH fires for it (a gateway's
+    /// state: `CUSTOM sofia::gateway_state`), stamped like the switch's own events.
+    pub fn notice_event(
+        &self,
+        profile: &str,
+        notice: &crate::sip::core::CoreNotice,
+        unix_us: u64,
+    ) -> Option<Event> {
+        let crate::sip::core::CoreNotice::GatewayState {
+            gateway,
+            state,
+            status,
+            code,
+            phrase,
+        } = notice
+        else {
+            return None;
+        };
+        let sequence = self.event_seq.get() + 1;
+        self.event_seq.set(sequence);
+        let clock = Clock {
+            now: Instant::now(),
+            unix_us,
+        };
+        let stamp = Stamp {
+            core_uuid: &self.config.core_uuid,
+            hostname: &self.config.hostname,
+            unix_us,
+            utc_offset: self.utc_offset(clock),
+            sequence,
+        };
+        let mut e = Event::new(EventName::Custom, &stamp);
+        e.add(
+            "Event-Subclass",
+            crate::sip::gateway_status::GATEWAY_STATE_SUBCLASS,
+        );
+        e.add("Profile-Name", profile);
+        for (n, v) in crate::sip::gateway_status::gateway_state_event_headers(
+            gateway,
+            *state,
+            *status,
+            None,
+            *code,
+            phrase.as_deref(),
+        ) {
+            e.add(&n, &v);
+        }
+        Some(e)
+    }
+
     pub(super) fn channel_event(&self, channel: &Channel, name: EventName, clock: Clock) -> Event {
         let sequence = self.event_seq.get() + 1;
         self.event_seq.set(sequence);

@@ -1,15 +1,22 @@
 //! The carrier gateways of a profile (`sip_profiles/external/*.xml`): their
-//! registrations run here, inside the core, so their REGISTERs use the profile's
-//! socket and transaction layer (retransmissions over UDP included), and so requests
-//! from a gateway's address can be recognised as the carrier's.
+//! registrations and OPTIONS keepalives run here, inside the core, so their requests
+//! use the profile's socket and transaction layer (retransmissions over UDP included),
+//! and so requests from a gateway's address can be recognised as the carrier's.
+//!
+//! Two state machines per gateway, both sans-IO: [`Registration`] (UNREGED, TRYING,
+//! REGED, ...) and [`Pinger`] (UP/DOWN). This file feeds each what the other does: a
+//! registration that succeeds takes the gateway UP, one that fails takes it DOWN, and a
+//! ping that fails while registered makes the registration start again.
 
 use super::SipCore;
 use crate::sip::dialog::{GatewayRoute, GatewayUnavailable, Login};
 use crate::sip::gateway::{RegConfig, RegState, Registration};
+use crate::sip::gateway_status::GatewayReport;
+use crate::sip::keepalive::{GatewayStatus, PingConfig, PingOutcome, Pinger};
 use crate::sip::transaction::{Peer, TxId};
-use crate::sip::wire::{Request, Response};
+use crate::sip::wire::{Request, Response, Uri};
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A gateway as the driver resolved it from the config.
 #[derive(Clone, Debug)]
@@ -25,6 +32,12 @@ pub struct GatewaySetup {
     pub caller_id_in_from: bool,
     /// `cid-type` (`pid`, `rpid`, `none`).
     pub cid_type: Option<String>,
+    /// Where calls from the carrier are routed (`context`, else the profile's).
+    pub context: String,
+    /// `ping`: OPTIONS this often (None: no keepalive).
+    pub ping: Option<Duration>,
+    pub ping_max: u32,
+    pub ping_min: u32,
 }
 
 /// What a gateway has done since start (`sofia status gateway`).
@@ -40,6 +53,7 @@ pub struct GatewayCounts {
 pub struct Gateway {
     pub setup: GatewaySetup,
     pub registration: Registration,
+    pub pinger: Pinger,
     pub counts: GatewayCounts,
 }
 
@@ -52,22 +66,56 @@ impl Gateway {
     pub fn is_source(&self, ip: IpAddr) -> bool {
         self.setup.proxy.addr.ip() == ip || self.setup.register_to.addr.ip() == ip
     }
+
+    /// UP or DOWN: from the pings, or from the registration when not pinged.
+    pub fn status(&self) -> GatewayStatus {
+        self.pinger.status()
+    }
 }
 
 /// Which gateway, and what for, one of our client transactions is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum GatewayTx {
     Register(usize),
+    Ping(usize),
 }
 
 impl SipCore {
     /// Adds a gateway; its first REGISTER goes at the next timeout.
     pub fn add_gateway(&mut self, setup: GatewaySetup, now: Instant) {
         let ids = format!("{}{}", self.tags.next(), self.tags.next());
-        let registration = Registration::new(setup.registration.clone(), &ids, now);
+        let r = &setup.registration;
+        let registration = Registration::new(r.clone(), &ids, now);
+        let target = Uri::parse(&format!("sip:{}", r.registrar))
+            .or_else(|_| Uri::parse(&format!("sip:{}", setup.register_to.addr)));
+        let ping_config = PingConfig {
+            target: match target {
+                Ok(t) => t,
+                Err(_) => {
+                    tracing::error!(gateway = %r.name, registrar = %r.registrar, "gateway address is no SIP URI host: not added");
+                    return;
+                }
+            },
+            domain: r.from_domain.clone(),
+            local: r.local.clone(),
+            user_agent: r.user_agent.clone(),
+            contact: None,
+            register: r.register,
+            monitoring: false,
+            ids: format!("{}{}", self.tags.next(), self.tags.next()),
+        };
+        let pinger = Pinger::new(
+            &r.name,
+            setup.ping,
+            setup.ping_max,
+            setup.ping_min,
+            now,
+            ping_config,
+        );
         self.gateways.push(Gateway {
             setup,
             registration,
+            pinger,
             counts: GatewayCounts::default(),
         });
     }
@@ -97,6 +145,10 @@ impl SipCore {
             .iter_mut()
             .find(|g| g.setup.registration.name == name)
             .ok_or(GatewayUnavailable::Unknown)?;
+        if g.status() == GatewayStatus::Down {
+            g.counts.failed_calls_out += 1;
+            return Err(GatewayUnavailable::Down);
+        }
         let s = &g.setup;
         let r = &s.registration;
         let uri = if number.contains('@') {
@@ -124,7 +176,8 @@ impl SipCore {
     pub(super) fn gateways_timeout(&self) -> Option<Instant> {
         self.gateways
             .iter()
-            .filter_map(|g| g.registration.poll_timeout())
+            .flat_map(|g| [g.registration.poll_timeout(), g.pinger.poll_timeout()])
+            .flatten()
             .min()
     }
 
@@ -137,7 +190,15 @@ impl SipCore {
             if let Some(req) = g.registration.handle_timeout(now) {
                 self.send_gateway_register(i, req, now);
             }
-            self.note_gateway_state(i, before);
+            self.note_gateway_state(i, before, now);
+            let Some(g) = self.gateways.get_mut(i) else {
+                continue;
+            };
+            if let Some(ping) = g.pinger.handle_timeout(now) {
+                let peer = g.setup.register_to;
+                let tx = self.transactions.send_request(ping, peer, now);
+                self.gateway_tx.insert(tx, GatewayTx::Ping(i));
+            }
         }
     }
 
@@ -152,41 +213,204 @@ impl SipCore {
 
     /// A response to one of the gateways' requests; false when `tx` is not theirs.
     pub(super) fn on_gateway_response(&mut self, tx: TxId, resp: &Response, now: Instant) -> bool {
-        let Some(&GatewayTx::Register(i)) = self.gateway_tx.get(&tx) else {
+        let Some(&what) = self.gateway_tx.get(&tx) else {
             return false;
         };
         if resp.status.code >= 200 {
             self.gateway_tx.remove(&tx);
         }
-        let Some(g) = self.gateways.get_mut(i) else {
-            return true;
-        };
-        let before = g.registration.state();
-        if let Some(again) = g.registration.on_response(resp, now) {
-            self.send_gateway_register(i, again, now);
+        match what {
+            GatewayTx::Register(i) => {
+                let Some(g) = self.gateways.get_mut(i) else {
+                    return true;
+                };
+                let before = g.registration.state();
+                if let Some(again) = g.registration.on_response(resp, now) {
+                    self.send_gateway_register(i, again, now);
+                }
+                self.note_gateway_state(i, before, now);
+            }
+            GatewayTx::Ping(i) => {
+                let outcome = self
+                    .gateways
+                    .get_mut(i)
+                    .and_then(|g| g.pinger.on_response(resp, now));
+                if let Some(o) = outcome {
+                    self.on_ping_outcome(i, o, now);
+                }
+            }
         }
-        self.note_gateway_state(i, before);
         true
     }
 
-    /// A transaction of a gateway's ended; the registration's own timer handles a
-    /// REGISTER that got no answer.
-    pub(super) fn forget_gateway_tx(&mut self, tx: TxId) -> bool {
-        self.gateway_tx.remove(&tx).is_some()
+    /// A transaction of a gateway's ended. A ping with no answer is a failed ping; a
+    /// REGISTER with none is left to the registration's own timer.
+    pub(super) fn forget_gateway_tx(&mut self, tx: TxId, timed_out: bool, now: Instant) -> bool {
+        match self.gateway_tx.remove(&tx) {
+            None => false,
+            Some(GatewayTx::Ping(i)) if timed_out => {
+                let outcome = self
+                    .gateways
+                    .get_mut(i)
+                    .and_then(|g| g.pinger.on_timeout(now));
+                if let Some(o) = outcome {
+                    self.on_ping_outcome(i, o, now);
+                }
+                true
+            }
+            Some(_) => true,
+        }
     }
 
-    /// Tells the rest of the box when a gateway's state changed.
-    fn note_gateway_state(&mut self, i: usize, before: RegState) {
-        let Some(g) = self.gateways.get(i) else {
+    fn on_ping_outcome(&mut self, i: usize, outcome: PingOutcome, now: Instant) {
+        let Some(g) = self.gateways.get_mut(i) else {
+            return;
+        };
+        let before = g.registration.state();
+        if outcome.fail_registration {
+            g.registration.connection_lost(now);
+        }
+        if outcome.fire_event {
+            self.notices.push_back(super::CoreNotice::GatewayState {
+                gateway: g.name().to_string(),
+                state: g.registration.state(),
+                status: g.status(),
+                code: Some(outcome.code),
+                phrase: Some(outcome.phrase),
+            });
+        }
+        self.note_gateway_state(i, before, now);
+    }
+
+    /// Tells the pings and the rest of the box when a gateway's registration changed.
+    fn note_gateway_state(&mut self, i: usize, before: RegState, now: Instant) {
+        let Some(g) = self.gateways.get_mut(i) else {
             return;
         };
         let state = g.registration.state();
-        if state != before {
-            self.notices.push_back(super::CoreNotice::GatewayState {
-                gateway: g.name().to_string(),
-                state,
-                status: g.registration.last_status,
-            });
+        if state == before {
+            return;
         }
+        g.pinger.on_registration(state, now);
+        self.notices.push_back(super::CoreNotice::GatewayState {
+            gateway: g.name().to_string(),
+            state,
+            status: g.status(),
+            code: g.registration.last_status,
+            phrase: None,
+        });
+    }
+
+    /// `sofia profile P register GW` (`all` for every gateway); the names done.
+    pub fn register_gateways(&mut self, name: &str, now: Instant) -> Vec<String> {
+        let mut done = Vec::new();
+        for g in &mut self.gateways {
+            if name == "all" || g.name() == name {
+                g.registration.register_now(now);
+                done.push(g.name().to_string());
+            }
+        }
+        done
+    }
+
+    /// `sofia profile P unregister GW` (`all` for every gateway); the names done.
+    pub fn unregister_gateways(&mut self, name: &str, now: Instant) -> Vec<String> {
+        let mut done = Vec::new();
+        for i in 0..self.gateways.len() {
+            let Some(g) = self.gateways.get_mut(i) else {
+                continue;
+            };
+            if name != "all" && g.name() != name {
+                continue;
+            }
+            done.push(g.name().to_string());
+            let before = g.registration.state();
+            if let Some(req) = g.registration.unregister() {
+                self.send_gateway_register(i, req, now);
+            }
+            self.note_gateway_state(i, before, now);
+        }
+        done
+    }
+
+    /// `sofia profile P killgw GW`: unregistered and forgotten.
+    pub fn kill_gateway(&mut self, name: &str, now: Instant) -> bool {
+        if self.unregister_gateways(name, now).is_empty() {
+            return false;
+        }
+        let Some(i) = self.gateways.iter().position(|g| g.name() == name) else {
+            return false;
+        };
+        self.gateways.remove(i);
+        // Transactions of later gateways shift down; the dead one's are dropped.
+        self.gateway_tx.retain(|_, what| match what {
+            GatewayTx::Register(j) | GatewayTx::Ping(j) => *j != i,
+        });
+        for what in self.gateway_tx.values_mut() {
+            match what {
+                GatewayTx::Register(j) | GatewayTx::Ping(j) if *j > i => *j -= 1,
+                _ => {}
+            }
+        }
+        true
+    }
+}
+
+impl SipCore {
+    /// What `sofia status gateway` shows of each gateway. `now` and `unix_s` are the
+    /// same instant on both clocks (the next ping is shown as a wall-clock time).
+    pub fn gateway_reports(&self, now: Instant, unix_s: u64) -> Vec<GatewayReport> {
+        let profile = &self.config.profile;
+        self.gateways
+            .iter()
+            .map(|g| {
+                let r = &g.setup.registration;
+                let p = &g.pinger;
+                let (ping_min, ping_count, ping_max) = p.ping_state();
+                let secs_until = |at: Option<Instant>| {
+                    at.map(|at| at.saturating_duration_since(now).as_secs() as i64)
+                };
+                let next_ping = unix_s + p.next_ping().saturating_duration_since(now).as_secs();
+                let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+                GatewayReport {
+                    name: r.name.clone(),
+                    profile: profile.clone(),
+                    scheme: "Digest".into(),
+                    realm: r.realm.clone(),
+                    username: r.username.clone(),
+                    password_set: !r.password.is_empty(),
+                    from: format!("<sip:{}@{}>", r.from_user, r.from_domain),
+                    contact: format!("<sip:{}@{}>", r.extension, r.local),
+                    exten: r.extension.clone(),
+                    to: format!("sip:{}@{}", r.from_user, r.registrar),
+                    proxy: format!("sip:{}", r.registrar),
+                    context: g.setup.context.clone(),
+                    expires: r.expire_seconds.to_string(),
+                    freq: r.expire_seconds,
+                    ping: if p.every().is_some() {
+                        next_ping as i64
+                    } else {
+                        0
+                    },
+                    ping_freq: p.every().map_or(0, |d| d.as_secs() as u32),
+                    ping_time_ms: p.ping_time_ms(),
+                    ping_min,
+                    ping_count,
+                    ping_max,
+                    state: g.registration.state(),
+                    status: p.status(),
+                    pinging: p.pinging(),
+                    uptime_secs: p
+                        .up_since()
+                        .map_or(0, |t| now.saturating_duration_since(t).as_secs()),
+                    calls_in: count(g.counts.calls_in),
+                    calls_out: count(g.counts.calls_out),
+                    failed_calls_in: count(g.counts.failed_calls_in),
+                    failed_calls_out: count(g.counts.failed_calls_out),
+                    retry_in: secs_until(g.registration.poll_timeout()),
+                    reg_timeout_in: secs_until(g.registration.poll_timeout()),
+                }
+            })
+            .collect()
     }
 }

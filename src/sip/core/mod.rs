@@ -127,12 +127,15 @@ pub enum CoreNotice {
     },
     /// A request refused because of where it came from (a failure for the guard).
     Forbidden { source: IpAddr, reason: String },
-    /// A gateway's registration changed state (`sofia::gateway_state`).
+    /// A gateway's registration or UP/DOWN status changed, or a monitored ping
+    /// ended (`sofia::gateway_state`).
     GatewayState {
         gateway: String,
         state: crate::sip::gateway::RegState,
-        /// The carrier's last status code (908: no answer).
-        status: Option<u16>,
+        status: crate::sip::keepalive::GatewayStatus,
+        /// The carrier's status code (908: no answer to REGISTER, 408 to a ping).
+        code: Option<u16>,
+        phrase: Option<String>,
     },
 }
 
@@ -424,8 +427,10 @@ impl SipCore {
             if let TxEvent::Timeout { tx } = ev {
                 tracing::debug!(?tx, "transaction timed out");
             }
+            let now = self.clock.map_or_else(Instant::now, |(at, _)| at);
             let gateway = match ev {
-                TxEvent::Timeout { tx } | TxEvent::Terminated { tx } => self.forget_gateway_tx(tx),
+                TxEvent::Timeout { tx } => self.forget_gateway_tx(tx, true, now),
+                TxEvent::Terminated { tx } => self.forget_gateway_tx(tx, false, now),
             };
             if !gateway {
                 self.on_tx_event(ev);

@@ -413,32 +413,6 @@ fn media_is_relayed_transcoded_and_hold_is_passed_through() {
     );
 }
 
-/// A `text/event-plain` body's headers, url-decoded.
-fn event_headers(body: &str) -> Vec<(String, String)> {
-    fn decode(s: &str) -> String {
-        let b = s.as_bytes();
-        let mut out = Vec::with_capacity(b.len());
-        let mut i = 0;
-        while i < b.len() {
-            if b[i] == b'%' && i + 2 < b.len() {
-                if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                    out.push(v);
-                    i += 3;
-                    continue;
-                }
-            }
-            out.push(b[i]);
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-    body.lines()
-        .take_while(|l| !l.is_empty())
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_string(), decode(v)))
-        .collect()
-}
-
 #[test]
 fn event_socket_clients_see_the_channel_events_of_a_call() {
     let gw = gateway();
@@ -465,7 +439,7 @@ fn event_socket_clients_see_the_channel_events_of_a_call() {
         if frame.header("Content-Type") != Some("text/event-plain") {
             continue;
         }
-        let h = event_headers(&frame.body_text());
+        let h = common::esl::event_headers(&frame.body_text());
         if h.iter()
             .any(|(k, v)| k == "Event-Name" && v == "CHANNEL_HANGUP_COMPLETE")
         {
@@ -785,9 +759,6 @@ fn both_directions_of_a_call_carry_every_packet_for_seconds() {
     let gw = gateway();
     let phone_a = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind A");
     let phone_b = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind B");
-    for s in [&phone_a, &phone_b] {
-        s.set_nonblocking(true).expect("nonblocking");
-    }
     let port_of = |s: &std::net::UdpSocket| s.local_addr().expect("addr").port().to_string();
     let sip_port = common::ports::free_udp_tcp_port();
     Sipp::new("register.xml", gw.sip_addr())
@@ -825,37 +796,8 @@ fn both_directions_of_a_call_carry_every_packet_for_seconds() {
     }
     let to_a = std::net::SocketAddr::from(([127, 0, 0, 1], ports["inbound"]));
     let to_b = std::net::SocketAddr::from(([127, 0, 0, 1], ports["outbound"]));
-    let mut packet = [0u8; 172];
-    let (mut at_a, mut at_b) = (0u32, 0u32);
-    let mut buf = [0u8; 2048];
-    let start = std::time::Instant::now();
     // Six seconds: past the first RTCP report (5 s), which once stopped the relay.
-    for i in 0..300u32 {
-        while start.elapsed() < Duration::from_millis(20 * u64::from(i)) {
-            thread::sleep(Duration::from_millis(1));
-        }
-        for (sock, to, ssrc) in [(&phone_a, to_a, 0xAAAA_u32), (&phone_b, to_b, 0xBBBB)] {
-            packet[0] = 0x80;
-            packet[1] = 0;
-            packet[2..4].copy_from_slice(&(i as u16).to_be_bytes());
-            packet[4..8].copy_from_slice(&(160 * i).to_be_bytes());
-            packet[8..12].copy_from_slice(&ssrc.to_be_bytes());
-            sock.send_to(&packet, to).expect("send RTP");
-        }
-        while phone_a.recv_from(&mut buf).is_ok() {
-            at_a += 1;
-        }
-        while phone_b.recv_from(&mut buf).is_ok() {
-            at_b += 1;
-        }
-    }
-    thread::sleep(Duration::from_millis(200));
-    while phone_a.recv_from(&mut buf).is_ok() {
-        at_a += 1;
-    }
-    while phone_b.recv_from(&mut buf).is_ok() {
-        at_b += 1;
-    }
+    let (at_a, at_b) = common::rtp::exchange(&phone_a, to_a, &phone_b, to_b, 300);
     caller
         .join()
         .expect("caller")

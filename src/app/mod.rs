@@ -537,9 +537,17 @@ fn core_config(
         contact_host: format!("{}:{}", profile.sip_ip, profile.sip_port),
         local_hosts,
         limits: wire_limits(config),
-        tx: TxConfig {
-            max_transactions: config.switch.max_transactions,
-            ..TxConfig::default()
+        tx: {
+            let ms = |v: Option<u32>, default: Duration| {
+                v.map_or(default, |ms| Duration::from_millis(u64::from(ms)))
+            };
+            let d = TxConfig::default();
+            TxConfig {
+                t1: ms(profile.timer_t1_ms, d.t1),
+                t2: ms(profile.timer_t2_ms, d.t2),
+                t4: ms(profile.timer_t4_ms, d.t4),
+                max_transactions: config.switch.max_transactions,
+            }
         },
         registrar: RegistrarPolicy {
             min_expires: profile.min_expires,

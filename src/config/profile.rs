@@ -54,6 +54,11 @@ pub struct SipProfile {
     pub tcp: bool,
     /// `nonce-ttl`, seconds (60).
     pub nonce_ttl: u32,
+    /// `timer-T1`, `timer-T2`, `timer-T4` in ms (RFC 3261's 500, 4000, 5000 when unset):
+    /// a lab or a fast LAN may shorten them, so a dead peer is noticed sooner.
+    pub timer_t1_ms: Option<u32>,
+    pub timer_t2_ms: Option<u32>,
+    pub timer_t4_ms: Option<u32>,
     /// `sip-expires-min` (loopstart), seconds (60).
     pub min_expires: u32,
     /// `sip-expires-max` (loopstart), seconds (3600).
@@ -99,6 +104,9 @@ impl SipProfile {
             udp: true,
             tcp: true,
             nonce_ttl: 60,
+            timer_t1_ms: None,
+            timer_t2_ms: None,
+            timer_t4_ms: None,
             min_expires: 60,
             max_expires: 3600,
             default_expires: 3600,
@@ -216,10 +224,7 @@ const PROFILE_UNUSED: &[&str] = &[
     "track-calls",
     "use-rtp-timer",
     "rtp-digit-delay",
-    "timer-T1",
     "timer-T1X64",
-    "timer-T2",
-    "timer-T4",
     "sip-subscription-max-deviation",
     "user-agent-filter",
     "max-recv-requests-per-second",
@@ -397,6 +402,9 @@ fn apply(p: &mut SipProfile, param: &values::Param, diags: &mut Diags) {
         "enable-udp" => set(&mut p.udp, boolean(param, diags)),
         "enable-tcp" => set(&mut p.tcp, boolean(param, diags)),
         "nonce-ttl" => set(&mut p.nonce_ttl, number(param, diags, 1, 86_400, "seconds")),
+        "timer-T1" => p.timer_t1_ms = number(param, diags, 10, 10_000, "milliseconds"),
+        "timer-T2" => p.timer_t2_ms = number(param, diags, 100, 40_000, "milliseconds"),
+        "timer-T4" => p.timer_t4_ms = number(param, diags, 100, 40_000, "milliseconds"),
         "sip-expires-min" => set(
             &mut p.min_expires,
             number(param, diags, 1, 86_400, "seconds"),

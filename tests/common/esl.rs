@@ -145,3 +145,75 @@ impl EslConn {
         }
     }
 }
+
+/// A `text/event-plain` body's headers, url-decoded.
+pub fn event_headers(body: &str) -> Vec<(String, String)> {
+    fn decode(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' && i + 2 < b.len() {
+                if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    body.lines()
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_string(), decode(v)))
+        .collect()
+}
+
+/// An event's headers, looked up by name.
+pub struct Event(pub Vec<(String, String)>);
+
+impl Event {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl EslConn {
+    /// Connected to the gateway's event socket and authenticated.
+    pub fn logged_in(gw: &super::Gateway) -> EslConn {
+        let mut esl = EslConn::connect(gw.esl_port());
+        esl.expect_type("auth/request");
+        esl.auth(&gw.esl_password());
+        esl
+    }
+
+    /// `event plain NAMES`.
+    pub fn subscribe(&mut self, names: &str) {
+        self.send(&format!("event plain {names}"));
+        self.expect_type("command/reply");
+    }
+
+    /// The next event `wanted` accepts, skipping others; panics after `within`.
+    pub fn wait_event(&mut self, wanted: impl Fn(&Event) -> bool, within: Duration) -> Event {
+        let start = std::time::Instant::now();
+        while start.elapsed() < within {
+            let Ok(frame) = self.read_frame() else {
+                continue;
+            };
+            if frame.header("Content-Type") != Some("text/event-plain") {
+                continue;
+            }
+            let e = Event(event_headers(&frame.body_text()));
+            if wanted(&e) {
+                return e;
+            }
+        }
+        panic!("no such event within {within:?}");
+    }
+}

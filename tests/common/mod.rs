@@ -18,6 +18,7 @@ pub mod ports;
 pub mod process;
 pub mod qemu;
 pub mod registrations;
+pub mod rtp;
 pub mod sip;
 pub mod sipp;
 

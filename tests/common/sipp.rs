@@ -49,6 +49,7 @@ pub struct Sipp {
     keys: Vec<(String, String)>,
     calls: u32,
     local_port: Option<u16>,
+    local_ip: String,
     timeout: Duration,
     pause_ms: Option<u32>,
 }
@@ -75,6 +76,7 @@ impl Sipp {
             keys: vec![("expires".into(), "60".into())],
             calls: 1,
             local_port: None,
+            local_ip: "127.0.0.1".into(),
             timeout: Duration::from_secs(20),
             pause_ms: None,
         }
@@ -115,6 +117,16 @@ impl Sipp {
     /// Fixed local port (e.g. to re-register the same contact).
     pub fn local_port(mut self, port: u16) -> Self {
         self.local_port = Some(port);
+        self
+    }
+    /// Where the scenario's requests go (a server scenario ignores it).
+    pub fn target(mut self, to: SocketAddr) -> Self {
+        self.target = to;
+        self
+    }
+    /// `-i IP`: play another host on loopback (127.0.0.2, ...).
+    pub fn local_ip(mut self, ip: &str) -> Self {
+        self.local_ip = ip.into();
         self
     }
     /// Overall deadline (SIPp's -timeout; the process is killed 10 s later).
@@ -166,7 +178,7 @@ impl Sipp {
             .arg("-inf")
             .arg(d.join("users.csv"))
             .args(["-m", &self.calls.to_string()])
-            .args(["-i", "127.0.0.1", "-p", &local_port.to_string()])
+            .args(["-i", &self.local_ip, "-p", &local_port.to_string()])
             .args(["-t", self.transport.flag()])
             .arg("-nostdin")
             // On failure, do not send a BYE for a REGISTER "call".

@@ -283,3 +283,103 @@ fn session_timers_are_granted_and_refreshes_answered() {
         "{out:?}"
     );
 }
+
+/// A carrier challenges our INVITE with 407: the same INVITE goes again (same Call-ID
+/// and From tag, next CSeq, new branch) with a Proxy-Authorization the carrier can
+/// verify; a second challenge for the same nonce fails the leg with the 407.
+#[test]
+fn a_carriers_407_on_our_invite_is_answered_once_with_proxy_authorization() {
+    use crate::sip::auth::{ha1, response, Algorithm, Credentials};
+    use crate::sip::dialog::{Login, OutboundCall};
+    use crate::sip::transaction::{Peer, TransportKind};
+    let clock = Clock::new();
+    let mut core = core();
+    let carrier = Peer {
+        addr: "127.0.0.9:5060".parse().expect("addr"),
+        transport: TransportKind::Udp,
+    };
+    let call = OutboundCall {
+        request_uri: "sip:5550123@carrier.test".into(),
+        peer: carrier,
+        to: "<sip:5550123@carrier.test>".into(),
+        from_user: "1001".into(),
+        from_display: "Alice".into(),
+        from_host: Some("carrier.test".into()),
+        sdp: Sdp::parse(OFFER).expect("sdp"),
+        headers: Vec::new(),
+        login: Some(Login {
+            username: "acme".into(),
+            password: "pw-9".into(),
+        }),
+    };
+    let leg = core.invite(&call, clock.mono).expect("leg");
+    let first = sent(&mut core).pop().expect("INVITE");
+    let header = |msg: &str, name: &str| {
+        msg.lines()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+            .unwrap_or_default()
+    };
+    let challenge = |msg: &str, nonce: &str| {
+        format!(
+            "SIP/2.0 407 Proxy Authentication Required\r\n{}\r\nFrom: {}\r\nTo: <sip:5550123@carrier.test>;tag=c1\r\n\
+             Call-ID: {}\r\nCSeq: {}\r\n\
+             Proxy-Authenticate: Digest realm=\"carrier.test\", nonce=\"{nonce}\", qop=\"auth\"\r\n\
+             Content-Length: 0\r\n\r\n",
+            msg.lines().find(|l| l.starts_with("Via:")).expect("Via"),
+            header(msg, "From:"),
+            header(msg, "Call-ID:"),
+            header(msg, "CSeq:"),
+        )
+    };
+    core.handle_message(
+        challenge(&first, "n-1").as_bytes(),
+        carrier,
+        clock.mono,
+        clock.unix_ms,
+    );
+    let out = sent(&mut core);
+    // The transaction layer ACKs the 407; then the INVITE again, authorised.
+    let again = out
+        .iter()
+        .find(|m| m.starts_with("INVITE "))
+        .expect("a second INVITE");
+    assert!(out.iter().any(|m| m.starts_with("ACK ")), "{out:?}");
+    assert_eq!(header(again, "Call-ID:"), header(&first, "Call-ID:"));
+    assert_eq!(header(again, "From:"), header(&first, "From:"));
+    assert_eq!(header(again, "CSeq:"), "2 INVITE");
+    assert_ne!(header(again, "Via:"), header(&first, "Via:"));
+    assert!(!header(again, "To:").contains("tag="), "{again}");
+    let creds = Credentials::parse(&header(again, "Proxy-Authorization:")).expect("credentials");
+    let (nc, cnonce) = (
+        format!("{:08x}", creds.nc.expect("nc")),
+        creds.cnonce.clone().expect("cnonce"),
+    );
+    let expected = response(
+        Algorithm::Md5,
+        &ha1(Algorithm::Md5, "acme", "carrier.test", "pw-9"),
+        "INVITE",
+        &creds.uri,
+        "n-1",
+        Some((&nc, &cnonce)),
+    );
+    assert_eq!(
+        (creds.username.as_str(), creds.uri.as_str()),
+        ("acme", "sip:5550123@carrier.test")
+    );
+    assert_eq!(creds.response, expected);
+    // The same nonce again: our credentials are wrong; the leg ends with the 407.
+    core.handle_message(
+        challenge(again, "n-1").as_bytes(),
+        carrier,
+        clock.mono,
+        clock.unix_ms,
+    );
+    let _ = sent(&mut core);
+    match core.poll_call_event() {
+        Some(CallEvent::Ended {
+            leg: ended,
+            end: LegEnd::Refused { code: 407, .. },
+        }) => assert_eq!(ended, leg),
+        other => panic!("expected the leg refused with 407, got {other:?}"),
+    }
+}

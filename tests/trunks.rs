@@ -1,0 +1,401 @@
+//! Trunks to a carrier, against a SIPp "carrier" on its own loopback address
+//! (127.0.0.2): digest registration and its refresh, OPTIONS keepalives taking the
+//! gateway DOWN and UP, calls out through `sofia/gateway/...` with the carrier's
+//! challenge answered and RTP both ways, DID calls in routed by the public context,
+//! unknown DIDs rejected, and strangers (127.0.0.3) refused with 403.
+
+mod common;
+
+use common::sipp::Sipp;
+use common::Gateway;
+use std::net::{SocketAddr, UdpSocket};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const CARRIER_IP: &str = "127.0.0.2";
+const STRANGER_IP: &str = "127.0.0.3";
+const GW_USER: &str = "acme-trunk";
+const GW_PASS: &str = "carrier-pw-7Qx";
+
+const DIALPLAN: &str = r#"<include><context name="default">
+  <extension name="local">
+    <condition field="destination_number" expression="^(100[0-9])$">
+      <action application="bridge" data="user/$1"/>
+    </condition>
+  </extension>
+  <extension name="outbound">
+    <condition field="destination_number" expression="^9(\d{7,15})$">
+      <action application="set" data="effective_caller_id_number=${caller_id_number}"/>
+      <action application="bridge" data="sofia/gateway/carrier/$1"/>
+    </condition>
+  </extension>
+</context></include>"#;
+
+const PUBLIC: &str = r#"<include><context name="public">
+  <extension name="did_to_1001">
+    <condition field="destination_number" expression="^5551000$">
+      <action application="transfer" data="1001 XML default"/>
+    </condition>
+  </extension>
+  <extension name="unknown_did">
+    <condition field="destination_number" expression="^(.*)$">
+      <action application="log" data="WARNING unknown DID ${destination_number} from ${network_addr}: rejected"/>
+      <action application="hangup" data="CALL_REJECTED"/>
+    </condition>
+  </extension>
+</context></include>"#;
+
+/// A free port on the carrier's address.
+fn carrier_port() -> u16 {
+    let s = UdpSocket::bind((CARRIER_IP, 0)).expect("bind on the carrier address");
+    s.local_addr().expect("addr").port()
+}
+
+/// The external profile on `port` with one gateway "carrier" at `carrier`.
+fn external_profile(port: u16, carrier: u16, gateway_params: &str) -> String {
+    format!(
+        r#"<profile name="external">
+  <gateways>
+    <gateway name="carrier">
+      <param name="username" value="{GW_USER}"/>
+      <param name="password" value="{GW_PASS}"/>
+      <param name="realm" value="carrier.test"/>
+      <param name="proxy" value="{CARRIER_IP}:{carrier}"/>
+      <param name="retry-seconds" value="5"/>
+      {gateway_params}
+    </gateway>
+  </gateways>
+  <settings>
+    <param name="sip-ip" value="127.0.0.1"/>
+    <param name="sip-port" value="{port}"/>
+    <param name="rtp-ip" value="127.0.0.1"/>
+    <param name="context" value="public"/>
+    <param name="auth-calls" value="false"/>
+    <param name="timer-T1" value="50"/>
+  </settings>
+</profile>"#
+    )
+}
+
+struct Trunked {
+    gw: Gateway,
+    external: SocketAddr,
+    carrier: u16,
+}
+
+fn trunked(gateway_params: &str) -> Trunked {
+    let external = common::ports::free_udp_tcp_port();
+    let carrier = carrier_port();
+    let gw = Gateway::builder()
+        .user("1001", "secret1001")
+        .file("dialplan/default.xml", DIALPLAN)
+        .file("dialplan/public.xml", PUBLIC)
+        .file(
+            "sip_profiles/external.xml",
+            &external_profile(external, carrier, gateway_params),
+        )
+        .start();
+    Trunked {
+        gw,
+        external: format!("127.0.0.1:{external}").parse().expect("addr"),
+        carrier,
+    }
+}
+
+/// SIPp playing the carrier on 127.0.0.2:`port`.
+fn carrier(scenario: &str, port: u16) -> Sipp {
+    // The target is unused by a server scenario; SIPp wants one.
+    Sipp::new(scenario, "127.0.0.1:9".parse().expect("addr"))
+        .local_ip(CARRIER_IP)
+        .local_port(port)
+        .key("gw_user", GW_USER)
+        .key("gw_pass", GW_PASS)
+        .timeout(Duration::from_secs(30))
+}
+
+/// `sofia status gateway carrier`'s value for `field` (`State`, `Status`, ...).
+fn gateway_field(gw: &Gateway, field: &str) -> String {
+    let out = gw.api("sofia status gateway carrier");
+    out.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once('\t')?;
+            (k.trim() == field).then(|| v.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no {field} in:\n{out}"))
+}
+
+/// Waits until `field` reads `want` (a prefix), within `within`.
+fn wait_field(gw: &Gateway, field: &str, want: &str, within: Duration) {
+    let start = Instant::now();
+    loop {
+        let now = gateway_field(gw, field);
+        if now.starts_with(want) {
+            return;
+        }
+        assert!(
+            start.elapsed() < within,
+            "gateway {field} is {now:?}, not {want:?} after {within:?}\n{}\n--- log ---\n{}",
+            gw.api("sofia status gateway carrier"),
+            common::sipp::tail(&gw.log(), 6000)
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_gateway_registers_with_digest_and_refreshes_before_expiry() {
+    let port = carrier_port();
+    // The carrier listens first; it grants 4 s, so the refresh comes 2 s later.
+    let registrar = carrier("carrier_register.xml", port).key("grant", "4");
+    let registrar = thread::spawn(move || registrar.run());
+    thread::sleep(Duration::from_millis(300));
+    let external = common::ports::free_udp_tcp_port();
+    let gw = Gateway::builder()
+        .user("1001", "secret1001")
+        .file(
+            "sip_profiles/external.xml",
+            &external_profile(external, port, ""),
+        )
+        .start();
+    let run = registrar.join().expect("carrier");
+    run.assert_ok("carrier registrar (digest checked twice)", &gw.log());
+    assert!(
+        run.messages.contains(&format!("username=\"{GW_USER}\"")),
+        "{}",
+        run.report()
+    );
+    wait_field(&gw, "State", "REGED", Duration::from_secs(5));
+    assert_eq!(gateway_field(&gw, "Status"), "UP");
+    let table = gw.api("sofia status");
+    assert!(
+        table.contains("external::carrier") && table.contains("REGED"),
+        "{table}"
+    );
+}
+
+#[test]
+fn wrong_credentials_leave_the_gateway_failed_and_down() {
+    let port = carrier_port();
+    // This carrier expects another password: it answers the digest with 403.
+    let registrar = carrier("carrier_register.xml", port)
+        .key("grant", "60")
+        .key("gw_pass", "not-the-configured-one")
+        .timeout(Duration::from_secs(8));
+    let registrar = thread::spawn(move || registrar.run());
+    thread::sleep(Duration::from_millis(300));
+    let external = common::ports::free_udp_tcp_port();
+    let gw = Gateway::builder()
+        .user("1001", "secret1001")
+        .file(
+            "sip_profiles/external.xml",
+            &external_profile(external, port, ""),
+        )
+        .start();
+    wait_field(&gw, "State", "FAIL_WAIT", Duration::from_secs(5));
+    assert_eq!(gateway_field(&gw, "Status"), "DOWN");
+    assert!(gw.log().contains("registration refused"), "{}", gw.log());
+    let _ = registrar.join();
+}
+
+#[test]
+fn pings_take_the_gateway_down_when_the_carrier_goes_silent_and_up_when_it_returns() {
+    let t = trunked(
+        r#"<param name="register" value="false"/>
+      <param name="ping" value="5"/>"#,
+    );
+    let gw = &t.gw;
+    // A gateway that does not register starts UP.
+    assert_eq!(gateway_field(gw, "State"), "NOREG");
+    assert_eq!(gateway_field(gw, "Status"), "UP");
+    let mut esl = common::esl::EslConn::logged_in(gw);
+    esl.subscribe("CUSTOM sofia::gateway_state");
+    // The carrier answers the first ping and is gone.
+    carrier("carrier_options.xml", t.carrier)
+        .timeout(Duration::from_secs(10))
+        .run()
+        .assert_ok("carrier answering the first ping", &gw.log());
+    // The next ping gets no answer (64 × T1 = 3.2 s): DOWN.
+    wait_field(gw, "Status", "DOWN", Duration::from_secs(12));
+    let down = esl.wait_event(
+        |e| e.get("Ping-Status") == Some("DOWN"),
+        Duration::from_secs(5),
+    );
+    assert_eq!(down.get("Gateway"), Some("carrier"));
+    assert_eq!(down.get("Event-Subclass"), Some("sofia::gateway_state"));
+    // A call out now fails at once with GATEWAY_DOWN.
+    let refused = gw.try_api("originate sofia/gateway/carrier/5550123 &park()");
+    assert!(
+        !refused.success() && refused.all().contains("GATEWAY_DOWN"),
+        "{}",
+        refused.describe()
+    );
+    // The carrier is back: the next ping finds it.
+    carrier("carrier_options.xml", t.carrier)
+        .timeout(Duration::from_secs(15))
+        .run()
+        .assert_ok("carrier back", &gw.log());
+    wait_field(gw, "Status", "UP", Duration::from_secs(3));
+    esl.wait_event(
+        |e| e.get("Ping-Status") == Some("UP"),
+        Duration::from_secs(5),
+    );
+}
+
+#[test]
+fn a_phone_dials_out_through_the_gateway_with_its_caller_id_and_rtp_both_ways() {
+    let t = trunked(
+        r#"<param name="register" value="false"/>
+      <param name="caller-id-in-from" value="true"/>"#,
+    );
+    let gw = &t.gw;
+    let carrier_rtp = UdpSocket::bind((CARRIER_IP, 0)).expect("carrier RTP");
+    let phone_rtp = UdpSocket::bind("127.0.0.1:0").expect("phone RTP");
+    let port_of = |s: &UdpSocket| s.local_addr().expect("addr").port().to_string();
+    let far_end =
+        carrier("carrier_uas_auth.xml", t.carrier).key("rtp_port", &port_of(&carrier_rtp));
+    let far_end = thread::spawn(move || far_end.run());
+    thread::sleep(Duration::from_millis(300));
+    let phone = Sipp::new("uac_call_rtp.xml", gw.sip_addr())
+        .user("1001", "secret1001")
+        .key("dest", "95550123")
+        .key("rtp_port", &port_of(&phone_rtp))
+        .pause_ms(4000)
+        .timeout(Duration::from_secs(30));
+    let phone = thread::spawn(move || phone.run());
+    let (inbound, outbound) = leg_media_ports(gw);
+    let (at_phone, at_carrier) = common::rtp::exchange(
+        &phone_rtp,
+        SocketAddr::from(([127, 0, 0, 1], inbound)),
+        &carrier_rtp,
+        SocketAddr::from(([127, 0, 0, 1], outbound)),
+        150,
+    );
+    phone
+        .join()
+        .expect("phone")
+        .assert_ok("phone dialling 9+number", &gw.log());
+    let far = far_end.join().expect("carrier");
+    far.assert_ok("carrier (digest on INVITE checked)", &gw.log());
+    assert_eq!(
+        (at_phone, at_carrier),
+        (150, 150),
+        "RTP packets that crossed each way"
+    );
+    // The carrier saw the number dialled, and the caller's number in From
+    // (caller-id-in-from), and our answer to its challenge.
+    assert!(
+        far.messages.contains("INVITE sip:5550123@"),
+        "{}",
+        far.report()
+    );
+    assert!(
+        far.messages.contains("<sip:1001@carrier.test>"),
+        "{}",
+        far.report()
+    );
+    assert!(
+        far.messages.contains("Authorization: Digest"),
+        "{}",
+        far.report()
+    );
+    assert!(
+        gateway_field(gw, "CallsOUT") == "1",
+        "{}",
+        gw.api("sofia status gateway carrier")
+    );
+}
+
+#[test]
+fn a_did_from_the_carrier_rings_its_extension_and_unknown_dids_are_rejected() {
+    let t = trunked(r#"<param name="register" value="false"/>"#);
+    let gw = &t.gw;
+    let port = common::ports::free_udp_tcp_port();
+    Sipp::new("register.xml", gw.sip_addr())
+        .user("1001", "secret1001")
+        .local_port(port)
+        .run()
+        .assert_ok("register 1001", "");
+    let callee = Sipp::new("uas_answer.xml", gw.sip_addr())
+        .local_port(port)
+        .pause_ms(200)
+        .timeout(Duration::from_secs(20));
+    let callee = thread::spawn(move || callee.run());
+    thread::sleep(Duration::from_millis(200));
+    carrier("uac_noauth.xml", t.carrier)
+        .key("dest", "5551000")
+        .pause_ms(500)
+        .timeout(Duration::from_secs(20))
+        .target(t.external)
+        .run()
+        .assert_ok("DID call from the carrier to 1001", &gw.log());
+    callee
+        .join()
+        .expect("callee")
+        .assert_ok("1001 answering", &gw.log());
+    assert_eq!(gateway_field(gw, "CallsIN"), "1");
+
+    let unknown = carrier("uac_noauth.xml", t.carrier)
+        .key("dest", "5559999")
+        .target(t.external)
+        .run();
+    assert!(!unknown.success());
+    assert!(
+        unknown.messages.contains("SIP/2.0 603"),
+        "{}",
+        unknown.report()
+    );
+    let log = gw.log();
+    assert!(
+        log.contains("unknown DID 5559999 from 127.0.0.2"),
+        "the log names the DID and its source:\n{log}"
+    );
+}
+
+#[test]
+fn an_invite_from_outside_the_gateways_and_the_acl_gets_403() {
+    let t = trunked(r#"<param name="register" value="false"/>"#);
+    let stranger = Sipp::new("uac_noauth.xml", t.external)
+        .local_ip(STRANGER_IP)
+        .key("dest", "5551000")
+        .run();
+    assert!(!stranger.success());
+    assert!(
+        stranger.messages.contains("SIP/2.0 403"),
+        "{}",
+        stranger.report()
+    );
+    assert!(t.gw.log().contains("127.0.0.3"), "{}", t.gw.log());
+}
+
+/// The gateway's RTP port of the inbound (phone) and outbound (carrier) leg.
+fn leg_media_ports(gw: &Gateway) -> (u16, u16) {
+    for _ in 0..100 {
+        let out = gw.api("show channels");
+        let uuids: Vec<String> = out
+            .lines()
+            .skip(1)
+            .filter(|l| l.contains(','))
+            .map(|l| l.split(',').next().unwrap_or_default().to_string())
+            .collect();
+        if uuids.len() >= 2 {
+            let mut ports = std::collections::HashMap::new();
+            for u in &uuids {
+                let dir = gw
+                    .api(&format!("uuid_getvar {u} direction"))
+                    .trim()
+                    .to_string();
+                let port: u16 = gw
+                    .api(&format!("uuid_getvar {u} local_media_port"))
+                    .trim()
+                    .parse()
+                    .unwrap_or(0);
+                ports.insert(dir, port);
+            }
+            if let (Some(&i), Some(&o)) = (ports.get("inbound"), ports.get("outbound")) {
+                return (i, o);
+            }
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no bridged call: {}\n{}", gw.api("show channels"), gw.log());
+}

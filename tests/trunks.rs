@@ -245,7 +245,8 @@ fn pings_take_the_gateway_down_when_the_carrier_goes_silent_and_up_when_it_retur
 fn a_phone_dials_out_through_the_gateway_with_its_caller_id_and_rtp_both_ways() {
     let t = trunked(
         r#"<param name="register" value="false"/>
-      <param name="caller-id-in-from" value="true"/>"#,
+      <param name="caller-id-in-from" value="true"/>
+      <param name="cid-type" value="pid"/>"#,
     );
     let gw = &t.gw;
     let carrier_rtp = UdpSocket::bind((CARRIER_IP, 0)).expect("carrier RTP");
@@ -398,4 +399,42 @@ fn leg_media_ports(gw: &Gateway) -> (u16, u16) {
         thread::sleep(Duration::from_millis(100));
     }
     panic!("no bridged call: {}\n{}", gw.api("show channels"), gw.log());
+}
+
+#[test]
+fn killgw_drops_a_gateway_and_rescan_brings_back_what_the_config_says() {
+    let t = trunked(r#"<param name="register" value="false"/>"#);
+    let gw = &t.gw;
+    assert_eq!(gateway_field(gw, "State"), "NOREG");
+    assert!(gw
+        .api("sofia profile external killgw carrier")
+        .contains("+OK"));
+    assert!(gw
+        .api("sofia status gateway carrier")
+        .contains("Invalid Gateway!"));
+    // A second trunk is added to the file meanwhile.
+    let port = t.external.port();
+    let file = gw.conf_dir().join("sip_profiles/external.xml");
+    let xml = external_profile(port, t.carrier, r#"<param name="register" value="false"/>"#)
+        .replace(
+            "  </gateways>",
+            &format!(
+                r#"    <gateway name="backup">
+      <param name="register" value="false"/>
+      <param name="proxy" value="{CARRIER_IP}:{}"/>
+    </gateway>
+  </gateways>"#,
+                t.carrier + 1
+            ),
+        );
+    std::fs::write(&file, xml).expect("write external.xml");
+    let out = gw.api("sofia profile external rescan");
+    assert!(out.contains("2 gateways added, 0 removed"), "{out}");
+    assert_eq!(gateway_field(gw, "State"), "NOREG");
+    assert!(gw.api("sofia status gateway backup").contains("backup"));
+    let summary = gw.api("sofia status gateway");
+    assert!(
+        summary.contains("external::carrier") && summary.contains("external::backup"),
+        "{summary}"
+    );
 }

@@ -20,6 +20,8 @@ pub struct ApiContext {
     pub domain: String,
     /// The media engine, for its limits in `status`.
     pub media: Option<crate::media::engine::MediaEngine>,
+    /// Where the config is read again (`sofia profile P rescan`).
+    pub conf_dir: std::path::PathBuf,
 }
 
 pub fn register_all(registry: &mut ApiRegistry, ctx: Arc<ApiContext>) {

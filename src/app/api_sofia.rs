@@ -60,15 +60,7 @@ pub(super) async fn sofia(ctx: &ApiContext, args: &str) -> Result<String, String
             }))
             .await
         }
-        ["profile", name, "rescan"] => {
-            let p = find_profile(ctx, name)?;
-            let n = p
-                .query(Box::new(|core: &SipCore| core.gateways().len().to_string()))
-                .await?;
-            Ok(format!(
-                "+OK scan complete: {n} gateways loaded; new gateways take a restart for now\n"
-            ))
-        }
+        ["profile", name, "rescan"] => rescan(ctx, name).await,
         ["status", "profile", name] => {
             let p = find_profile(ctx, name)?;
             p.query(Box::new(profile_summary)).await
@@ -201,4 +193,53 @@ fn gateway_command(core: &mut SipCore, verb: &str, gw: &str, now: Instant) -> St
             }
         }
     }
+}
+
+/// `sofia profile P rescan`: the profile's gateways read again from the config; new
+/// ones start, removed ones are unregistered and dropped, the others keep running
+/// (as mod_sofia does; a changed gateway takes killgw then rescan).
+async fn rescan(ctx: &ApiContext, name: &str) -> Result<String, String> {
+    let p = find_profile(ctx, name)?;
+    let config = crate::config::load(&ctx.conf_dir)
+        .map_err(|e| format!("-ERR the config does not load, nothing changed:\n{e}"))?;
+    let profile = config
+        .profiles
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| format!("-ERR profile {name} is no longer in the config"))?
+        .clone();
+    let local = p.inspect(|core| core.config().contact_host.clone()).await?;
+    let mut setups = Vec::new();
+    let mut problems = String::new();
+    for gw in &profile.gateways {
+        match super::gateways::setup(gw, &profile, &local) {
+            Ok(s) => setups.push(s),
+            Err(e) => {
+                let _ = writeln!(problems, "-ERR gateway {} ({}): {e}", gw.name, gw.source);
+            }
+        }
+    }
+    let wanted: Vec<String> = profile.gateways.iter().map(|g| g.name.clone()).collect();
+    let summary = p
+        .command(Box::new(move |core, now| {
+            let running: Vec<String> = core
+                .gateways()
+                .iter()
+                .map(|g| g.name().to_string())
+                .collect();
+            let mut removed = 0;
+            for gone in running.iter().filter(|r| !wanted.contains(r)) {
+                removed += usize::from(core.kill_gateway(gone, now));
+            }
+            let mut added = 0;
+            for s in setups {
+                if !running.contains(&s.registration.name) {
+                    core.add_gateway(s, now);
+                    added += 1;
+                }
+            }
+            format!("+OK scan complete: {added} gateways added, {removed} removed\n")
+        }))
+        .await?;
+    Ok(format!("{problems}{summary}"))
 }

@@ -221,6 +221,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             passwords,
             domain: domain.name.clone(),
             media: Some(media_for_status),
+            conf_dir: config.conf_dir.clone(),
         }),
     );
     api_calls::register_all(
@@ -408,14 +409,13 @@ async fn bind_profile(
     core.restore(mine, unix_ms());
     let now = Instant::now();
     for gw in &profile.gateways {
+        // A carrier's name that does not resolve yet (no DNS at boot) must not keep
+        // the phones from working: the gateway waits for `sofia profile P rescan`.
         match gateways::setup(gw, profile, &core.config().contact_host) {
             Ok(setup) => core.add_gateway(setup, now),
-            Err(e) => {
-                return Err(StartError(format!(
-                    "{}: gateway {}: {e}",
-                    gw.source, gw.name
-                )))
-            }
+            Err(e) => tracing::error!(gateway = %gw.name, source = %gw.source,
+                "gateway not started: {e}; fix the address or the network, then `sofia profile {} rescan`",
+                profile.name),
         }
     }
 

@@ -144,7 +144,10 @@ fn gateway(el: &Element, diags: &mut Diags) -> Option<Gateway> {
             "register" => register = boolean(p, diags).unwrap_or(register),
             "register-transport" => match p.value.trim().to_ascii_lowercase().as_str() {
                 "udp" => register_transport = RegisterTransport::Udp,
-                "tcp" => register_transport = RegisterTransport::Tcp,
+                "tcp" => diags.error(
+                    &p.source,
+                    "register-transport tcp: trunks over TCP are not supported yet (loopstart opens no outgoing TCP connections); use udp",
+                ),
                 other => diags.error(
                     &p.source,
                     format!("register-transport {other:?}: use udp or tcp"),

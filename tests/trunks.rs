@@ -438,3 +438,119 @@ fn killgw_drops_a_gateway_and_rescan_brings_back_what_the_config_says() {
         "{summary}"
     );
 }
+
+/// A STUN server on 127.0.0.5 that tells every asker it is at `mapped` (what a router's
+/// outside looks like to a public STUN server). Answers until the test ends.
+fn stun_server(mapped: std::net::Ipv4Addr) -> SocketAddr {
+    let sock = UdpSocket::bind("127.0.0.5:0").expect("bind STUN server");
+    let addr = sock.local_addr().expect("addr");
+    thread::spawn(move || {
+        let mut buf = [0u8; 548];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            if n < 20 || buf[0..2] != [0, 1] {
+                continue;
+            }
+            let cookie = [0x21, 0x12, 0xa4, 0x42];
+            let mut resp = vec![0x01, 0x01, 0x00, 0x0c];
+            resp.extend_from_slice(&buf[4..20]);
+            let port = from.port() ^ 0x2112;
+            resp.extend_from_slice(&[0x00, 0x20, 0x00, 0x08, 0x00, 0x01]);
+            resp.extend_from_slice(&port.to_be_bytes());
+            for (b, k) in mapped.octets().iter().zip(cookie) {
+                resp.push(b ^ k);
+            }
+            let _ = sock.send_to(&resp, from);
+        }
+    });
+    addr
+}
+
+#[test]
+fn behind_nat_the_carrier_sees_the_outside_address_in_via_contact_and_sdp() {
+    let stun = stun_server(std::net::Ipv4Addr::new(198, 51, 100, 7));
+    let external = common::ports::free_udp_tcp_port();
+    let carrier_sip = carrier_port();
+    // The carrier (127.0.0.2) is outside "lan"; the phones (127.0.0.1) are inside.
+    let acl = r#"<configuration name="acl.conf"><network-lists>
+  <list name="lan" default="deny"><node type="allow" cidr="127.0.0.1/32"/></list>
+</network-lists></configuration>"#;
+    let profile = external_profile(
+        external,
+        carrier_sip,
+        r#"<param name="register" value="false"/>"#,
+    )
+    .replace(
+        r#"    <param name="timer-T1" value="50"/>"#,
+        &format!(
+            r#"    <param name="timer-T1" value="50"/>
+    <param name="ext-sip-ip" value="stun:{stun}"/>
+    <param name="ext-rtp-ip" value="203.0.113.10"/>
+    <param name="local-network-acl" value="lan"/>"#
+        ),
+    );
+    let gw = Gateway::builder()
+        .user("1001", "secret1001")
+        .file("dialplan/default.xml", DIALPLAN)
+        .file("autoload_configs/acl.conf.xml", acl)
+        .file("sip_profiles/external.xml", &profile)
+        .start();
+    assert!(gw.log().contains("outside address learnt"), "{}", gw.log());
+    let carrier_rtp = UdpSocket::bind((CARRIER_IP, 0)).expect("carrier RTP");
+    let phone_rtp = UdpSocket::bind("127.0.0.1:0").expect("phone RTP");
+    let port_of = |s: &UdpSocket| s.local_addr().expect("addr").port().to_string();
+    let far_end =
+        carrier("carrier_uas_auth.xml", carrier_sip).key("rtp_port", &port_of(&carrier_rtp));
+    let far_end = thread::spawn(move || far_end.run());
+    thread::sleep(Duration::from_millis(300));
+    let phone = Sipp::new("uac_call_rtp.xml", gw.sip_addr())
+        .user("1001", "secret1001")
+        .key("dest", "95550123")
+        .key("rtp_port", &port_of(&phone_rtp))
+        .pause_ms(2000)
+        .timeout(Duration::from_secs(30));
+    let phone = thread::spawn(move || phone.run());
+    let (inbound, outbound) = leg_media_ports(&gw);
+    // The carrier cannot reach 203.0.113.10 here; it sends to the real port, and the
+    // gateway latches onto where the packets come from (as through a real NAT).
+    let (at_phone, at_carrier) = common::rtp::exchange(
+        &phone_rtp,
+        SocketAddr::from(([127, 0, 0, 1], inbound)),
+        &carrier_rtp,
+        SocketAddr::from(([127, 0, 0, 1], outbound)),
+        75,
+    );
+    let phone = phone.join().expect("phone");
+    phone.assert_ok("phone dialling out", &gw.log());
+    let far = far_end.join().expect("carrier");
+    far.assert_ok("carrier", &gw.log());
+    assert_eq!((at_phone, at_carrier), (75, 75));
+    // Toward the carrier: the outside addresses.
+    assert!(
+        far.messages
+            .contains(&format!("Via: SIP/2.0/UDP 198.51.100.7:{external};")),
+        "{}",
+        far.report()
+    );
+    assert!(
+        far.messages
+            .contains(&format!("Contact: <sip:{GW_USER}@198.51.100.7:{external}>")),
+        "{}",
+        far.report()
+    );
+    assert!(
+        far.messages.contains("c=IN IP4 203.0.113.10"),
+        "{}",
+        far.report()
+    );
+    // Toward the phone, inside: the local ones.
+    assert!(
+        !phone.messages.contains("203.0.113.10"),
+        "{}",
+        phone.report()
+    );
+    assert!(
+        !phone.messages.contains("198.51.100.7"),
+        "{}",
+        phone.report()
+    );
+}

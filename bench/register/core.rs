@@ -37,6 +37,7 @@ fn main() {
         profile: "internal".into(),
         index: 0,
         contact_host: SERVER.into(),
+        nat: None,
         local_hosts: vec!["127.0.0.1".into()],
         limits: Limits::default(),
         tx: TxConfig::default(),

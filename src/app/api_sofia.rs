@@ -208,18 +208,27 @@ async fn rescan(ctx: &ApiContext, name: &str) -> Result<String, String> {
         .find(|c| c.name == name)
         .ok_or_else(|| format!("-ERR profile {name} is no longer in the config"))?
         .clone();
-    let local = p.inspect(|core| core.config().contact_host.clone()).await?;
-    let mut setups = Vec::new();
-    let mut problems = String::new();
-    for gw in &profile.gateways {
-        match super::gateways::setup(gw, &profile, &local) {
-            Ok(s) => setups.push(s),
-            Err(e) => {
-                let _ = writeln!(problems, "-ERR gateway {} ({}): {e}", gw.name, gw.source);
+    // Gateways still in the config stay, even one whose address does not resolve now.
+    let wanted: Vec<String> = profile.gateways.iter().map(|g| g.name.clone()).collect();
+    let core = p.inspect(|core| core.config().clone()).await?;
+    // Resolving may wait on DNS: not on the driver's task.
+    let (setups, problems) = tokio::task::spawn_blocking(move || {
+        let host_for = |ip| core.host_for(ip).to_string();
+        let mut setups = Vec::new();
+        let mut problems = String::new();
+        for gw in &profile.gateways {
+            match super::gateways::setup(gw, &profile, &host_for) {
+                Ok(s) => setups.push(s),
+                Err(e) => {
+                    let _ = writeln!(problems, "-ERR gateway {} ({}): {e}", gw.name, gw.source);
+                }
             }
         }
-    }
-    let wanted: Vec<String> = profile.gateways.iter().map(|g| g.name.clone()).collect();
+        (setups, problems)
+    })
+    .await
+    .map_err(|e| format!("-ERR rescan: {e}"))?;
+
     let summary = p
         .command(Box::new(move |core, now| {
             let running: Vec<String> = core

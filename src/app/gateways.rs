@@ -8,8 +8,13 @@ use crate::sip::transaction::{Peer, TransportKind};
 use std::net::{SocketAddr, ToSocketAddrs};
 
 /// The gateway's registration and call addressing; an error names the address that
-/// does not resolve.
-pub fn setup(gw: &Gateway, profile: &SipProfile, local: &str) -> Result<GatewaySetup, String> {
+/// does not resolve. `host_for` is our `ip:port` as a peer at that address must see it
+/// (the outside address behind NAT).
+pub fn setup(
+    gw: &Gateway,
+    profile: &SipProfile,
+    host_for: &dyn Fn(std::net::IpAddr) -> String,
+) -> Result<GatewaySetup, String> {
     let transport = match gw.register_transport {
         crate::config::RegisterTransport::Udp => TransportKind::Udp,
         crate::config::RegisterTransport::Tcp => TransportKind::Tcp,
@@ -36,7 +41,7 @@ pub fn setup(gw: &Gateway, profile: &SipProfile, local: &str) -> Result<GatewayS
             expire_seconds: gw.expire_seconds,
             retry_seconds: gw.retry_seconds,
             timeout_seconds: gw.timeout_seconds,
-            local: local.to_string(),
+            local: host_for(register_to.addr.ip()),
             user_agent: profile.user_agent.clone(),
         },
         register_to,
@@ -63,7 +68,7 @@ fn strip_scheme(proxy: &str) -> &str {
 }
 
 /// `host[:port]` (port 5060 when absent; `[v6]:port` for IPv6) to an address.
-fn resolve(proxy: &str) -> Result<SocketAddr, String> {
+pub fn resolve(proxy: &str) -> Result<SocketAddr, String> {
     let host_port = strip_scheme(proxy);
     let host_port = host_port.split(';').next().unwrap_or(host_port);
     let with_port = match host_port.parse::<SocketAddr>() {

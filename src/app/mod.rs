@@ -14,6 +14,7 @@ mod driver;
 mod gateways;
 mod limits;
 mod memory;
+mod nat;
 mod notify;
 pub mod secrets;
 
@@ -143,6 +144,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
     let mut tasks = Vec::new();
     let mut ready = Vec::new();
     let mut cores = Vec::new();
+    let mut profile_calls = Vec::new();
     let mut io = Vec::new();
     for (i, profile) in config.profiles.iter().enumerate() {
         let bound = bind_profile(
@@ -161,21 +163,14 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             queries: query_tx.clone(),
         });
         cores.push(bound.core);
+        profile_calls.push(bound.calls);
         io.push(bound.io);
         tasks.extend(bound.tasks);
         ready.push(bound.summary);
     }
     let switch = crate::switch::Switch::new(
         crate::switch::SwitchConfig {
-            profiles: config
-                .profiles
-                .iter()
-                .map(|p| crate::switch::ProfileCalls {
-                    name: p.name.clone(),
-                    context: p.context.clone(),
-                    codecs: offerable(p),
-                })
-                .collect(),
+            profiles: profile_calls,
             domain: domain.name.clone(),
             users: domain
                 .users
@@ -365,6 +360,8 @@ fn load_registrations(store: &Store) -> Result<Vec<Binding>, StartError> {
 /// A SIP profile with its sockets bound, ready for the driver.
 struct BoundProfile {
     core: SipCore,
+    /// What the switch needs for this profile's calls.
+    calls: crate::switch::ProfileCalls,
     io: driver::ProfileIo,
     tasks: Vec<JoinHandle<()>>,
     summary: String,
@@ -385,8 +382,9 @@ async fn bind_profile(
     acls.validate(&profile.apply_inbound_acl)
         .map_err(|e| StartError(format!("{}: apply-inbound-acl: {e}", profile.source)))?;
     let inbound_acl = acls.check(&profile.apply_inbound_acl);
+    let outside = nat::outside(profile, acls);
     let mut core = SipCore::new(
-        core_config(config, index, profile, inbound_acl),
+        core_config(config, index, profile, inbound_acl, outside.sip),
         directory,
         secrets::random_secret(),
         u64::from_le_bytes([
@@ -411,7 +409,8 @@ async fn bind_profile(
     for gw in &profile.gateways {
         // A carrier's name that does not resolve yet (no DNS at boot) must not keep
         // the phones from working: the gateway waits for `sofia profile P rescan`.
-        match gateways::setup(gw, profile, &core.config().contact_host) {
+        let host_for = |ip| core.host_for(ip).to_string();
+        match gateways::setup(gw, profile, &host_for) {
             Ok(setup) => core.add_gateway(setup, now),
             Err(e) => tracing::error!(gateway = %gw.name, source = %gw.source,
                 "gateway not started: {e}; fix the address or the network, then `sofia profile {} rescan`",
@@ -445,6 +444,12 @@ async fn bind_profile(
         n => format!(", {n} gateway{}", if n == 1 { "" } else { "s" }),
     };
     Ok(BoundProfile {
+        calls: crate::switch::ProfileCalls {
+            name: profile.name.clone(),
+            context: profile.context.clone(),
+            codecs: offerable(profile),
+            outside_rtp: outside.rtp,
+        },
         core,
         io: driver::ProfileIo::new(udp, stream_rx),
         tasks,
@@ -516,6 +521,7 @@ fn core_config(
     index: usize,
     profile: &SipProfile,
     inbound_acl: Option<crate::sip::core::AddressCheck>,
+    nat: Option<crate::sip::core::NatHost>,
 ) -> CoreConfig {
     let mut local_hosts = vec![
         profile.sip_ip.to_string(),
@@ -535,6 +541,7 @@ fn core_config(
         profile: profile.name.clone(),
         index: u16::try_from(index).unwrap_or(u16::MAX),
         contact_host: format!("{}:{}", profile.sip_ip, profile.sip_port),
+        nat,
         local_hosts,
         limits: wire_limits(config),
         tx: {

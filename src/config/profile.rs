@@ -46,6 +46,8 @@ pub struct SipProfile {
     pub ext_sip_ip: Option<String>,
     /// `ext-rtp-ip`, same forms.
     pub ext_rtp_ip: Option<String>,
+    /// `local-network-acl`: peers inside see local addresses (`localnet.auto` if unset).
+    pub local_network_acl: Option<String>,
     pub force_register_domain: Option<String>,
     /// `challenge-realm`: "auto_from", "auto_to" or a realm; None means the domain.
     pub realm: Option<String>,
@@ -104,6 +106,7 @@ impl SipProfile {
             udp: true,
             tcp: true,
             nonce_ttl: 60,
+            local_network_acl: None,
             timer_t1_ms: None,
             timer_t2_ms: None,
             timer_t4_ms: None,
@@ -144,7 +147,6 @@ const PROFILE_UNUSED: &[&str] = &[
     "apply-nat-acl",
     "apply-proxy-acl",
     "apply-candidate-acl",
-    "local-network-acl",
     "record-path",
     "record-template",
     "manage-presence",
@@ -392,6 +394,9 @@ fn apply(p: &mut SipProfile, param: &values::Param, diags: &mut Diags) {
         "rtp-ip" => set(&mut p.rtp_ip, ip(param, diags)),
         "ext-sip-ip" => p.ext_sip_ip = external_address(param, diags),
         "ext-rtp-ip" => p.ext_rtp_ip = external_address(param, diags),
+        "local-network-acl" => {
+            p.local_network_acl = Some(param.value.trim().to_string()).filter(|v| !v.is_empty())
+        }
         "context" => p.context = v.to_string(),
         "dialplan" => p.dialplan = v.to_string(),
         "auth-calls" => set(&mut p.auth_calls, boolean(param, diags)),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::cause::HangupCause;
 use super::channel::{CallState, CallerProfile, Channel, ChannelState};
 use super::dialstring::{DialString, Leg, Target};
-use super::engine::{new_session, set_codec_vars, Clock, MediaOp, Switch, Timer};
+use super::engine::{advertise, new_session, set_codec_vars, Clock, MediaOp, Switch, Timer};
 use super::event::EventName;
 use super::session::{DialId, Wait};
 use crate::dialplan::Planned;
@@ -332,9 +332,13 @@ impl Switch {
             }
         };
         let profile_name = self.config.profile(dest.profile).name.clone();
+        let sdp_rtp = self
+            .config
+            .profile(dest.profile)
+            .sdp_address(local_rtp, dest.peer.addr.ip());
         let offer = sdp::offer(
             &self.config.profile(dest.profile).codecs,
-            local_rtp,
+            sdp_rtp,
             clock.unix_us,
             Direction::SendRecv,
         );
@@ -405,6 +409,7 @@ impl Switch {
         let _ = channel.set_state(ChannelState::Init);
         channel.callstate = CallState::Dialing;
         let mut s = new_session(channel, Some(leg_id), true, media, local_rtp, clock);
+        advertise(&mut s, sdp_rtp);
         s.local_sdp = Some(offer);
         s.dialled_by = Some(id);
         self.register(s);

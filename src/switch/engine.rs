@@ -32,6 +32,20 @@ pub struct ProfileCalls {
     /// The profile's `context` for callers the directory does not vouch for.
     pub context: String,
     pub codecs: Offerable,
+    /// Behind NAT (`ext-rtp-ip`): the outside RTP address, and who is inside
+    /// (`local-network-acl`).
+    pub outside_rtp: Option<(std::net::IpAddr, crate::sip::core::AddressCheck)>,
+}
+
+impl ProfileCalls {
+    /// The RTP address to describe to a peer at `peer`: ours, or the outside one for a
+    /// peer beyond the NAT.
+    pub fn sdp_address(&self, local: SocketAddr, peer: std::net::IpAddr) -> SocketAddr {
+        match &self.outside_rtp {
+            Some((ip, inside)) if !inside.allows(peer) => SocketAddr::new(*ip, local.port()),
+            _ => local,
+        }
+    }
 }
 
 /// What the switch needs to know, from the config.
@@ -161,6 +175,7 @@ impl Switch {
                 name: "internal".into(),
                 context: "default".into(),
                 codecs: Offerable::default(),
+                outside_rtp: None,
             });
         }
         Switch {
@@ -579,6 +594,16 @@ impl Switch {
     }
 }
 
+/// Our SDP toward this session's peer carries `sdp_rtp` (FreeSWITCH's
+/// `advertised_media_ip` when it is not the local address).
+pub(super) fn advertise(s: &mut Session, sdp_rtp: SocketAddr) {
+    s.sdp_rtp = sdp_rtp;
+    if sdp_rtp != s.local_rtp {
+        s.channel
+            .set("advertised_media_ip", &sdp_rtp.ip().to_string());
+    }
+}
+
 /// A fresh session around `channel`.
 pub(super) fn new_session(
     mut channel: Channel,
@@ -596,6 +621,7 @@ pub(super) fn new_session(
         outbound,
         media,
         local_rtp,
+        sdp_rtp: local_rtp,
         local_sdp: None,
         stream: None,
         answered: false,

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::cause::HangupCause;
 use super::channel::{CallState, CallerProfile, Channel};
-use super::engine::{new_session, q850, set_codec_vars, Clock, MediaOp, Switch};
+use super::engine::{advertise, new_session, q850, set_codec_vars, Clock, MediaOp, Switch};
 use super::event::EventName;
 use crate::sip::dialog::{IncomingCall, LegId};
 use crate::sip::profiles::Profiles;
@@ -119,13 +119,18 @@ impl Switch {
             }
         };
         let mut session = new_session(channel, Some(leg), false, media, local_rtp, clock);
+        let sdp_rtp = self
+            .config
+            .profile_of(Some(leg))
+            .sdp_address(local_rtp, source.ip());
+        advertise(&mut session, sdp_rtp);
         self.by_leg.insert(leg, uuid.clone());
         self.by_media.insert(media, uuid.clone());
         let Some(offer) = &call.sdp else {
             // A late offer: our offer goes in the 200, the answer will be in the ACK.
             let ours = sdp::offer(
                 &self.config.profile_of(Some(leg)).codecs,
-                local_rtp,
+                sdp_rtp,
                 clock.unix_us,
                 sdp::Direction::SendRecv,
             );
@@ -134,7 +139,7 @@ impl Switch {
             return self.start(&uuid, &call, sip, clock);
         };
         let codecs = &self.config.profile_of(Some(leg)).codecs;
-        match sdp::answer(offer, codecs, local_rtp, clock.unix_us) {
+        match sdp::answer(offer, codecs, sdp_rtp, clock.unix_us) {
             Ok((answer, stream)) => {
                 set_codec_vars(&mut session.channel, &stream);
                 session.local_sdp = Some(answer);
@@ -185,7 +190,7 @@ impl Switch {
         };
         let session_id = s.local_sdp.as_ref().map_or(0, |l| l.origin.session_id);
         let codecs = &self.config.profile_of(Some(leg)).codecs;
-        match sdp::answer(&offer, codecs, s.local_rtp, session_id) {
+        match sdp::answer(&offer, codecs, s.sdp_rtp, session_id) {
             Ok((answer, stream)) => {
                 let answer = s.next_sdp(answer);
                 sip.answer_reoffer(leg, Some(&answer), now);
@@ -244,7 +249,7 @@ impl Switch {
         };
         let offer = sdp::offer(
             &self.config.profile_of(Some(leg)).codecs,
-            p.local_rtp,
+            p.sdp_rtp,
             0,
             direction,
         );

@@ -41,6 +41,9 @@ pub struct Session {
     pub outbound: bool,
     pub media: MediaId,
     pub local_rtp: SocketAddr,
+    /// The RTP address our SDP gives the peer: `local_rtp`, or the outside address
+    /// (`ext-rtp-ip`) for a peer beyond the NAT.
+    pub sdp_rtp: SocketAddr,
     /// What we last described to the peer (the version goes up with each change).
     pub local_sdp: Option<Sdp>,
     /// The stream the peer and we agreed on.

@@ -78,6 +78,7 @@ impl Rig {
                     name: "internal".into(),
                     context: "default".into(),
                     codecs: Offerable::default(),
+                    outside_rtp: None,
                 }],
                 domain: "example.test".into(),
                 users,

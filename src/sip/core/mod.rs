@@ -47,6 +47,8 @@ pub struct CoreConfig {
     pub index: u16,
     /// `ip:port` this profile is reached at (shown in `sofia status`).
     pub contact_host: String,
+    /// Behind NAT (`ext-sip-ip`): what peers outside the local network must see.
+    pub nat: Option<NatHost>,
     /// Addresses that mean "this box" in a Request-URI or To host, besides the domain.
     pub local_hosts: Vec<String>,
     pub limits: Limits,
@@ -65,6 +67,15 @@ pub struct CoreConfig {
     pub user_agent: String,
 }
 
+/// The profile's outside address (`ext-sip-ip` with the profile's port) and the
+/// networks that are inside (`local-network-acl`): a peer inside sees `contact_host`,
+/// a peer outside this address in our Via and Contact.
+#[derive(Clone, Debug)]
+pub struct NatHost {
+    pub external: String,
+    pub local_network: AddressCheck,
+}
+
 /// A yes or no on a source address: an ACL the app resolved (the core knows no ACLs).
 #[derive(Clone)]
 pub struct AddressCheck(pub std::sync::Arc<dyn Fn(IpAddr) -> bool + Send + Sync>);
@@ -78,6 +89,17 @@ impl AddressCheck {
 impl std::fmt::Debug for AddressCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("AddressCheck")
+    }
+}
+
+impl CoreConfig {
+    /// `ip:port` for our Via and Contact toward `peer`: the outside address when the
+    /// profile is behind NAT and the peer is not on the local network.
+    pub fn host_for(&self, peer: IpAddr) -> &str {
+        match &self.nat {
+            Some(nat) if !nat.local_network.allows(peer) => &nat.external,
+            _ => &self.contact_host,
+        }
     }
 }
 
@@ -188,6 +210,11 @@ impl SipCore {
 
     pub fn config(&self) -> &CoreConfig {
         &self.config
+    }
+
+    /// `ip:port` for our Via and Contact toward `peer` (see [`CoreConfig::host_for`]).
+    pub fn host_for(&self, peer: IpAddr) -> &str {
+        self.config.host_for(peer)
     }
 
     pub fn directory(&self) -> &Directory {

@@ -15,6 +15,7 @@ pub(crate) fn core() -> SipCore {
         profile: "internal".into(),
         index: 0,
         contact_host: "127.0.0.1:5060".into(),
+        nat: None,
         local_hosts: vec!["127.0.0.1".into()],
         limits: Limits::default(),
         tx: TxConfig::default(),

@@ -3,6 +3,7 @@
 //! Both deliver whole messages (a datagram, or one Content-Length-framed message from a
 //! stream) to the profile's driver, which feeds the sans-IO core.
 
+pub mod stun;
 pub mod tcp;
 pub mod udp;
 

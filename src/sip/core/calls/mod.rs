@@ -269,21 +269,23 @@ impl SipCore {
         format!("z9hG4bK{}", self.tags.next())
     }
 
-    fn via(&mut self, transport: TransportKind) -> String {
-        let t = match transport {
+    /// Our Via toward `peer` (its host per [`SipCore::host_for`]).
+    fn via(&mut self, peer: Peer) -> String {
+        let t = match peer.transport {
             TransportKind::Udp => "UDP",
             TransportKind::Tcp => "TCP",
         };
         let branch = self.branch();
         format!(
             "SIP/2.0/{t} {};branch={branch};rport",
-            self.config.contact_host
+            self.host_for(peer.addr.ip())
         )
     }
 
-    fn contact(&self, user: &str) -> String {
+    /// Our Contact toward `peer`.
+    fn contact(&self, user: &str, peer: Peer) -> String {
         let user = if user.is_empty() { "loopstart" } else { user };
-        format!("<sip:{user}@{}>", self.config.contact_host)
+        format!("<sip:{user}@{}>", self.host_for(peer.addr.ip()))
     }
 
     /// A request inside leg `id`'s dialog (BYE, ACK, re-INVITE), with the next CSeq
@@ -294,8 +296,8 @@ impl SipCore {
         method: Method,
         cseq: Option<u32>,
     ) -> Option<Request> {
-        let transport = self.legs.get(id)?.peer.transport;
-        let via = self.via(transport);
+        let peer = self.legs.get(id)?.peer;
+        let via = self.via(peer);
         let ua = self.config.user_agent.clone();
         let leg = self.legs.get_mut(id)?;
         let seq = match cseq {
@@ -363,7 +365,7 @@ impl SipCore {
                     })
                     .and_then(|u| u.user)
                     .unwrap_or_default();
-                resp.headers.push("Contact", self.contact(&user));
+                resp.headers.push("Contact", self.contact(&user, leg.peer));
             }
         }
         resp.headers.push("Server", self.config.user_agent.as_str());

@@ -28,7 +28,7 @@ impl SipCore {
             .clone()
             .unwrap_or_else(|| self.directory.domain.clone());
         let local = format!("\"{display}\" <sip:{}@{host}>", call.from_user);
-        let via = self.via(call.peer.transport);
+        let via = self.via(call.peer);
         let mut req = Request {
             method: Method::Invite,
             uri,
@@ -41,7 +41,8 @@ impl SipCore {
         req.headers.push("To", call.to.as_str());
         req.headers.push("Call-ID", call_id.as_str());
         req.headers.push("CSeq", "1 INVITE");
-        req.headers.push("Contact", self.contact(&call.from_user));
+        req.headers
+            .push("Contact", self.contact(&call.from_user, call.peer));
         req.headers
             .push("User-Agent", self.config.user_agent.as_str());
         req.headers.push("Allow", super::ALLOW);
@@ -138,7 +139,7 @@ impl SipCore {
         };
         let Some(leg) = self.legs.get(id) else { return };
         let (peer, user) = (leg.peer, local_user(&leg.local));
-        req.headers.push("Contact", self.contact(&user));
+        req.headers.push("Contact", self.contact(&user, peer));
         req.headers.push("Allow", super::ALLOW);
         set_sdp(&mut req.headers, &mut req.body, sdp);
         let tx = self.transactions.send_request(req, peer, now);
@@ -289,8 +290,8 @@ impl SipCore {
             if leg.login.is_none() || !(fresh || challenge.stale) {
                 return false;
             }
-            let transport = leg.peer.transport;
-            self.via(transport)
+            let peer = leg.peer;
+            self.via(peer)
         };
         let cnonce = self.tags.next();
         let Some(leg) = self.legs.get_mut(id) else {

@@ -265,3 +265,40 @@ fn many_users_register_in_one_run() {
         );
     }
 }
+
+#[test]
+fn apply_register_acl_refuses_sources_outside_it_with_403_and_still_challenges_inside() {
+    let gw = Gateway::builder()
+        .user(USER, PASS)
+        .profile_param("apply-register-acl", "127.0.0.1/32")
+        .start();
+    let outside = gw
+        .sipp("register.xml")
+        .user(USER, PASS)
+        .local_ip("127.0.0.2")
+        .run();
+    assert!(!outside.success());
+    assert!(
+        outside.messages.contains("SIP/2.0 403 Forbidden"),
+        "{}",
+        outside.report()
+    );
+    assert!(
+        !outside.messages.contains("SIP/2.0 401"),
+        "refused before any challenge: {}",
+        outside.report()
+    );
+    assert!(
+        gw.log().contains("outside apply-register-acl"),
+        "{}",
+        gw.log()
+    );
+    let inside = gw.sipp("register.xml").user(USER, PASS).run();
+    inside.assert_ok("REGISTER from inside the ACL", &gw.log());
+    assert!(
+        inside.messages.contains("SIP/2.0 401"),
+        "inside is still challenged: {}",
+        inside.report()
+    );
+    assert_eq!(gw.registrations().len(), 1);
+}

@@ -53,6 +53,7 @@ fn main() {
         accept_blind_reg: false,
         auth_calls: true,
         inbound_acl: None,
+        register_acl: None,
         user_agent: "loopstart-bench".into(),
     };
     let mut core = SipCore::new(config, dir, [7; 32], 1);

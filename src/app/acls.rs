@@ -56,6 +56,19 @@ impl SharedAcls {
         })))
     }
 
+    /// One check for several lists that must all allow (mod_sofia's
+    /// apply-register-acl). None when no list is named.
+    pub fn check_all(&self, names: &[String]) -> Option<AddressCheck> {
+        if names.is_empty() {
+            return None;
+        }
+        let shared = self.clone();
+        let names = names.to_vec();
+        Some(AddressCheck(Arc::new(move |ip| {
+            names.iter().all(|n| shared.allows(n, ip))
+        })))
+    }
+
     /// `reloadacl` and `acl <ip> <list>`.
     pub fn register_api(&self, registry: &mut ApiRegistry, conf_dir: PathBuf) {
         let for_reload = self.clone();

@@ -382,9 +382,19 @@ async fn bind_profile(
     acls.validate(&profile.apply_inbound_acl)
         .map_err(|e| StartError(format!("{}: apply-inbound-acl: {e}", profile.source)))?;
     let inbound_acl = acls.check(&profile.apply_inbound_acl);
+    acls.validate(&profile.apply_register_acl)
+        .map_err(|e| StartError(format!("{}: apply-register-acl: {e}", profile.source)))?;
+    let register_acl = acls.check_all(&profile.apply_register_acl);
     let outside = nat::outside(profile, acls);
     let mut core = SipCore::new(
-        core_config(config, index, profile, inbound_acl, outside.sip),
+        core_config(
+            config,
+            index,
+            profile,
+            inbound_acl,
+            register_acl,
+            outside.sip,
+        ),
         directory,
         secrets::random_secret(),
         u64::from_le_bytes([
@@ -521,6 +531,7 @@ fn core_config(
     index: usize,
     profile: &SipProfile,
     inbound_acl: Option<crate::sip::core::AddressCheck>,
+    register_acl: Option<crate::sip::core::AddressCheck>,
     nat: Option<crate::sip::core::NatHost>,
 ) -> CoreConfig {
     let mut local_hosts = vec![
@@ -575,6 +586,7 @@ fn core_config(
         accept_blind_reg: profile.accept_blind_reg,
         auth_calls: profile.auth_calls,
         inbound_acl,
+        register_acl,
         user_agent: profile.user_agent.clone(),
     }
 }

@@ -64,6 +64,8 @@ pub struct CoreConfig {
     /// `apply-inbound-acl`: sources whose INVITEs are taken without a challenge.
     /// With auth-calls off, only these and the profile's gateways may call in.
     pub inbound_acl: Option<AddressCheck>,
+    /// `apply-register-acl`: only these sources may register (all lists must allow).
+    pub register_acl: Option<AddressCheck>,
     pub user_agent: String,
 }
 

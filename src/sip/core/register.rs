@@ -38,6 +38,23 @@ impl SipCore {
         // so a malformed REGISTER got its 400 before any challenge.
         let user = es.to.uri.user.as_deref().unwrap_or_default();
         let local = self.is_local_host(&es.to.uri.host);
+        let ip = peer.addr.ip();
+        if self
+            .config
+            .register_acl
+            .as_ref()
+            .is_some_and(|acl| !acl.allows(ip))
+        {
+            // mod_sofia's apply-register-acl. Unlike mod_sofia, a source inside the list
+            // is still challenged: an address alone proves no one.
+            tracing::warn!(profile = %self.config.profile, peer = %peer.addr, %user,
+                "REGISTER from an address outside apply-register-acl: 403");
+            self.notices.push_back(CoreNotice::Forbidden {
+                source: ip,
+                reason: "REGISTER from outside the register ACL".into(),
+            });
+            return self.reply(req, es, 403, "Forbidden");
+        }
         if !self.config.accept_blind_reg {
             let asked = AuthFor::Register { user, local };
             if let AuthStep::Answer(resp) = self.authenticate(req, es, asked, peer, now_ms) {

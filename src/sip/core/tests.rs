@@ -16,6 +16,7 @@ pub(crate) fn core() -> SipCore {
         index: 0,
         contact_host: "127.0.0.1:5060".into(),
         nat: None,
+        register_acl: None,
         local_hosts: vec!["127.0.0.1".into()],
         limits: Limits::default(),
         tx: TxConfig::default(),

@@ -138,3 +138,23 @@ pub fn require(program: &str, package: &str) {
          (./scripts/install-test-deps.sh does)"
     );
 }
+
+/// Where `program` is: on PATH, else in the sbin dirs a non-root PATH often
+/// lacks (Debian installs kamailio in /usr/sbin).
+pub fn locate(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(std::path::PathBuf::from))
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+/// Like [`require`], also looking in the sbin dirs: the program's path.
+pub fn require_located(program: &str, package: &str) -> std::path::PathBuf {
+    locate(program).unwrap_or_else(|| {
+        panic!(
+            "`{program}` not found on PATH nor in /usr/sbin: install Debian package \
+             `{package}` (./scripts/install-test-deps.sh does)"
+        )
+    })
+}

@@ -744,14 +744,15 @@ fn unauthenticated_callers_land_in_the_public_context() {
         .join()
         .expect("callee")
         .assert_ok("callee", &gw.log());
-    // 1099 is not let through from outside: no route in public.
+    // 1099 is not let through from outside: public's catch-all rejects it, logged.
     let run = Sipp::new("uac_noauth.xml", gw.sip_addr())
         .user("5551234", "unused")
         .key("dest", "1099")
         .pause_ms(300)
         .run();
     assert!(!run.success());
-    assert!(run.messages.contains("SIP/2.0 404"), "{}", run.report());
+    assert!(run.messages.contains("SIP/2.0 603 Decline"), "{}", run.report());
+    assert!(gw.log().contains("unknown DID 1099 from 127.0.0.1"), "{}", gw.log());
 }
 
 #[test]

@@ -164,6 +164,13 @@ fn the_gateway_registers_with_digest_and_refreshes_before_expiry() {
         "{}",
         run.report()
     );
+    // mod_sofia's Contact for a gateway: gw+NAME, so the carrier's calls to it are known.
+    assert!(
+        run.messages
+            .contains(&format!("Contact: <sip:gw+carrier@127.0.0.1:{external}>")),
+        "{}",
+        run.report()
+    );
     wait_field(&gw, "State", "REGED", Duration::from_secs(5));
     assert_eq!(gateway_field(&gw, "Status"), "UP");
     let table = gw.api("sofia status");
@@ -308,7 +315,10 @@ fn a_phone_dials_out_through_the_gateway_with_its_caller_id_and_rtp_both_ways() 
 
 #[test]
 fn a_did_from_the_carrier_rings_its_extension_and_unknown_dids_are_rejected() {
-    let t = trunked(r#"<param name="register" value="false"/>"#);
+    let t = trunked(
+        r#"<param name="register" value="false"/>
+      <param name="extension" value="5551000"/>"#,
+    );
     let gw = &t.gw;
     let port = common::ports::free_udp_tcp_port();
     Sipp::new("register.xml", gw.sip_addr())
@@ -334,6 +344,24 @@ fn a_did_from_the_carrier_rings_its_extension_and_unknown_dids_are_rejected() {
         .expect("callee")
         .assert_ok("1001 answering", &gw.log());
     assert_eq!(gateway_field(gw, "CallsIN"), "1");
+
+    // A call to the Contact the gateway registers (gw+carrier) means its extension.
+    let callee = Sipp::new("uas_answer.xml", gw.sip_addr())
+        .local_port(port)
+        .pause_ms(200)
+        .timeout(Duration::from_secs(20));
+    let callee = thread::spawn(move || callee.run());
+    thread::sleep(Duration::from_millis(200));
+    carrier("uac_noauth.xml", t.carrier)
+        .key("dest", "gw+carrier")
+        .pause_ms(300)
+        .target(t.external)
+        .run()
+        .assert_ok("call to the gateway's registered Contact", &gw.log());
+    callee
+        .join()
+        .expect("callee")
+        .assert_ok("1001 answering the gateway's extension", &gw.log());
 
     let unknown = carrier("uac_noauth.xml", t.carrier)
         .key("dest", "5559999")

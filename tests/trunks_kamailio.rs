@@ -261,7 +261,8 @@ fn assert_registered(t: &Trunked, edge: &Kamailio) {
     );
     edge.wait_log(
         &format!(
-            "registered {GW_USER} contact <sip:{GW_USER}@127.0.0.1:{}>",
+            // mod_sofia's Contact for a gateway: gw+NAME.
+            "registered {GW_USER} contact <sip:gw+carrier@127.0.0.1:{}>",
             t.external
         ),
         Duration::from_secs(1),
@@ -272,7 +273,7 @@ fn assert_registered(t: &Trunked, edge: &Kamailio) {
         dump.stdout.contains(&format!("AoR: {GW_USER}"))
             && dump
                 .stdout
-                .contains(&format!("Address: sip:{GW_USER}@127.0.0.1:{}", t.external)),
+                .contains(&format!("Address: sip:gw+carrier@127.0.0.1:{}", t.external)),
         "Kamailio's location table lacks the gateway:\n{}",
         dump.stdout
     );

@@ -36,7 +36,12 @@ pub fn setup(
             registrar: strip_scheme(&gw.register_proxy).to_string(),
             from_user: gw.from_user.clone(),
             from_domain: gw.from_domain.clone(),
-            extension: gw.extension.clone(),
+            extension: if gw.extension_in_contact {
+                gw.extension.clone()
+            } else {
+                format!("gw+{}", gw.name)
+            },
+            contact_params: gw.contact_params.clone(),
             register: gw.register,
             expire_seconds: gw.expire_seconds,
             retry_seconds: gw.retry_seconds,
@@ -47,6 +52,7 @@ pub fn setup(
         register_to,
         proxy,
         uri_host: strip_scheme(&gw.register_proxy).to_string(),
+        extension: gw.extension.clone(),
         caller_id_in_from: gw.caller_id_in_from,
         cid_type: gw.cid_type.clone(),
         context: gw

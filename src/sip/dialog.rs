@@ -53,8 +53,12 @@ pub struct IncomingCall {
     pub sdp: Option<Sdp>,
     /// `X-` headers, passed on as `sip_h_X-...` variables.
     pub x_headers: Vec<(String, String)>,
-    /// The carrier gateway whose address the call came from.
+    /// The carrier gateway the call came through (from its address, or to the
+    /// Contact it registered, `gw+NAME`).
     pub gateway: Option<String>,
+    /// Where to route it instead of the profile's context (the gateway's `context`,
+    /// for a call to its registered Contact, as mod_sofia does).
+    pub context: Option<String>,
 }
 
 /// Why a leg ended from the far side.

@@ -35,8 +35,11 @@ pub struct RegConfig {
     pub registrar: String,
     pub from_user: String,
     pub from_domain: String,
-    /// `extension` (user part of our Contact; the username when unset).
+    /// The user part of the Contact we register: `gw+NAME`, or the `extension` with
+    /// `extension-in-contact` (as mod_sofia builds it).
     pub extension: String,
+    /// `contact-params`, appended to that Contact's URI.
+    pub contact_params: Option<String>,
     /// `register`: false makes the gateway NOREG.
     pub register: bool,
     /// `expire-seconds`.
@@ -290,8 +293,10 @@ impl Registration {
         req.headers.push("To", format!("<{aor}>"));
         req.headers.push("Call-ID", self.call_id.as_str());
         req.headers.push("CSeq", format!("{} REGISTER", self.cseq));
-        req.headers
-            .push("Contact", format!("<sip:{}@{}>", cfg.extension, cfg.local));
+        req.headers.push(
+            "Contact",
+            format!("<sip:{}@{}{}>", cfg.extension, cfg.local, params(cfg)),
+        );
         req.headers.push("Expires", expires.to_string());
         req.headers.push("User-Agent", cfg.user_agent.as_str());
         if let Some((header, c)) = challenge {
@@ -310,6 +315,18 @@ impl Registration {
             req.headers.push(header, creds.to_string());
         }
         req
+    }
+}
+
+/// `;contact-params` for the Contact URI (empty when there are none).
+fn params(cfg: &RegConfig) -> String {
+    match cfg
+        .contact_params
+        .as_deref()
+        .map(|p| p.trim_start_matches(';'))
+    {
+        Some(p) if !p.is_empty() => format!(";{p}"),
+        _ => String::new(),
     }
 }
 
@@ -346,6 +363,7 @@ mod tests {
             from_user: "acme".into(),
             from_domain: "sip.carrier.test".into(),
             extension: "acme".into(),
+            contact_params: None,
             register: true,
             expire_seconds: 600,
             retry_seconds: 30,

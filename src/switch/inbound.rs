@@ -40,7 +40,10 @@ impl Switch {
                 .filter(|c| !c.is_empty())
                 .cloned()
                 .unwrap_or_else(|| "default".into()),
-            None => self.config.profile_of(Some(leg)).context.clone(),
+            None => call
+                .context
+                .clone()
+                .unwrap_or_else(|| self.config.profile_of(Some(leg)).context.clone()),
         };
         let source = call.source.addr;
         let profile = CallerProfile {
@@ -99,7 +102,8 @@ impl Switch {
             channel.set("sip_user_agent", ua);
         }
         if let Some(gw) = &call.gateway {
-            channel.set("sip_gateway_name", gw);
+            // mod_sofia's name on inbound legs (outbound ones say sip_gateway_name).
+            channel.set("sip_gateway", gw);
         }
         for (n, v) in &call.x_headers {
             channel.set(&format!("sip_h_{n}"), v);

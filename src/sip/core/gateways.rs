@@ -28,6 +28,9 @@ pub struct GatewaySetup {
     pub proxy: Peer,
     /// The host of the Request-URI and To of calls (`register-proxy` as written).
     pub uri_host: String,
+    /// `extension`: the destination of calls the carrier sends to our registered
+    /// Contact (`gw+NAME`); `auto_to_user` takes the To user.
+    pub extension: String,
     /// `caller-id-in-from`: the caller's number as From user.
     pub caller_id_in_from: bool,
     /// `cid-type` (`pid`, `rpid`, `none`).
@@ -126,6 +129,12 @@ impl SipCore {
 
     pub fn gateway(&self, name: &str) -> Option<&Gateway> {
         self.gateways.iter().find(|g| g.name() == name)
+    }
+
+    /// The gateway whose registered Contact user (`gw+NAME`) a Request-URI user is.
+    pub fn registered_gateway(&self, uri_user: &str) -> Option<&Gateway> {
+        let name = uri_user.strip_prefix("gw+")?;
+        self.gateway(name.split('@').next().unwrap_or(name))
     }
 
     /// The gateway a request from `ip` comes from.

@@ -356,6 +356,11 @@ impl SipCore {
                 resp.set_to_tag(&leg.local_tag);
             }
             if (101..300).contains(&code) && req.method == Method::Invite {
+                // RFC 3261 §12.1.1: the route set goes back in every response that
+                // makes or confirms the dialog, or a proxy's ACK and BYE find no way.
+                for rr in req.headers.get_all("Record-Route") {
+                    resp.headers.push("Record-Route", rr);
+                }
                 let user = Uri::parse(&leg.local)
                     .ok()
                     .or_else(|| {

@@ -188,19 +188,34 @@ impl SipCore {
             .take(32)
             .map(|h| (h.name.to_string(), h.value.to_string()))
             .collect();
+        let mut destination = req.uri.user.clone().unwrap_or_default();
+        let mut context = None;
+        let mut gateway = gateway;
+        if let Some(g) = self.registered_gateway(&destination) {
+            // A call to the Contact a gateway registered (mod_sofia's `gw+NAME`): the
+            // gateway's extension is what was dialled, its context where it goes.
+            let to_user = es.to.uri.user.clone().unwrap_or_default();
+            destination = match g.setup.extension.as_str() {
+                "auto_to_user" | "auto" | "" => to_user,
+                ext => ext.to_string(),
+            };
+            context = Some(g.setup.context.clone());
+            gateway = Some(g.name().to_string());
+        }
         let call = IncomingCall {
             call_id,
             auth_user,
             from_user: es.from.uri.user.clone().unwrap_or_default(),
             from_display: es.from.display.clone(),
             from_host: es.from.uri.host.to_string(),
-            destination: req.uri.user.clone().unwrap_or_default(),
+            destination,
             to_user: es.to.uri.user.clone().unwrap_or_default(),
             source: peer,
             user_agent: req.headers.get("User-Agent").map(str::to_string),
             sdp,
             x_headers,
             gateway,
+            context,
         };
         self.call_events.push_back(CallEvent::Incoming {
             leg: id,

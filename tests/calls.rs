@@ -751,8 +751,16 @@ fn unauthenticated_callers_land_in_the_public_context() {
         .pause_ms(300)
         .run();
     assert!(!run.success());
-    assert!(run.messages.contains("SIP/2.0 603 Decline"), "{}", run.report());
-    assert!(gw.log().contains("unknown DID 1099 from 127.0.0.1"), "{}", gw.log());
+    assert!(
+        run.messages.contains("SIP/2.0 603 Decline"),
+        "{}",
+        run.report()
+    );
+    assert!(
+        gw.log().contains("unknown DID 1099 from 127.0.0.1"),
+        "{}",
+        gw.log()
+    );
 }
 
 #[test]

@@ -582,3 +582,40 @@ fn behind_nat_the_carrier_sees_the_outside_address_in_via_contact_and_sdp() {
         phone.report()
     );
 }
+
+#[test]
+fn unregister_takes_the_gateway_down_and_register_brings_it_back() {
+    let port = carrier_port();
+    let registrar = carrier("carrier_register_cycle.xml", port);
+    let registrar = thread::spawn(move || registrar.run());
+    thread::sleep(Duration::from_millis(300));
+    let external = common::ports::free_udp_tcp_port();
+    let gw = Gateway::builder()
+        .user("1001", "secret1001")
+        .file(
+            "sip_profiles/external.xml",
+            &external_profile(external, port, ""),
+        )
+        .start();
+    wait_field(&gw, "State", "REGED", Duration::from_secs(5));
+    assert!(gw
+        .api("sofia profile external unregister carrier")
+        .contains("+OK"));
+    // mod_sofia's state after an unregistration: DOWN, and no retry of its own.
+    wait_field(&gw, "State", "DOWN", Duration::from_secs(2));
+    assert_eq!(gateway_field(&gw, "Status"), "DOWN");
+    thread::sleep(Duration::from_millis(500));
+    assert!(gw
+        .api("sofia profile external register carrier")
+        .contains("+OK"));
+    wait_field(&gw, "State", "REGED", Duration::from_secs(5));
+    assert_eq!(gateway_field(&gw, "Status"), "UP");
+    registrar.join().expect("carrier").assert_ok(
+        "carrier: register, unregister (Expires 0), register",
+        &gw.log(),
+    );
+    assert!(gw
+        .try_api("sofia profile external unregister nosuch")
+        .all()
+        .contains("Invalid gateway"));
+}

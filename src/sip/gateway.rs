@@ -480,4 +480,54 @@ mod tests {
         assert!(reg.poll_timeout().is_none());
         assert!(reg.handle_timeout(t0 + Duration::from_secs(3600)).is_none());
     }
+
+    /// Registered, then as the operator and the pings drive it: unregister sends
+    /// Expires 0 (answering its challenge once) and stays DOWN with no timer;
+    /// register_now starts again; a lost connection fails and retries after
+    /// retry-seconds, without the failure multiplier.
+    #[test]
+    fn unregister_register_again_and_a_lost_connection() {
+        let t0 = Instant::now();
+        let mut reg = Registration::new(config(), "abcdef0123456789", t0);
+        let first = reg.handle_timeout(t0).expect("REGISTER");
+        assert!(reg
+            .on_response(&reply(&first, 200, &[("Expires", "600")]), t0)
+            .is_none());
+        assert_eq!(reg.state(), RegState::Reged);
+
+        let bye = reg.unregister().expect("an unregistration");
+        assert_eq!(bye.headers.get("Expires"), Some("0"));
+        assert_eq!(reg.state(), RegState::Down);
+        assert_eq!(reg.poll_timeout(), None);
+        let challenge = r#"Digest realm="sip.carrier.test", nonce="u1", qop="auth""#;
+        let again = reg
+            .on_response(&reply(&bye, 401, &[("WWW-Authenticate", challenge)]), t0)
+            .expect("the unregistration's challenge is answered");
+        assert_eq!(again.headers.get("Expires"), Some("0"));
+        assert!(again.headers.get("Authorization").is_some());
+        // The same challenge again is not answered twice.
+        assert!(reg
+            .on_response(&reply(&again, 401, &[("WWW-Authenticate", challenge)]), t0)
+            .is_none());
+        assert_eq!(reg.state(), RegState::Down);
+        // Unregistering while not registered sends nothing.
+        assert!(reg.unregister().is_none());
+
+        let t1 = t0 + Duration::from_secs(10);
+        reg.register_now(t1);
+        assert_eq!(reg.state(), RegState::Unreged);
+        let fresh = reg.handle_timeout(t1).expect("REGISTER again");
+        assert_eq!(fresh.headers.get("Expires"), Some("600"));
+        assert!(reg
+            .on_response(&reply(&fresh, 200, &[("Expires", "600")]), t1)
+            .is_none());
+        assert_eq!(reg.state(), RegState::Reged);
+
+        // Pings stopped being answered: FAIL_WAIT, retry in retry-seconds (30).
+        reg.failures = 3;
+        reg.connection_lost(t1);
+        assert_eq!(reg.state(), RegState::FailWait);
+        assert_eq!(reg.last_status, Some(908));
+        assert_eq!(reg.poll_timeout(), Some(t1 + Duration::from_secs(30)));
+    }
 }

@@ -226,7 +226,10 @@ impl Pinger {
         let was = std::mem::replace(&mut self.reg, state);
         match state {
             RegState::Reged if was != RegState::Reged => self.set_status(GatewayStatus::Up, now),
-            RegState::Failed | RegState::FailWait => self.set_status(GatewayStatus::Down, now),
+            // Failed, or unregistered by the operator (mod_sofia's UNREGISTER: DOWN).
+            RegState::Failed | RegState::FailWait | RegState::Down => {
+                self.set_status(GatewayStatus::Down, now)
+            }
             _ => {}
         }
         self.change_from(before)

@@ -177,6 +177,7 @@ impl Driver {
     pub async fn run(mut self) {
         let mut buf = vec![0u8; udp::MAX_DATAGRAM];
         let far = Duration::from_secs(3600);
+        let mut next_io = 0;
         loop {
             let cores = self.sip.iter().filter_map(SipCore::poll_timeout).min();
             let deadline = match (cores, self.switch.poll_timeout()) {
@@ -184,9 +185,15 @@ impl Driver {
                 (a, b) => a.or(b).unwrap_or_else(|| Instant::now() + far),
             };
             tokio::select! {
-                wake = std::future::poll_fn(|cx| poll_transports(&mut self.io, cx)) => match wake {
-                    Wake::Datagrams(i) => self.read_datagrams(i, &mut buf).await,
-                    Wake::Stream(i, ev) => self.on_stream(i, ev),
+                wake = std::future::poll_fn(|cx| poll_transports(&mut self.io, next_io, cx)) => match wake {
+                    Wake::Datagrams(i) => {
+                        next_io = i + 1;
+                        self.read_datagrams(i, &mut buf).await
+                    }
+                    Wake::Stream(i, ev) => {
+                        next_io = i + 1;
+                        self.on_stream(i, ev)
+                    }
                 },
                 Some(q) = self.queries.recv() => {
                     let answer = match q.job {
@@ -454,10 +461,19 @@ impl Driver {
     }
 }
 
-/// Which profile's transports have something to read; pending when none has.
-fn poll_transports(io: &mut [ProfileIo], cx: &mut std::task::Context<'_>) -> std::task::Poll<Wake> {
+/// Which profile's transports have something to read, looking first at `first` (the
+/// one after the last served, so a flooded profile cannot starve the others);
+/// pending when none has.
+fn poll_transports(
+    io: &mut [ProfileIo],
+    first: usize,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<Wake> {
     use std::task::Poll;
-    for (i, p) in io.iter_mut().enumerate() {
+    let n = io.len();
+    for k in 0..n {
+        let i = (first + k) % n;
+        let Some(p) = io.get_mut(i) else { continue };
         if let Some(u) = &p.udp {
             if u.socket.poll_recv_ready(cx).is_ready() {
                 return Poll::Ready(Wake::Datagrams(i));

@@ -402,14 +402,16 @@ async fn bind_profile(
         ]),
     );
     let suffix = format!("@{}", domain.name);
-    // A binding belongs to the profile it registered on (older records name none:
-    // they go to the first).
+    // A binding belongs to the profile it registered on. Records from before there
+    // were several profiles name none: they were the phones' profile's.
+    let phones_profile = profile.name == "internal"
+        || (index == 0 && !config.profiles.iter().any(|p| p.name == "internal"));
     let mine: Vec<Binding> = restored
         .iter()
         .filter(|b| b.aor.ends_with(&suffix))
         .filter(|b| match b.profile.as_deref() {
             Some(p) => p == profile.name,
-            None => index == 0,
+            None => phones_profile,
         })
         .cloned()
         .collect();

@@ -253,7 +253,8 @@ fn a_phone_dials_out_through_the_gateway_with_its_caller_id_and_rtp_both_ways() 
     let t = trunked(
         r#"<param name="register" value="false"/>
       <param name="caller-id-in-from" value="true"/>
-      <param name="cid-type" value="pid"/>"#,
+      <param name="cid-type" value="pid"/>
+      <param name="codec-prefs" value="PCMA"/>"#,
     );
     let gw = &t.gw;
     let carrier_rtp = UdpSocket::bind((CARRIER_IP, 0)).expect("carrier RTP");
@@ -305,6 +306,16 @@ fn a_phone_dials_out_through_the_gateway_with_its_caller_id_and_rtp_both_ways() 
         far.messages.contains("Authorization: Digest"),
         "{}",
         far.report()
+    );
+    // The gateway's codec-prefs, not the profile's, in the offer to the carrier.
+    let offer = far
+        .messages
+        .lines()
+        .find(|l| l.trim_start().starts_with("m=audio"))
+        .unwrap_or_default();
+    assert!(
+        offer.contains("RTP/AVP 8") && !offer.contains(" 0 "),
+        "offer to the carrier: {offer}"
     );
     assert!(
         gateway_field(gw, "CallsOUT") == "1",
@@ -618,4 +629,36 @@ fn unregister_takes_the_gateway_down_and_register_brings_it_back() {
         .try_api("sofia profile external unregister nosuch")
         .all()
         .contains("Invalid gateway"));
+}
+
+#[test]
+fn register_transport_tcp_registers_over_a_connection_the_gateway_opens() {
+    let port = carrier_port();
+    let registrar = carrier("carrier_register.xml", port)
+        .key("grant", "4")
+        .tcp();
+    let registrar = thread::spawn(move || registrar.run());
+    thread::sleep(Duration::from_millis(300));
+    let external = common::ports::free_udp_tcp_port();
+    let gw = Gateway::builder()
+        .user("1001", "secret1001")
+        .file(
+            "sip_profiles/external.xml",
+            &external_profile(
+                external,
+                port,
+                r#"<param name="register-transport" value="tcp"/>"#,
+            ),
+        )
+        .start();
+    let run = registrar.join().expect("carrier");
+    run.assert_ok("carrier registrar over TCP (two rounds)", &gw.log());
+    assert!(
+        run.messages
+            .contains(&format!("Via: SIP/2.0/TCP 127.0.0.1:{external};"))
+            && run.messages.contains(";transport=tcp>"),
+        "{}",
+        run.report()
+    );
+    wait_field(&gw, "State", "REGED", Duration::from_secs(5));
 }

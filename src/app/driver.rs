@@ -9,6 +9,7 @@ use crate::media::engine::{MediaCommand, MediaEngine, MediaEvent, RtpStats};
 use crate::sip::core::{CoreNotice, SipCore, StoreOp};
 use crate::sip::profiles::Profiles;
 use crate::sip::transaction::{Peer, TransportKind};
+use crate::sip::transport::tcp;
 use crate::sip::transport::udp::{self, UdpEndpoint};
 use crate::sip::transport::StreamEvent;
 use crate::store::{Binding, Durability, Tree};
@@ -110,15 +111,31 @@ pub struct ProfileIo {
     pub streams: mpsc::Receiver<StreamEvent>,
     /// Where to write to each TCP peer.
     writers: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+    /// For connections we open (a trunk over TCP): where their events go, and their
+    /// limits.
+    connect: (mpsc::Sender<StreamEvent>, tcp::TcpLimits),
 }
 
 impl ProfileIo {
-    pub fn new(udp: Option<Arc<UdpEndpoint>>, streams: mpsc::Receiver<StreamEvent>) -> ProfileIo {
+    pub fn new(
+        udp: Option<Arc<UdpEndpoint>>,
+        streams: (mpsc::Sender<StreamEvent>, mpsc::Receiver<StreamEvent>),
+        limits: tcp::TcpLimits,
+    ) -> ProfileIo {
         ProfileIo {
             udp,
-            streams,
+            streams: streams.1,
             writers: HashMap::new(),
+            connect: (streams.0, limits),
         }
+    }
+
+    /// The connection to `peer`, opened when there is none.
+    fn writer(&mut self, peer: SocketAddr) -> &mpsc::Sender<Vec<u8>> {
+        let (events, limits) = &self.connect;
+        self.writers
+            .entry(peer)
+            .or_insert_with(|| tcp::connect(peer, *limits, events.clone()))
     }
 }
 
@@ -395,25 +412,21 @@ impl Driver {
 
     /// Sends what every core has queued, each through its own profile's transports.
     async fn send_transmits(&mut self) {
-        for (core, io) in self.sip.iter_mut().zip(&self.io) {
-            let udp = io.udp.as_deref().map(|u| &u.socket);
+        for (core, io) in self.sip.iter_mut().zip(self.io.iter_mut()) {
             while let Some(d) = core.poll_transmit() {
                 match d.peer.transport {
                     TransportKind::Udp => {
-                        if let Some(sock) = udp {
-                            udp::send(sock, &d.bytes, d.peer.addr).await;
+                        if let Some(u) = &io.udp {
+                            udp::send(&u.socket, &d.bytes, d.peer.addr).await;
                         }
                     }
-                    TransportKind::Tcp => match io.writers.get(&d.peer.addr) {
-                        Some(w) => {
-                            if w.try_send(d.bytes).is_err() {
-                                tracing::debug!(peer = %d.peer.addr, "TCP connection backlogged or closed: message dropped");
-                            }
+                    // A peer with no connection yet (a carrier we register to over
+                    // TCP) gets one.
+                    TransportKind::Tcp => {
+                        if io.writer(d.peer.addr).try_send(d.bytes).is_err() {
+                            tracing::debug!(peer = %d.peer.addr, "TCP connection backlogged or closed: message dropped");
                         }
-                        None => {
-                            tracing::debug!(peer = %d.peer.addr, "no TCP connection to peer: message dropped")
-                        }
-                    },
+                    }
                 }
             }
             while let Some(n) = core.poll_notice() {

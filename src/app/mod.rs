@@ -440,16 +440,20 @@ async fn bind_profile(
         None
     };
     let (stream_tx, stream_rx) = mpsc::channel::<StreamEvent>(1024);
+    let limits = tcp::TcpLimits {
+        max_connections: 1024,
+        idle_timeout: Duration::from_secs(3600),
+        wire: wire_limits(config),
+    };
     if profile.tcp {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| bind_error("SIP TCP", addr, &profile.source, e))?;
-        let limits = tcp::TcpLimits {
-            max_connections: 1024,
-            idle_timeout: Duration::from_secs(3600),
-            wire: wire_limits(config),
-        };
-        tasks.push(tokio::spawn(tcp::accept_loop(listener, limits, stream_tx)));
+        tasks.push(tokio::spawn(tcp::accept_loop(
+            listener,
+            limits,
+            stream_tx.clone(),
+        )));
     }
     let gateways = match profile.gateways.len() {
         0 => String::new(),
@@ -459,11 +463,11 @@ async fn bind_profile(
         calls: crate::switch::ProfileCalls {
             name: profile.name.clone(),
             context: profile.context.clone(),
-            codecs: offerable(profile),
+            codecs: offerable(&profile.codec_prefs),
             outside_rtp: outside.rtp,
         },
         core,
-        io: driver::ProfileIo::new(udp, stream_rx),
+        io: driver::ProfileIo::new(udp, (stream_tx, stream_rx), limits),
         tasks,
         summary: format!(
             "sip profile {} on {addr} ({}{}), {} users, {} registrations restored{gateways}",
@@ -486,11 +490,10 @@ impl crate::switch::MediaPorts for MediaPorts {
     }
 }
 
-/// The codecs a profile offers and accepts, from its codec-prefs.
-fn offerable(profile: &SipProfile) -> crate::sip::sdp::Offerable {
+/// The codecs a profile (or a gateway) offers and accepts, from its codec-prefs.
+fn offerable(codec_prefs: &[String]) -> crate::sip::sdp::Offerable {
     use crate::sip::sdp::Codec;
-    let codecs: Vec<Codec> = profile
-        .codec_prefs
+    let codecs: Vec<Codec> = codec_prefs
         .iter()
         .filter_map(|c| match c.to_ascii_uppercase().split('@').next() {
             Some("PCMU") => Some(Codec::Pcmu),

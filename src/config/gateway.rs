@@ -144,10 +144,7 @@ fn gateway(el: &Element, diags: &mut Diags) -> Option<Gateway> {
             "register" => register = boolean(p, diags).unwrap_or(register),
             "register-transport" => match p.value.trim().to_ascii_lowercase().as_str() {
                 "udp" => register_transport = RegisterTransport::Udp,
-                "tcp" => diags.error(
-                    &p.source,
-                    "register-transport tcp: trunks over TCP are not supported yet (loopstart opens no outgoing TCP connections); use udp",
-                ),
+                "tcp" => register_transport = RegisterTransport::Tcp,
                 other => diags.error(
                     &p.source,
                     format!("register-transport {other:?}: use udp or tcp"),

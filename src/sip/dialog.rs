@@ -174,6 +174,8 @@ pub struct GatewayRoute {
     pub login: Login,
     /// The gateway's `cid-type` (`pid` adds P-Asserted-Identity).
     pub cid_type: Option<String>,
+    /// The gateway's `codec-prefs`, when it has its own.
+    pub codecs: Option<crate::sip::sdp::Offerable>,
 }
 
 /// Why a gateway cannot take a call now (FreeSWITCH's causes).

@@ -50,6 +50,8 @@ pub struct RegConfig {
     pub timeout_seconds: u32,
     /// `ip:port` of our profile, for Via and Contact.
     pub local: String,
+    /// `register-transport` tcp: Via says TCP, the Contact `;transport=tcp`.
+    pub tcp: bool,
     pub user_agent: String,
 }
 
@@ -283,8 +285,11 @@ impl Registration {
         req.headers.push(
             "Via",
             format!(
-                "SIP/2.0/UDP {};branch=z9hG4bK{}{};rport",
-                cfg.local, self.from_tag, self.cseq
+                "SIP/2.0/{} {};branch=z9hG4bK{}{};rport",
+                if cfg.tcp { "TCP" } else { "UDP" },
+                cfg.local,
+                self.from_tag,
+                self.cseq
             ),
         );
         req.headers.push("Max-Forwards", "70");
@@ -318,16 +323,23 @@ impl Registration {
     }
 }
 
-/// `;contact-params` for the Contact URI (empty when there are none).
+/// `;transport=tcp` and `;contact-params` for the Contact URI (empty when neither).
 fn params(cfg: &RegConfig) -> String {
-    match cfg
+    let mut out = String::new();
+    if cfg.tcp {
+        out.push_str(";transport=tcp");
+    }
+    if let Some(p) = cfg
         .contact_params
         .as_deref()
         .map(|p| p.trim_start_matches(';'))
     {
-        Some(p) if !p.is_empty() => format!(";{p}"),
-        _ => String::new(),
+        if !p.is_empty() {
+            out.push(';');
+            out.push_str(p);
+        }
     }
+    out
 }
 
 fn secs(s: u32) -> Duration {
@@ -369,6 +381,7 @@ mod tests {
             retry_seconds: 30,
             timeout_seconds: 20,
             local: "192.0.2.2:5080".into(),
+            tcp: false,
             user_agent: "loopstart".into(),
         }
     }

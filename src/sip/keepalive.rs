@@ -82,6 +82,8 @@ pub struct PingConfig {
     pub domain: String,
     /// `ip:port` of our profile, for Via.
     pub local: String,
+    /// The gateway is reached over TCP (Via says so).
+    pub tcp: bool,
     /// `ping-user-agent`, else the profile's user agent.
     pub user_agent: String,
     /// `contact-in-ping`: the Contact we register with, sent in pings too.
@@ -342,8 +344,11 @@ impl Pinger {
         req.headers.push(
             "Via",
             format!(
-                "SIP/2.0/UDP {};branch=z9hG4bK{}p{};rport",
-                cfg.local, self.from_tag, self.cseq
+                "SIP/2.0/{} {};branch=z9hG4bK{}p{};rport",
+                if cfg.tcp { "TCP" } else { "UDP" },
+                cfg.local,
+                self.from_tag,
+                self.cseq
             ),
         );
         req.headers.push("Max-Forwards", "70");
@@ -372,6 +377,7 @@ mod tests {
             target: Uri::parse("sip:sip.carrier.test:5070").expect("test URI"),
             domain: "sip.carrier.test".into(),
             local: "192.0.2.2:5080".into(),
+            tcp: false,
             user_agent: "loopstart".into(),
             contact: None,
             register,

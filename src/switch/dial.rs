@@ -38,6 +38,8 @@ struct Destination {
     gateway: Option<String>,
     /// The gateway's `cid-type`, when the call's `sip_cid_type` does not say.
     cid_type: Option<String>,
+    /// What to offer, when not the profile's codecs (a gateway's `codec-prefs`).
+    codecs: Option<crate::sip::sdp::Offerable>,
 }
 
 /// `sip_cid_type` for the B-leg (its own variables first, then the caller's):
@@ -197,6 +199,7 @@ impl Switch {
                         login: Some(route.login),
                         gateway: Some(route.gateway),
                         cid_type: route.cid_type,
+                        codecs: route.codecs,
                     };
                     self.start_b_leg(id, leg, dest, sip, clock);
                 }
@@ -262,6 +265,7 @@ impl Switch {
                     login: None,
                     gateway: None,
                     cid_type: None,
+                    codecs: None,
                 })
             })
             .collect()
@@ -336,12 +340,11 @@ impl Switch {
             .config
             .profile(dest.profile)
             .sdp_address(local_rtp, dest.peer.addr.ip());
-        let offer = sdp::offer(
-            &self.config.profile(dest.profile).codecs,
-            sdp_rtp,
-            clock.unix_us,
-            Direction::SendRecv,
-        );
+        let codecs = dest
+            .codecs
+            .as_ref()
+            .unwrap_or(&self.config.profile(dest.profile).codecs);
+        let offer = sdp::offer(codecs, sdp_rtp, clock.unix_us, Direction::SendRecv);
         if dest.gateway.is_some()
             && cid_type(&vars, owner_cid.as_deref()).or(dest.cid_type.as_deref()) == Some("pid")
         {

@@ -31,6 +31,8 @@ pub struct GatewaySetup {
     /// `extension`: the destination of calls the carrier sends to our registered
     /// Contact (`gw+NAME`); `auto_to_user` takes the To user.
     pub extension: String,
+    /// `codec-prefs`: what calls through this carrier offer (the profile's if None).
+    pub codecs: Option<crate::sip::sdp::Offerable>,
     /// `caller-id-in-from`: the caller's number as From user.
     pub caller_id_in_from: bool,
     /// `cid-type` (`pid`, `rpid`, `none`).
@@ -101,6 +103,7 @@ impl SipCore {
             },
             domain: r.from_domain.clone(),
             local: r.local.clone(),
+            tcp: r.tcp,
             user_agent: r.user_agent.clone(),
             contact: None,
             register: r.register,
@@ -178,6 +181,7 @@ impl SipCore {
                 password: r.password.clone(),
             },
             cid_type: s.cid_type.clone(),
+            codecs: s.codecs.clone(),
         })
     }
 

@@ -58,15 +58,55 @@ pub async fn accept_loop(
     }
 }
 
+/// How long an outgoing connection may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens a connection to `peer` (a carrier's proxy, for a trunk over TCP) and serves
+/// it like an accepted one. The returned writer takes messages at once; they leave when
+/// the connection is up, and are dropped (logged) if it never comes.
+pub fn connect(
+    peer: SocketAddr,
+    limits: TcpLimits,
+    events: mpsc::Sender<StreamEvent>,
+) -> mpsc::Sender<Vec<u8>> {
+    let (out_tx, out_rx) = mpsc::channel::<Vec<u8>>(64);
+    let writer = out_tx.clone();
+    tokio::spawn(async move {
+        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(peer)).await {
+            Ok(Ok(stream)) => serve(stream, peer, limits, events, (out_tx, out_rx)).await,
+            Ok(Err(e)) => {
+                tracing::warn!(%peer, error = %e, "SIP TCP connection failed");
+                let _ = events.send(StreamEvent::Closed { peer }).await;
+            }
+            Err(_) => {
+                tracing::warn!(%peer, "SIP TCP connection timed out");
+                let _ = events.send(StreamEvent::Closed { peer }).await;
+            }
+        }
+    });
+    writer
+}
+
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     limits: TcpLimits,
     events: mpsc::Sender<StreamEvent>,
 ) {
+    let out = mpsc::channel::<Vec<u8>>(64);
+    serve(stream, peer, limits, events, out).await;
+}
+
+/// Reads framed messages from a connection and writes what comes on `out`.
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    limits: TcpLimits,
+    events: mpsc::Sender<StreamEvent>,
+    (out_tx, mut out_rx): (mpsc::Sender<Vec<u8>>, mpsc::Receiver<Vec<u8>>),
+) {
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
-    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(64);
     if events
         .send(StreamEvent::Opened {
             peer,

@@ -13,6 +13,7 @@ pub mod board;
 pub mod cdr_csv;
 mod diag;
 mod directory;
+pub mod fail2ban;
 pub mod gateway;
 mod profile;
 mod sections;
@@ -60,6 +61,8 @@ pub struct Config {
     /// Network lists (`acl.conf.xml`); guard::acl::Acls::from_config adds the built-in
     /// `*.auto` ones.
     pub acl: acl::AclConfig,
+    /// The guard's banning (`fail2ban.conf.xml`; defaults without it).
+    pub fail2ban: fail2ban::Fail2banConfig,
     /// Warnings that did not stop loading.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -128,6 +131,8 @@ pub fn load(conf_dir: &Path) -> Result<Config, ConfigErrors> {
             line: 0,
         }),
     };
+
+    let fail2ban = fail2ban::load(conf_dir, &mut vars, &mut diags);
 
     let board = board::load(conf_dir).unwrap_or_else(|errors| {
         diags.0.extend(errors.0);
@@ -198,6 +203,7 @@ pub fn load(conf_dir: &Path) -> Result<Config, ConfigErrors> {
         board,
         cdr_csv,
         acl,
+        fail2ban,
         diagnostics: diags.0,
     })
 }
@@ -401,6 +407,7 @@ impl Config {
             );
         }
         s.push_str(&self.acl.summary(&self.domains));
+        s.push_str(&self.fail2ban.summary());
         let es = &self.event_socket;
         let _ = writeln!(
             s,

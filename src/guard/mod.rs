@@ -1,4 +1,6 @@
-//! The box's own defences: ACLs now; fail2ban-style banning, blacklists and limits
+//! The box's own defences: ACLs and fail2ban-style banning; blacklists and limits
 //! join them here.
 
 pub mod acl;
+pub mod ban_record;
+pub mod fail2ban;

@@ -452,7 +452,11 @@ fn summary_is_short_and_names_ports_users_and_password_state() {
         "{s}"
     );
     assert!(s.contains("1 warning\n"), "{s}");
-    assert!(s.lines().count() <= 8, "{s}");
+    assert!(
+        s.contains("fail2ban: ban after 5 failures in 600 s for 3600 s"),
+        "{s}"
+    );
+    assert!(s.lines().count() <= 9, "{s}");
 }
 
 #[test]

@@ -832,7 +832,7 @@ impl Fail2ban {
                 dropped: a.dropped.load(Ordering::Relaxed),
             })
             .collect();
-        v.sort_by(|a, b| (a.banned_at_unix, a.ip).cmp(&(b.banned_at_unix, b.ip)));
+        v.sort_by_key(|a| (a.banned_at_unix, a.ip));
         v
     }
 

@@ -4,3 +4,5 @@
 pub mod acl;
 pub mod ban_record;
 pub mod fail2ban;
+pub mod fail2ban_api;
+pub mod fail2ban_log;

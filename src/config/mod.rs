@@ -13,6 +13,7 @@ pub mod board;
 pub mod cdr_csv;
 mod diag;
 mod directory;
+pub mod flood;
 pub mod gateway;
 mod profile;
 mod sections;

@@ -2,3 +2,4 @@
 //! join them here.
 
 pub mod acl;
+pub mod flood;

@@ -99,7 +99,8 @@ pub struct ScannerConfig {
     /// `action="ban|count|log"`.
     pub action: ScannerAction,
     /// `<user-agent pattern=".."/>`: case-insensitive substrings of the User-Agent,
-    /// stored lower-case, in file order (the first that matches is the reason given).
+    /// stored with ASCII letters lower-cased, in file order (the first that matches is
+    /// the reason given).
     pub user_agents: Vec<String>,
     /// `fingerprints="true|false"`: also recognise SIPVicious by what it writes
     /// whatever its User-Agent (its From tag encoding, its 1.1.1.1 placeholders, its
@@ -250,7 +251,7 @@ pub fn scanners(el: &Element, diags: &mut Diags) -> ScannerConfig {
             );
             continue;
         }
-        let lower = pattern.to_lowercase();
+        let lower = pattern.to_ascii_lowercase();
         if patterns.contains(&lower) {
             diags.warn(
                 &child.source,
@@ -469,7 +470,7 @@ mod tests {
         assert_eq!(c.action, ScannerAction::Ban);
         assert!(c.fingerprints);
         assert_eq!(c.user_agents[0], "friendly-scanner");
-        assert!(c.user_agents.iter().all(|p| *p == p.to_lowercase()));
+        assert!(c.user_agents.iter().all(|p| *p == p.to_ascii_lowercase()));
         let (parsed, d) = parse("<scanners/>", scanners);
         assert!(d.is_empty(), "{d:?}");
         assert_eq!(parsed, c);

@@ -3,3 +3,4 @@
 
 pub mod acl;
 pub mod flood;
+pub mod scanner;

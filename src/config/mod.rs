@@ -14,6 +14,7 @@ pub mod cdr_csv;
 mod diag;
 mod directory;
 pub mod fail2ban;
+pub mod flood;
 pub mod gateway;
 mod profile;
 mod sections;

@@ -6,3 +6,5 @@ pub mod ban_record;
 pub mod fail2ban;
 pub mod fail2ban_api;
 pub mod fail2ban_log;
+pub mod flood;
+pub mod scanner;

@@ -2,3 +2,5 @@
 //! join them here.
 
 pub mod acl;
+pub mod args;
+pub mod blacklist;

@@ -10,7 +10,8 @@
 //!   `\\` lose their backslash and `\n`, `\r`, `\t`, `\s` become newline, return, tab,
 //!   space; any other backslash stays.
 
-/// Splits `text` into at most `max` arguments (none for empty or blank text).
+/// Splits `text` into at most `max` arguments (none for empty text, one empty argument
+/// for blank text, as FreeSWITCH).
 pub fn separate_blank(text: &str, max: usize) -> Vec<String> {
     let b = text.as_bytes();
     let mut spans: Vec<(usize, usize)> = Vec::new();
@@ -159,7 +160,8 @@ mod tests {
             ["check", "spammers", "a b  c"]
         );
         assert!(split("", 3).is_empty());
-        assert!(split("   ", 3).is_empty());
+        // As in FreeSWITCH: blank text is one empty argument.
+        assert_eq!(split("   ", 3), [""]);
         assert_eq!(split("a b", 1), ["a b"]);
     }
 

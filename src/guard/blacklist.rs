@@ -404,7 +404,7 @@ impl Blacklists {
         // mod_blacklist's trim(): the command ends at the first newline or return.
         let cmd = cmd.split(['\n', '\r']).next().unwrap_or("");
         let argv = separate_blank(cmd, 3);
-        let Some(sub) = argv.first() else {
+        let Some(sub) = argv.first().filter(|s| !s.is_empty()) else {
             return ApiOutcome::reply("");
         };
         let arg = |i: usize| argv.get(i).map(String::as_str).filter(|s| !s.is_empty());

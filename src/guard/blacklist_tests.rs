@@ -57,6 +57,7 @@ fn check_answers_true_or_false_without_newline() {
     assert_eq!(reply(&mut b, "check spammers"), "", "missing item: nothing");
     assert_eq!(reply(&mut b, "check"), "");
     assert_eq!(reply(&mut b, ""), "");
+    assert_eq!(reply(&mut b, "   "), "");
     assert_eq!(reply(&mut b, "check spammers 1000\nadd spammers 9"), "true");
     assert_eq!(b.stats().checks, 9, "calls with both arguments");
     assert_eq!(b.stats().hits, 5);

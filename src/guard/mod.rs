@@ -4,3 +4,4 @@
 pub mod acl;
 pub mod args;
 pub mod blacklist;
+pub mod limit;

@@ -9,6 +9,7 @@
 //! the routing table.
 
 pub mod acl;
+pub mod blacklist;
 pub mod board;
 pub mod cdr_csv;
 mod diag;

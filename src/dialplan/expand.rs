@@ -3,6 +3,16 @@
 //! `blacklist` or `sofia_contact`). `$${globals}` were expanded when the file was read.
 //! Bounded: at most [`MAX_DEPTH`] nested levels and [`MAX_LEN`] bytes of output, so a
 //! variable that expands to itself cannot run away.
+//!
+//! API calls ([`expand_with`] given an [`ApiHook`]) follow
+//! `switch_channel_expand_variables_check` (src/switch_channel.c): the text between
+//! `${` and its `}` is a call when it has a space or a `(`, whichever comes first:
+//! `${name(args)}` (args end at the matching `)`) or `${name args}`. Name and args are
+//! expanded on their own, then trimmed (`switch_api_execute` strips them), and the
+//! command's output goes in as it is, not expanded again. A command that does not exist
+//! expands to nothing: `switch_api_execute` then fails and the expander drops its
+//! "INVALID COMMAND!" text. The channel's own [`Lookup::function`] is asked first.
+//! Without a hook, expansion is as it always was here.
 
 /// Deepest `${...}` nesting expanded.
 pub const MAX_DEPTH: usize = 16;
@@ -19,14 +29,29 @@ pub trait Lookup {
     }
 }
 
+/// Runs an API command for `${name(args)}`: `(name, args)` in, its output out; None
+/// when there is no such command. The switch plugs its API registry in here.
+pub type ApiHook<'a> = &'a dyn Fn(&str, &str) -> Option<String>;
+
 /// Expands every `${...}` in `template`.
 pub fn expand(template: &str, lookup: &dyn Lookup) -> String {
+    expand_with(template, lookup, None)
+}
+
+/// Expands every `${...}` in `template`, calling API commands through `api`.
+pub fn expand_with(template: &str, lookup: &dyn Lookup, api: Option<ApiHook<'_>>) -> String {
     let mut out = String::with_capacity(template.len());
-    expand_into(template, lookup, 0, &mut out);
+    expand_into(template, lookup, api, 0, &mut out);
     out
 }
 
-fn expand_into(text: &str, lookup: &dyn Lookup, depth: usize, out: &mut String) {
+fn expand_into(
+    text: &str,
+    lookup: &dyn Lookup,
+    api: Option<ApiHook<'_>>,
+    depth: usize,
+    out: &mut String,
+) {
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         push_bounded(out, &rest[..start]);
@@ -35,10 +60,25 @@ fn expand_into(text: &str, lookup: &dyn Lookup, depth: usize, out: &mut String) 
             Some(len) => {
                 let inner = &rest[inner_start..inner_start + len];
                 if depth < MAX_DEPTH {
-                    // The name may itself hold ${...}: expand it first.
-                    let mut name = String::new();
-                    expand_into(inner, lookup, depth + 1, &mut name);
-                    let value = resolve(&name, lookup);
+                    let value = match (api, split_call(inner)) {
+                        (Some(api), Some((name, args))) => {
+                            let mut n = String::new();
+                            expand_into(name, lookup, Some(api), depth + 1, &mut n);
+                            let mut a = String::new();
+                            expand_into(args, lookup, Some(api), depth + 1, &mut a);
+                            let (n, a) = (n.trim(), a.trim());
+                            lookup
+                                .function(n, a)
+                                .or_else(|| api(n, a))
+                                .unwrap_or_default()
+                        }
+                        _ => {
+                            // The name may itself hold ${...}: expand it first.
+                            let mut name = String::new();
+                            expand_into(inner, lookup, api, depth + 1, &mut name);
+                            resolve(&name, lookup)
+                        }
+                    };
                     push_bounded(out, &value);
                 }
                 rest = &rest[inner_start + len + 1..];
@@ -63,6 +103,30 @@ fn resolve(name: &str, lookup: &dyn Lookup) -> String {
         }
     }
     lookup.variable(name.trim()).unwrap_or_default()
+}
+
+/// `name(args)` or `name args` as FreeSWITCH splits them (before expansion): the name
+/// ends at the first space or `(`; args end at the `)` that closes the opening one (for
+/// the space form: at the first `)` after a `(`), else at the end.
+fn split_call(inner: &str) -> Option<(&str, &str)> {
+    let at = inner.find([' ', '('])?;
+    let paren = inner.as_bytes()[at] == b'(';
+    let name = inner[..at].trim_end_matches(' ');
+    let rest = &inner[at + 1..];
+    let mut depth: usize = usize::from(paren);
+    let mut end = rest.len();
+    for (i, c) in rest.bytes().enumerate() {
+        match c {
+            b'(' => depth += 1,
+            b')' if depth > 1 => depth -= 1,
+            b')' if depth == 1 => {
+                end = i;
+                break;
+            }
+            _ => {}
+        }
+    }
+    Some((name, &rest[..end]))
 }
 
 /// Length of the text up to the `}` that closes an already opened `${`.

@@ -1,6 +1,6 @@
 //! The hunt: which applications a call runs, given its variables and the time.
 
-use super::expand::{expand, substitute_captures, Lookup};
+use super::expand::{expand_with, substitute_captures, ApiHook, Lookup};
 use super::time::CivilTime;
 use super::{Action, Break, Condition, Context, Dialplan, Expression, Extension};
 
@@ -29,15 +29,32 @@ impl Dialplan {
         channel: &mut dyn Channel,
         now: &CivilTime,
     ) -> Option<Vec<Planned>> {
+        self.hunt_with_api(context, channel, now, None)
+    }
+
+    /// As [`Dialplan::hunt`], with `${name(args)}` in conditions and inline actions
+    /// calling API commands through `api` (see `expand_with`).
+    pub fn hunt_with_api(
+        &self,
+        context: &str,
+        channel: &mut dyn Channel,
+        now: &CivilTime,
+        api: Option<ApiHook<'_>>,
+    ) -> Option<Vec<Planned>> {
         let context = self.context(context)?;
-        Some(hunt_context(context, channel, now))
+        Some(hunt_context(context, channel, now, api))
     }
 }
 
-fn hunt_context(context: &Context, channel: &mut dyn Channel, now: &CivilTime) -> Vec<Planned> {
+fn hunt_context(
+    context: &Context,
+    channel: &mut dyn Channel,
+    now: &CivilTime,
+    api: Option<ApiHook<'_>>,
+) -> Vec<Planned> {
     let mut plan = Vec::new();
     for ext in &context.extensions {
-        let matched = run_extension(ext, channel, now, &mut plan);
+        let matched = run_extension(ext, channel, now, api, &mut plan);
         if matched && !ext.continue_on_match {
             break;
         }
@@ -50,16 +67,17 @@ fn run_extension(
     ext: &Extension,
     channel: &mut dyn Channel,
     now: &CivilTime,
+    api: Option<ApiHook<'_>>,
     plan: &mut Vec<Planned>,
 ) -> bool {
     let mut proceed = false;
     for cond in &ext.conditions {
-        match evaluate(cond, channel, now) {
+        match evaluate(cond, channel, now, api) {
             Some(captures) => {
                 proceed = true;
                 for a in &cond.actions {
                     let data = substitute_captures(&a.data, &captures);
-                    add(a, data, ext, channel, plan);
+                    add(a, data, ext, channel, api, plan);
                 }
                 if matches!(cond.on, Break::OnTrue | Break::Always) {
                     break;
@@ -68,7 +86,7 @@ fn run_extension(
             None => {
                 proceed = false;
                 for a in &cond.anti_actions {
-                    add(a, a.data.clone(), ext, channel, plan);
+                    add(a, a.data.clone(), ext, channel, api, plan);
                 }
                 if matches!(cond.on, Break::OnFalse | Break::Always) {
                     break;
@@ -84,6 +102,7 @@ fn evaluate(
     cond: &Condition,
     channel: &dyn Channel,
     now: &CivilTime,
+    api: Option<ApiHook<'_>>,
 ) -> Option<Vec<Option<String>>> {
     if !cond.time.iter().all(|t| t.holds(now)) {
         return None;
@@ -92,7 +111,7 @@ fn evaluate(
         return Some(Vec::new());
     };
     let value = if test.field.contains("${") {
-        expand(&test.field, channel)
+        expand_with(&test.field, channel, api)
     } else {
         channel.variable(&test.field).unwrap_or_default()
     };
@@ -100,7 +119,7 @@ fn evaluate(
     let regex = match &test.expression {
         Expression::Fixed(r) => r,
         Expression::Template(t) => {
-            compiled = match fancy_regex::Regex::new(&expand(t, channel)) {
+            compiled = match fancy_regex::Regex::new(&expand_with(t, channel, api)) {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(expression = %t, error = %e, source = %cond.source, "dialplan expression invalid once expanded; condition treated as false");
@@ -131,10 +150,11 @@ fn add(
     data: String,
     ext: &Extension,
     channel: &mut dyn Channel,
+    api: Option<ApiHook<'_>>,
     plan: &mut Vec<Planned>,
 ) {
     if a.inline {
-        let value = expand(&data, channel);
+        let value = expand_with(&data, channel, api);
         match a.application.as_str() {
             "set" | "export" => {
                 if let Some((name, v)) = value.split_once('=') {

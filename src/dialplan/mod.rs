@@ -22,7 +22,7 @@ mod time;
 #[cfg(test)]
 mod tests;
 
-pub use expand::{expand, substitute_captures, Lookup};
+pub use expand::{expand, expand_with, substitute_captures, ApiHook, Lookup};
 pub use hunt::{Channel, Planned};
 pub use load::{load, parse_contexts};
 pub use time::{CivilTime, TimeTest};

@@ -456,3 +456,108 @@ fn the_factory_dialplan_routes_the_office_numbers() {
         "{moh:?}"
     );
 }
+
+#[test]
+fn api_calls_expand_their_args_then_run_through_the_hook() {
+    let ch = call("5000", "1000");
+    let calls = std::cell::RefCell::new(Vec::new());
+    let hook = |name: &str, args: &str| {
+        calls
+            .borrow_mut()
+            .push((name.to_string(), args.to_string()));
+        match name {
+            "echo" => Some(format!("<{args}>")),
+            _ => None,
+        }
+    };
+    let api: Option<ApiHook> = Some(&hook);
+    assert_eq!(
+        expand_with("${echo(check spammers ${caller_id_number})}", &ch, api),
+        "<check spammers 1000>"
+    );
+    // The space form, trimming, the matching parenthesis, output not re-expanded.
+    assert_eq!(expand_with("${echo  a  b }", &ch, api), "<a  b>");
+    assert_eq!(expand_with("${echo(f(x) y)}!", &ch, api), "<f(x) y>!");
+    assert_eq!(expand_with("${echo(${x}$)}", &ch, api), "<$>");
+    // No such command: nothing (FreeSWITCH drops "INVALID COMMAND!").
+    assert_eq!(expand_with("[${nosuch(1)}]", &ch, api), "[]");
+    // The channel's own functions come first; plain variables are unchanged.
+    assert_eq!(
+        expand_with("${upper(x${caller_id_number})}", &ch, api),
+        "X1000"
+    );
+    assert_eq!(expand_with("${destination_number}", &ch, api), "5000");
+    assert_eq!(
+        calls.borrow().clone(),
+        [
+            ("echo", "check spammers 1000"),
+            ("echo", "a  b"),
+            ("echo", "f(x) y"),
+            ("echo", "$"),
+            ("nosuch", "1"),
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+}
+
+#[test]
+fn without_a_hook_expansion_is_unchanged() {
+    let mut ch = call("5000", "1000");
+    ch.set_variable("a b", "spaced");
+    assert_eq!(expand("${a b}", &ch), "spaced");
+    assert_eq!(expand_with("${a b}", &ch, None), "spaced");
+    assert_eq!(expand("[${blacklist(check l 1)}]", &ch), "[]");
+    assert_eq!(expand("${upper(a)}", &ch), "A");
+}
+
+const BLACKLIST_DIALPLAN: &str = r#"<context name="public">
+  <extension name="blacklisted">
+    <condition field="${blacklist(check spammers ${caller_id_number})}" expression="^true$">
+      <action application="respond" data="403"/>
+    </condition>
+  </extension>
+  <extension name="to_office">
+    <condition field="destination_number" expression="^(\d{4})$">
+      <action application="bridge" data="user/$1"/>
+    </condition>
+  </extension>
+</context>"#;
+
+#[test]
+fn a_blacklisted_caller_is_refused_and_another_is_routed() {
+    use crate::guard::blacklist::{Blacklists, Limits};
+    let mut lists = Blacklists::new(Limits {
+        max_entries_per_list: 100,
+        max_regex_per_list: 10,
+        max_regex_size: 64 * 1024,
+    });
+    let mut diags = Diags::default();
+    lists.declare("spammers", "/conf/blacklists/spammers.list".into());
+    lists.load_text("spammers", "5551234\n~^1900\n", &mut diags);
+    assert!(diags.0.is_empty());
+    let hook = |name: &str, args: &str| match name {
+        "blacklist" => lists.api_check(args),
+        _ => None,
+    };
+    let d = dialplan(BLACKLIST_DIALPLAN);
+    let now = tuesday_morning();
+    let route = |caller: &str| {
+        d.hunt_with_api("public", &mut call("1001", caller), &now, Some(&hook))
+            .expect("context exists")
+            .into_iter()
+            .map(|p| (p.application, p.data))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(route("5551234"), apps(&[("respond", "403")]));
+    assert_eq!(
+        route("19005550000"),
+        apps(&[("respond", "403")]),
+        "regex entry"
+    );
+    assert_eq!(route("5550000"), apps(&[("bridge", "user/1001")]));
+    // Without the hook the condition cannot hold: everyone is routed.
+    assert_eq!(
+        plan(&d, "public", &mut call("1001", "5551234"), &now),
+        apps(&[("bridge", "user/1001")])
+    );
+}

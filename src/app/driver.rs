@@ -162,6 +162,8 @@ pub struct Driver {
     pub queries: mpsc::Receiver<CoreQuery>,
     pub registrations: Tree<Binding>,
     pub shutdown: watch::Receiver<bool>,
+    /// Banned sources are dropped before parsing; failures are reported to it.
+    pub guard: Arc<super::guard::Guard>,
 }
 
 pub fn unix_ms() -> u64 {
@@ -263,6 +265,9 @@ impl Driver {
                 io.writers.remove(&peer);
             }
             StreamEvent::Message { peer, bytes } => {
+                if self.guard.is_banned(peer.ip()) {
+                    return;
+                }
                 let peer = Peer {
                     addr: peer,
                     transport: TransportKind::Tcp,
@@ -318,6 +323,9 @@ impl Driver {
                 Ok((n, addr)) => {
                     idle_since = None;
                     handled += 1;
+                    if self.guard.is_banned(addr.ip()) {
+                        continue;
+                    }
                     let peer = Peer {
                         addr,
                         transport: TransportKind::Udp,
@@ -431,6 +439,7 @@ impl Driver {
             }
             while let Some(n) = core.poll_notice() {
                 log_notice(&core.config().profile, &n);
+                report_failure(&self.guard, &n);
                 if let Some(ev) = self
                     .switch
                     .notice_event(&core.config().profile, &n, unix_us())
@@ -497,6 +506,29 @@ fn poll_transports(
         }
     }
     Poll::Pending
+}
+
+/// A core's notice of a failure, counted by the guard.
+fn report_failure(guard: &super::guard::Guard, n: &CoreNotice) {
+    use crate::guard::fail2ban::FailureKind;
+    match n {
+        CoreNotice::AuthFailed {
+            user,
+            source,
+            reason,
+        } => {
+            let kind = if reason.starts_with("unknown user") {
+                FailureKind::UnknownUser
+            } else {
+                FailureKind::RegisterAuth
+            };
+            guard.failure(*source, kind, user, reason);
+        }
+        CoreNotice::Forbidden { source, reason } => {
+            guard.failure(*source, FailureKind::AclForbidden, "", reason)
+        }
+        _ => {}
+    }
 }
 
 /// What a core reports, in the log.

@@ -12,6 +12,7 @@ mod api_sofia;
 mod cdr_writer;
 mod driver;
 mod gateways;
+mod guard;
 mod limits;
 mod memory;
 mod nat;
@@ -138,6 +139,12 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
     let (events_tx, _) = tokio::sync::broadcast::channel::<esl::EslEvent>(1024);
 
     let acls = acls::SharedAcls::new(&config);
+    let guard = guard::Guard::start(
+        &config.fail2ban,
+        &store,
+        events_tx.clone(),
+        zone.offset_at((unix_ms() / 1000) as i64),
+    )?;
     // Every profile's sockets, then one driver for all of them and the switch.
     let (query_tx, query_rx) = mpsc::channel(64);
     let mut handles = Vec::new();
@@ -200,12 +207,15 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             .tree::<Binding>()
             .map_err(|e| StartError(e.to_string()))?,
         shutdown: shutdown_rx.clone(),
+        guard: guard.clone(),
     };
     tasks.push(tokio::spawn(driver.run()));
+    tasks.push(tokio::spawn(guard::expire_bans(guard.clone())));
     let media_for_status = media;
 
     let mut registry = ApiRegistry::new();
     acls.register_api(&mut registry, config.conf_dir.clone());
+    guard.register_api(&mut registry);
     api::register_all(
         &mut registry,
         Arc::new(api::ApiContext {
@@ -237,6 +247,26 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             check
         }
     };
+    // A banned source cannot reach the event socket either; a wrong password counts.
+    let not_banned = guard.clone();
+    let esl_acl: AclCheck = match esl_acl {
+        Some(acl) => Arc::new(move |ip| !not_banned.is_banned(ip) && acl(ip)),
+        None => Arc::new(move |ip| !not_banned.is_banned(ip)),
+    };
+    let (esl_notices, mut esl_notices_rx) = mpsc::channel::<esl::EslNotice>(256);
+    let counts = guard.clone();
+    tasks.push(tokio::spawn(async move {
+        while let Some(n) = esl_notices_rx.recv().await {
+            if let esl::EslNotice::AuthFailed { peer } = n {
+                counts.failure(
+                    peer.ip(),
+                    crate::guard::fail2ban::FailureKind::EslAuth,
+                    "",
+                    "wrong event socket password",
+                );
+            }
+        }
+    }));
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| bind_error("event socket", addr, &esl_cfg.source, e))?;
@@ -251,8 +281,8 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
         cfg,
         registry.clone(),
         Some(events_tx),
-        None,
-        esl_acl,
+        Some(esl_notices),
+        Some(esl_acl),
         shutdown_rx.clone(),
     )));
     ready.push(format!("event socket on {addr}"));

@@ -1,0 +1,240 @@
+//! The guard at run time: one fail2ban for the box, asked about every datagram's
+//! source before it is parsed (by the SIP driver) and told of every failure (wrong
+//! digest, unknown user, a request from outside an ACL, a wrong event socket
+//! password). Bans go to sled before the API says they are in place, so they survive a
+//! power cut; expiries are lazy. Each ban and unban is an event
+//! (`CUSTOM fail2ban::ban` / `fail2ban::unban`) and, with `logfile`, a line in
+//! mod_fail2ban's format for an external fail2ban.
+
+use super::StartError;
+use crate::config::fail2ban::{Fail2banConfig, LogFormat};
+use crate::esl::{ApiRegistry, EslEvent};
+use crate::guard::ban_record::Ban;
+use crate::guard::fail2ban::{BanEvent, BanStoreOp, Fail2ban, FailureKind, UnbanEvent};
+use crate::guard::{fail2ban_api, fail2ban_log};
+use crate::store::{Durability, Store, Tree};
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// The box's fail2ban, shared by the tasks that see sources.
+pub struct Guard {
+    fail2ban: RwLock<Fail2ban>,
+    bans: Tree<Ban>,
+    events: broadcast::Sender<EslEvent>,
+    log: Option<(Mutex<std::fs::File>, LogFormat)>,
+    utc_offset: i32,
+}
+
+fn unix_s() -> u64 {
+    super::driver::unix_ms() / 1000
+}
+
+impl Guard {
+    /// Restores the stored bans; an unreadable record is logged and dropped.
+    pub fn start(
+        cfg: &Fail2banConfig,
+        store: &Store,
+        events: broadcast::Sender<EslEvent>,
+        utc_offset: i32,
+    ) -> Result<Arc<Guard>, StartError> {
+        let bans = store
+            .tree::<Ban>()
+            .map_err(|e| StartError(format!("cannot open the ban list: {e}")))?;
+        let mut records = Vec::new();
+        for (key, item) in bans.iter() {
+            match item {
+                Ok(b) => records.push(b),
+                Err(e) => {
+                    tracing::warn!(key = %String::from_utf8_lossy(&key), error = %e, "dropping an unreadable ban");
+                    let _ = bans.remove(&key, Durability::Lazy);
+                }
+            }
+        }
+        let now = Instant::now();
+        let mut f = Fail2ban::new(cfg, now, unix_s());
+        let report = f.restore(records, now, unix_s());
+        if report.restored > 0 {
+            tracing::info!(
+                bans = report.restored,
+                expired = report.expired,
+                "bans restored"
+            );
+        }
+        let log = match &cfg.logfile {
+            None => None,
+            Some(path) => match std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                Ok(file) => Some((Mutex::new(file), cfg.log_format)),
+                Err(e) => {
+                    return Err(StartError(format!(
+                        "fail2ban logfile {}: {e} (at {}; fix the path or remove the param)",
+                        path.display(),
+                        cfg.source
+                    )))
+                }
+            },
+        };
+        let guard = Guard {
+            fail2ban: RwLock::new(f),
+            bans,
+            events,
+            log,
+            utc_offset,
+        };
+        if let Ok(mut f) = guard.fail2ban.write() {
+            guard.persist(&mut f);
+        }
+        Ok(Arc::new(guard))
+    }
+
+    /// Whether `ip` is banned now: its datagrams are dropped before parsing.
+    pub fn is_banned(&self, ip: IpAddr) -> bool {
+        self.fail2ban
+            .read()
+            .is_ok_and(|f| f.is_banned(ip, Instant::now()))
+    }
+
+    /// A failure from `ip`; bans it when it is one too many.
+    pub fn failure(&self, ip: IpAddr, kind: FailureKind, user: &str, detail: &str) {
+        let Ok(mut f) = self.fail2ban.write() else {
+            return;
+        };
+        let ban = f.record_failure(ip, kind, detail, Instant::now());
+        self.persist(&mut f);
+        drop(f);
+        self.log_line(kind, user, ip);
+        if let Some(b) = ban {
+            self.announce(&[b], &[]);
+        }
+    }
+
+    /// Ends the bans whose time is up.
+    pub fn tick(&self) {
+        let Ok(mut f) = self.fail2ban.write() else {
+            return;
+        };
+        let now = Instant::now();
+        if f.poll_timeout().is_none_or(|at| at > now) {
+            return;
+        }
+        let unbans = f.handle_timeout(now);
+        self.persist(&mut f);
+        drop(f);
+        self.announce(&[], &unbans);
+    }
+
+    /// `fail2ban list|stats|ban IP [seconds]|unban IP|clear`.
+    pub fn register_api(self: &Arc<Self>, registry: &mut ApiRegistry) {
+        let guard = self.clone();
+        registry.register_fn(
+            "fail2ban",
+            "list|stats|ban <ip> [seconds]|unban <ip>|clear",
+            "Show and change the sources banned for failing too often",
+            move |args| {
+                let guard = guard.clone();
+                Box::pin(async move { Ok(guard.api(&args)) })
+            },
+        );
+    }
+
+    fn api(&self, args: &str) -> String {
+        let Ok(mut f) = self.fail2ban.write() else {
+            return "-ERR the ban list is unavailable\n".into();
+        };
+        let out = fail2ban_api::execute(&mut f, args, Instant::now(), self.utc_offset);
+        // A ban is on disk before the operator is told it is in place.
+        self.persist(&mut f);
+        drop(f);
+        self.announce(&out.bans, &out.unbans);
+        out.reply
+    }
+
+    /// Writes the ban list's changes; one sync covers the critical ones.
+    fn persist(&self, f: &mut Fail2ban) {
+        let mut sync = false;
+        while let Some(op) = f.poll_store_op() {
+            let result = match &op {
+                BanStoreOp::Put(ban, d) => {
+                    sync |= *d == Durability::Critical;
+                    self.bans.insert(&ban.key(), ban, Durability::Lazy)
+                }
+                BanStoreOp::Delete(key, d) => {
+                    sync |= *d == Durability::Critical;
+                    self.bans.remove(key, Durability::Lazy)
+                }
+            };
+            if let Err(e) = result {
+                tracing::error!(error = %e, "could not store a ban change");
+            }
+        }
+        if sync {
+            if let Err(e) = self.bans.sync() {
+                tracing::error!(error = %e, "could not sync the ban list: a ban may not survive a power cut");
+            }
+        }
+    }
+
+    fn log_line(&self, kind: FailureKind, user: &str, ip: IpAddr) {
+        let Some((file, format)) = &self.log else {
+            return;
+        };
+        let line = fail2ban_log::failure_line(
+            *format,
+            kind,
+            user,
+            ip,
+            super::driver::unix_us(),
+            self.utc_offset,
+        );
+        if let Ok(mut f) = file.lock() {
+            if let Err(e) = writeln!(f, "{line}") {
+                tracing::warn!(error = %e, "cannot write the fail2ban logfile");
+            }
+        }
+    }
+
+    fn announce(&self, bans: &[BanEvent], unbans: &[UnbanEvent]) {
+        for b in bans {
+            tracing::warn!(ip = %b.ip, reason = %b.reason, "source banned");
+            self.event("fail2ban::ban", fail2ban_api::ban_event_headers(b));
+        }
+        for u in unbans {
+            tracing::info!(ip = %u.ip, reason = u.reason.name(), "source unbanned");
+            self.event("fail2ban::unban", fail2ban_api::unban_event_headers(u));
+        }
+    }
+
+    fn event(&self, subclass: &str, headers: Vec<(String, String)>) {
+        if self.events.receiver_count() == 0 {
+            return;
+        }
+        let mut h = vec![
+            ("Event-Name".to_string(), "CUSTOM".to_string()),
+            ("Event-Subclass".to_string(), subclass.to_string()),
+            (
+                "Event-Date-Timestamp".to_string(),
+                super::driver::unix_us().to_string(),
+            ),
+        ];
+        h.extend(headers);
+        let _ = self.events.send(EslEvent {
+            headers: h,
+            body: None,
+        });
+    }
+}
+
+/// Ends bans on time, once a second.
+pub async fn expire_bans(guard: Arc<Guard>) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        guard.tick();
+    }
+}

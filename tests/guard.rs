@@ -1,0 +1,103 @@
+//! The guard against real SIP traffic from several loopback "hosts": a source that
+//! keeps failing is banned (its datagrams dropped, unanswered) while another keeps
+//! registering; the ban is an event, survives a restart, and `fail2ban unban` lifts it.
+
+mod common;
+
+use common::Gateway;
+use std::time::Duration;
+
+const USER: &str = "1001";
+const PASS: &str = "secret1001";
+const ATTACKER: &str = "127.0.0.2";
+const PHONE: &str = "127.0.0.3";
+
+const FAIL2BAN: &str = r#"<configuration name="fail2ban.conf"><settings>
+  <param name="max-attempts" value="3"/>
+  <param name="time-window" value="60"/>
+  <param name="ban-time" value="600"/>
+  <param name="whitelist" value="127.0.0.1/32"/>
+</settings></configuration>"#;
+
+/// One REGISTER with a wrong password from `ip`, expecting 401 then 403.
+fn wrong_password(gw: &Gateway, ip: &str) -> common::sipp::SippRun {
+    gw.sipp("register_forbidden.xml")
+        .user(USER, "guessed-wrong")
+        .local_ip(ip)
+        .timeout(Duration::from_secs(4))
+        .run()
+}
+
+fn register(gw: &Gateway, ip: &str) -> common::sipp::SippRun {
+    gw.sipp("register.xml")
+        .user(USER, PASS)
+        .local_ip(ip)
+        .timeout(Duration::from_secs(4))
+        .run()
+}
+
+#[test]
+fn a_source_that_keeps_failing_is_banned_across_a_restart_until_unbanned() {
+    let mut gw = Gateway::builder()
+        .user(USER, PASS)
+        .file("autoload_configs/fail2ban.conf.xml", FAIL2BAN)
+        .start();
+    let mut esl = common::esl::EslConn::logged_in(&gw);
+    esl.subscribe("CUSTOM fail2ban::ban fail2ban::unban");
+    for n in 1..=3 {
+        wrong_password(&gw, ATTACKER)
+            .assert_ok(&format!("wrong password #{n}, answered 403"), &gw.log());
+    }
+    let ban = esl.wait_event(
+        |e| e.get("Event-Subclass") == Some("fail2ban::ban"),
+        Duration::from_secs(5),
+    );
+    assert_eq!(ban.get("network-ip"), Some(ATTACKER));
+    // Now nothing from it is answered, not even the right password.
+    let dropped = register(&gw, ATTACKER);
+    assert!(!dropped.success());
+    assert!(
+        !dropped
+            .messages
+            .lines()
+            .any(|l| l.trim_start().starts_with("SIP/2.0 ")),
+        "a banned source got an answer:\n{}",
+        dropped.report()
+    );
+    // Another host on the same box is not affected.
+    register(&gw, PHONE).assert_ok("a phone on another address", &gw.log());
+    let list = gw.api("fail2ban list");
+    assert!(list.contains(ATTACKER) && !list.contains(PHONE), "{list}");
+
+    // The ban is in the store: still there after a restart.
+    gw.restart();
+    assert!(gw.api("fail2ban list").contains(ATTACKER));
+    assert!(!register(&gw, ATTACKER).success());
+
+    let out = gw.api(&format!("fail2ban unban {ATTACKER}"));
+    assert!(out.contains("+OK"), "{out}");
+    register(&gw, ATTACKER).assert_ok("the unbanned source registers again", &gw.log());
+    assert!(!gw.api("fail2ban list").contains(ATTACKER));
+}
+
+#[test]
+fn the_operator_bans_and_clears_by_hand_and_the_box_itself_is_never_banned() {
+    let gw = Gateway::builder()
+        .user(USER, PASS)
+        .file("autoload_configs/fail2ban.conf.xml", FAIL2BAN)
+        .start();
+    let out = gw.api(&format!("fail2ban ban {PHONE} 120"));
+    assert!(out.contains("+OK banned"), "{out}");
+    assert!(!register(&gw, PHONE).success());
+    // Whitelisted: 127.0.0.1 fails as often as it likes and is never banned.
+    for _ in 0..4 {
+        wrong_password(&gw, "127.0.0.1").assert_ok("wrong password from the whitelist", &gw.log());
+    }
+    register(&gw, "127.0.0.1").assert_ok("the whitelisted source", &gw.log());
+    let refused = gw.try_api("fail2ban ban 127.0.0.1");
+    assert!(refused.all().contains("-ERR"), "{}", refused.describe());
+    assert!(gw.api("fail2ban clear").contains("+OK"));
+    register(&gw, PHONE).assert_ok("after clear", &gw.log());
+    let stats = gw.api("fail2ban stats");
+    assert!(stats.contains("whitelisted"), "{stats}");
+}

@@ -101,3 +101,50 @@ fn the_operator_bans_and_clears_by_hand_and_the_box_itself_is_never_banned() {
     let stats = gw.api("fail2ban stats");
     assert!(stats.contains("whitelisted"), "{stats}");
 }
+
+#[test]
+fn a_register_flood_from_one_source_does_not_starve_another() {
+    let conf = r#"<configuration name="fail2ban.conf">
+  <settings><param name="whitelist" value="127.0.0.1/32"/></settings>
+  <flood>
+    <param name="sampling-time-unit" value="1"/>
+    <param name="reqs-density-per-unit" value="40"/>
+    <param name="remove-latency" value="5"/>
+  </flood>
+</configuration>"#;
+    let gw = Gateway::builder()
+        .user(USER, PASS)
+        .user("1002", "secret1002")
+        .file("autoload_configs/fail2ban.conf.xml", conf)
+        .start();
+    // 127.0.0.2 floods REGISTERs (2,000 at 500/s, about 4 s); 127.0.0.3 registers 100
+    // times at 20/s meanwhile. Both bounded in count and time.
+    let flooder = gw
+        .sipp("register.xml")
+        .user("1002", "secret1002")
+        .local_ip(ATTACKER)
+        .calls(2000)
+        .rate(500)
+        .timeout(Duration::from_secs(15));
+    let flooder = std::thread::spawn(move || flooder.run());
+    std::thread::sleep(Duration::from_millis(500));
+    let phone = gw
+        .sipp("register.xml")
+        .user(USER, PASS)
+        .local_ip(PHONE)
+        .calls(100)
+        .rate(20)
+        .timeout(Duration::from_secs(15))
+        .run();
+    let flood = flooder.join().expect("flooder");
+    // SIPp exits 0 only when every one of its calls succeeded: 100 of 100 (the bar is
+    // above 99%).
+    phone.assert_ok("a phone registering through the flood", &gw.log());
+    assert!(
+        !flood.success(),
+        "the flood was not limited:\n{}",
+        flood.report()
+    );
+    assert!(gw.log().contains("SIP flood"), "{}", gw.log());
+    assert!(gw.api("fail2ban stats").contains("flood"));
+}

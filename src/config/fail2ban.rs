@@ -124,6 +124,10 @@ pub struct Fail2banConfig {
     /// `scanner-action`.
     pub scanner_action: ScannerAction,
     pub source: Source,
+    /// `<flood>`: per-source request density (pike-style).
+    pub flood: super::flood::FloodConfig,
+    /// `<scanners>`: what gives a scanner away.
+    pub scanners: super::flood::ScannerConfig,
 }
 
 impl Fail2banConfig {
@@ -144,6 +148,8 @@ impl Fail2banConfig {
             log_format: LogFormat::Github,
             scanner_action: ScannerAction::Ban,
             source,
+            flood: super::flood::FloodConfig::default(),
+            scanners: super::flood::ScannerConfig::default(),
         }
     }
 
@@ -254,10 +260,12 @@ pub fn fail2ban(el: &Element, diags: &mut Diags) -> Fail2banConfig {
                     }
                 }
             }
+            "flood" => c.flood = super::flood::flood(section, diags),
+            "scanners" => c.scanners = super::flood::scanners(section, diags),
             other => diags.warn(
                 &section.source,
                 format!(
-                    "unknown element <{other}> in fail2ban.conf (ignored; expected <settings>)"
+                    "unknown element <{other}> in fail2ban.conf (ignored; expected <settings>, <flood> or <scanners>)"
                 ),
             ),
         }

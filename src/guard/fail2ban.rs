@@ -49,10 +49,12 @@ pub enum FailureKind {
     WebLogin,
     /// A SIP scanner (friendly-scanner, sipvicious, ... User-Agent or probe).
     Scanner,
+    /// A source that started flooding (over the flood detector's density).
+    Flood,
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 7] = [
+    pub const ALL: [FailureKind; 8] = [
         FailureKind::RegisterAuth,
         FailureKind::InviteAuth,
         FailureKind::UnknownUser,
@@ -60,6 +62,7 @@ impl FailureKind {
         FailureKind::EslAuth,
         FailureKind::WebLogin,
         FailureKind::Scanner,
+        FailureKind::Flood,
     ];
 
     /// The name in stats, events, the store and the API (`register-auth`, ...).
@@ -72,6 +75,7 @@ impl FailureKind {
             FailureKind::EslAuth => "esl-auth",
             FailureKind::WebLogin => "web-login",
             FailureKind::Scanner => "scanner",
+            FailureKind::Flood => "flood",
         }
     }
 
@@ -84,6 +88,7 @@ impl FailureKind {
             FailureKind::EslAuth => 4,
             FailureKind::WebLogin => 5,
             FailureKind::Scanner => 6,
+            FailureKind::Flood => 7,
         }
     }
 }
@@ -206,7 +211,7 @@ pub struct BanInfo {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Fail2banStats {
     /// Failures by kind, in [`FailureKind::ALL`] order (whitelisted ones included).
-    pub failures: [u64; 7],
+    pub failures: [u64; 8],
     /// Failures from whitelisted sources (never banned).
     pub whitelisted_failures: u64,
     /// Failures reported for a source already banned (e.g. an open connection).

@@ -52,6 +52,7 @@ pub struct Sipp {
     local_ip: String,
     timeout: Duration,
     pause_ms: Option<u32>,
+    rate: Option<u32>,
 }
 
 /// The result of a SIPp run, with its logs.
@@ -79,6 +80,7 @@ impl Sipp {
             local_ip: "127.0.0.1".into(),
             timeout: Duration::from_secs(20),
             pause_ms: None,
+            rate: None,
         }
     }
 
@@ -107,6 +109,11 @@ impl Sipp {
     /// `-d MS`: how long a scenario's `<pause/>` lasts.
     pub fn pause_ms(mut self, ms: u32) -> Self {
         self.pause_ms = Some(ms);
+        self
+    }
+    /// `-r N`: new calls per second.
+    pub fn rate(mut self, per_second: u32) -> Self {
+        self.rate = Some(per_second);
         self
     }
     /// `-m N`.
@@ -196,6 +203,9 @@ impl Sipp {
             .arg(d.join("screen.log"));
         for (k, v) in &self.keys {
             cmd.args(["-key", k, v]);
+        }
+        if let Some(r) = self.rate {
+            cmd.args(["-r", &r.to_string()]);
         }
         if let Some(ms) = self.pause_ms {
             cmd.args(["-d", &ms.to_string()]);

@@ -594,7 +594,7 @@ mod tests {
             w,
             [
                 "fail2ban.conf.xml:2: warning: unknown param \"bantime\" (ignored)",
-                "fail2ban.conf.xml:3: warning: unknown element <jails> in fail2ban.conf (ignored; expected <settings>)",
+                "fail2ban.conf.xml:3: warning: unknown element <jails> in fail2ban.conf (ignored; expected <settings>, <flood> or <scanners>)",
             ]
         );
     }

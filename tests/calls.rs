@@ -789,22 +789,9 @@ fn both_directions_of_a_call_carry_every_packet_for_seconds() {
         .timeout(Duration::from_secs(30));
     let caller = thread::spawn(move || caller.run());
     // The gateway's own port for each leg, from its channel variables.
-    let uuids = channel_uuids(&gw, 2);
-    let mut ports = std::collections::HashMap::new();
-    for u in &uuids {
-        let dir = gw
-            .api(&format!("uuid_getvar {u} direction"))
-            .trim()
-            .to_string();
-        let port: u16 = gw
-            .api(&format!("uuid_getvar {u} local_media_port"))
-            .trim()
-            .parse()
-            .expect("port");
-        ports.insert(dir, port);
-    }
-    let to_a = std::net::SocketAddr::from(([127, 0, 0, 1], ports["inbound"]));
-    let to_b = std::net::SocketAddr::from(([127, 0, 0, 1], ports["outbound"]));
+    let (inbound, outbound) = common::rtp::leg_media_ports(&gw);
+    let to_a = std::net::SocketAddr::from(([127, 0, 0, 1], inbound));
+    let to_b = std::net::SocketAddr::from(([127, 0, 0, 1], outbound));
     // Six seconds: past the first RTCP report (5 s), which once stopped the relay.
     let (at_a, at_b) = common::rtp::exchange(&phone_a, to_a, &phone_b, to_b, 300);
     caller

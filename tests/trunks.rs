@@ -7,6 +7,7 @@
 mod common;
 
 use common::sipp::Sipp;
+use common::trunk::{self, free_port_on, gateway_field, DIALPLAN, PUBLIC};
 use common::Gateway;
 use std::net::{SocketAddr, UdpSocket};
 use std::thread;
@@ -17,63 +18,18 @@ const STRANGER_IP: &str = "127.0.0.3";
 const GW_USER: &str = "acme-trunk";
 const GW_PASS: &str = "carrier-pw-7Qx";
 
-const DIALPLAN: &str = r#"<include><context name="default">
-  <extension name="local">
-    <condition field="destination_number" expression="^(100[0-9])$">
-      <action application="bridge" data="user/$1"/>
-    </condition>
-  </extension>
-  <extension name="outbound">
-    <condition field="destination_number" expression="^9(\d{7,15})$">
-      <action application="set" data="effective_caller_id_number=${caller_id_number}"/>
-      <action application="bridge" data="sofia/gateway/carrier/$1"/>
-    </condition>
-  </extension>
-</context></include>"#;
-
-const PUBLIC: &str = r#"<include><context name="public">
-  <extension name="did_to_1001">
-    <condition field="destination_number" expression="^5551000$">
-      <action application="transfer" data="1001 XML default"/>
-    </condition>
-  </extension>
-  <extension name="unknown_did">
-    <condition field="destination_number" expression="^(.*)$">
-      <action application="log" data="WARNING unknown DID ${destination_number} from ${network_addr}: rejected"/>
-      <action application="hangup" data="CALL_REJECTED"/>
-    </condition>
-  </extension>
-</context></include>"#;
-
 /// A free port on the carrier's address.
 fn carrier_port() -> u16 {
-    let s = UdpSocket::bind((CARRIER_IP, 0)).expect("bind on the carrier address");
-    s.local_addr().expect("addr").port()
+    free_port_on(CARRIER_IP)
 }
 
-/// The external profile on `port` with one gateway "carrier" at `carrier`.
+/// The external profile on `port` with one gateway "carrier" at the SIPp carrier.
 fn external_profile(port: u16, carrier: u16, gateway_params: &str) -> String {
-    format!(
-        r#"<profile name="external">
-  <gateways>
-    <gateway name="carrier">
-      <param name="username" value="{GW_USER}"/>
-      <param name="password" value="{GW_PASS}"/>
-      <param name="realm" value="carrier.test"/>
-      <param name="proxy" value="{CARRIER_IP}:{carrier}"/>
-      <param name="retry-seconds" value="5"/>
-      {gateway_params}
-    </gateway>
-  </gateways>
-  <settings>
-    <param name="sip-ip" value="127.0.0.1"/>
-    <param name="sip-port" value="{port}"/>
-    <param name="rtp-ip" value="127.0.0.1"/>
-    <param name="context" value="public"/>
-    <param name="auth-calls" value="false"/>
-    <param name="timer-T1" value="50"/>
-  </settings>
-</profile>"#
+    trunk::external_profile(
+        port,
+        &format!("{CARRIER_IP}:{carrier}"),
+        (GW_USER, GW_PASS),
+        gateway_params,
     )
 }
 
@@ -111,17 +67,6 @@ fn carrier(scenario: &str, port: u16) -> Sipp {
         .key("gw_user", GW_USER)
         .key("gw_pass", GW_PASS)
         .timeout(Duration::from_secs(30))
-}
-
-/// `sofia status gateway carrier`'s value for `field` (`State`, `Status`, ...).
-fn gateway_field(gw: &Gateway, field: &str) -> String {
-    let out = gw.api("sofia status gateway carrier");
-    out.lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once('\t')?;
-            (k.trim() == field).then(|| v.trim().to_string())
-        })
-        .unwrap_or_else(|| panic!("no {field} in:\n{out}"))
 }
 
 /// Waits until `field` reads `want` (a prefix), within `within`.
@@ -271,7 +216,7 @@ fn a_phone_dials_out_through_the_gateway_with_its_caller_id_and_rtp_both_ways() 
         .pause_ms(4000)
         .timeout(Duration::from_secs(30));
     let phone = thread::spawn(move || phone.run());
-    let (inbound, outbound) = leg_media_ports(gw);
+    let (inbound, outbound) = common::rtp::leg_media_ports(gw);
     let (at_phone, at_carrier) = common::rtp::exchange(
         &phone_rtp,
         SocketAddr::from(([127, 0, 0, 1], inbound)),
@@ -407,39 +352,6 @@ fn an_invite_from_outside_the_gateways_and_the_acl_gets_403() {
     assert!(t.gw.log().contains("127.0.0.3"), "{}", t.gw.log());
 }
 
-/// The gateway's RTP port of the inbound (phone) and outbound (carrier) leg.
-fn leg_media_ports(gw: &Gateway) -> (u16, u16) {
-    for _ in 0..100 {
-        let out = gw.api("show channels");
-        let uuids: Vec<String> = out
-            .lines()
-            .skip(1)
-            .filter(|l| l.contains(','))
-            .map(|l| l.split(',').next().unwrap_or_default().to_string())
-            .collect();
-        if uuids.len() >= 2 {
-            let mut ports = std::collections::HashMap::new();
-            for u in &uuids {
-                let dir = gw
-                    .api(&format!("uuid_getvar {u} direction"))
-                    .trim()
-                    .to_string();
-                let port: u16 = gw
-                    .api(&format!("uuid_getvar {u} local_media_port"))
-                    .trim()
-                    .parse()
-                    .unwrap_or(0);
-                ports.insert(dir, port);
-            }
-            if let (Some(&i), Some(&o)) = (ports.get("inbound"), ports.get("outbound")) {
-                return (i, o);
-            }
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-    panic!("no bridged call: {}\n{}", gw.api("show channels"), gw.log());
-}
-
 #[test]
 fn killgw_drops_a_gateway_and_rescan_brings_back_what_the_config_says() {
     let t = trunked(r#"<param name="register" value="false"/>"#);
@@ -548,7 +460,7 @@ fn behind_nat_the_carrier_sees_the_outside_address_in_via_contact_and_sdp() {
         .pause_ms(2000)
         .timeout(Duration::from_secs(30));
     let phone = thread::spawn(move || phone.run());
-    let (inbound, outbound) = leg_media_ports(&gw);
+    let (inbound, outbound) = common::rtp::leg_media_ports(&gw);
     // The carrier cannot reach 203.0.113.10 here; it sends to the real port, and the
     // gateway latches onto where the packets come from (as through a real NAT).
     let (at_phone, at_carrier) = common::rtp::exchange(

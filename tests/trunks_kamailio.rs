@@ -10,8 +10,9 @@ mod common;
 
 use common::process::{self, Outcome};
 use common::sipp::{self, Sipp};
+use common::trunk::{self, free_port_on, gateway_field, DIALPLAN, PUBLIC};
 use common::Gateway;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -23,39 +24,6 @@ const GW_USER: &str = "acme-trunk";
 const GW_PASS: &str = "edge-pw-Zr41";
 const REALM: &str = "carrier.test";
 const DID: &str = "5551000";
-
-const DIALPLAN: &str = r#"<include><context name="default">
-  <extension name="local">
-    <condition field="destination_number" expression="^(100[0-9])$">
-      <action application="bridge" data="user/$1"/>
-    </condition>
-  </extension>
-  <extension name="outbound">
-    <condition field="destination_number" expression="^9(\d{7,15})$">
-      <action application="bridge" data="sofia/gateway/carrier/$1"/>
-    </condition>
-  </extension>
-</context></include>"#;
-
-const PUBLIC: &str = r#"<include><context name="public">
-  <extension name="did_to_1001">
-    <condition field="destination_number" expression="^5551000$">
-      <action application="transfer" data="1001 XML default"/>
-    </condition>
-  </extension>
-  <extension name="unknown_did">
-    <condition field="destination_number" expression="^(.*)$">
-      <action application="log" data="WARNING unknown DID ${destination_number} from ${network_addr}: rejected"/>
-      <action application="hangup" data="CALL_REJECTED"/>
-    </condition>
-  </extension>
-</context></include>"#;
-
-/// A free UDP port on `ip` (a loopback alias such as 127.0.0.4).
-fn free_port_on(ip: &str) -> u16 {
-    let s = UdpSocket::bind((ip, 0)).unwrap_or_else(|e| panic!("bind on {ip}: {e}"));
-    s.local_addr().expect("addr").port()
-}
 
 /// Kamailio in the foreground with carrier_edge.cfg, on 127.0.0.4:`port`, its
 /// own working/runtime dir and control socket; stopped by PID on drop. It runs
@@ -193,28 +161,11 @@ struct Trunked {
 
 fn trunked(edge: &Kamailio) -> Trunked {
     let external = common::ports::free_udp_tcp_port();
-    let profile = format!(
-        r#"<profile name="external">
-  <gateways>
-    <gateway name="carrier">
-      <param name="username" value="{GW_USER}"/>
-      <param name="password" value="{GW_PASS}"/>
-      <param name="realm" value="{REALM}"/>
-      <param name="proxy" value="{EDGE_IP}:{port}"/>
-      <param name="register" value="true"/>
-      <param name="retry-seconds" value="5"/>
-    </gateway>
-  </gateways>
-  <settings>
-    <param name="sip-ip" value="127.0.0.1"/>
-    <param name="sip-port" value="{external}"/>
-    <param name="rtp-ip" value="127.0.0.1"/>
-    <param name="context" value="public"/>
-    <param name="auth-calls" value="false"/>
-    <param name="timer-T1" value="50"/>
-  </settings>
-</profile>"#,
-        port = edge.port
+    let profile = trunk::external_profile(
+        external,
+        &format!("{EDGE_IP}:{}", edge.port),
+        (GW_USER, GW_PASS),
+        r#"<param name="register" value="true"/>"#,
     );
     let gw = Gateway::builder()
         .user("1001", "secret1001")
@@ -223,17 +174,6 @@ fn trunked(edge: &Kamailio) -> Trunked {
         .file("sip_profiles/external.xml", &profile)
         .start();
     Trunked { gw, external }
-}
-
-/// `sofia status gateway carrier`'s value for `field`.
-fn gateway_field(gw: &Gateway, field: &str) -> String {
-    let out = gw.api("sofia status gateway carrier");
-    out.lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once('\t')?;
-            (k.trim() == field).then(|| v.trim().to_string())
-        })
-        .unwrap_or_else(|| panic!("no {field} in:\n{out}"))
 }
 
 /// Waits until the gateway is REGED with Kamailio, then checks Kamailio's own

@@ -5,7 +5,7 @@ use crate::config::{Gateway, SipProfile};
 use crate::sip::core::GatewaySetup;
 use crate::sip::gateway::RegConfig;
 use crate::sip::transaction::{Peer, TransportKind};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 
 /// The gateway's registration and call addressing; an error names the address that
 /// does not resolve. `host_for` is our `ip:port` as a peer at that address must see it
@@ -75,19 +75,13 @@ fn strip_scheme(proxy: &str) -> &str {
     p.strip_prefix("sip:").unwrap_or(p)
 }
 
-/// `host[:port]` (port 5060 when absent; `[v6]:port` for IPv6) to an address.
+/// A proxy as a gateway names it (`sip:host[:port];params` or `host[:port]`, port
+/// 5060 when absent) to the first address it resolves to.
 pub fn resolve(proxy: &str) -> Result<SocketAddr, String> {
     let host_port = strip_scheme(proxy);
     let host_port = host_port.split(';').next().unwrap_or(host_port);
-    let with_port = match host_port.parse::<SocketAddr>() {
-        Ok(a) => return Ok(a),
-        Err(_) if host_port.parse::<std::net::IpAddr>().is_ok() => format!("{host_port}:5060"),
-        Err(_) if host_port.starts_with('[') || host_port.contains(':') => host_port.to_string(),
-        Err(_) => format!("{host_port}:5060"),
-    };
-    with_port
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {proxy:?}: {e}"))?
+    crate::sip::transport::resolve(host_port, 5060)?
+        .into_iter()
         .next()
         .ok_or_else(|| format!("{proxy:?} resolves to no address"))
 }

@@ -13,8 +13,10 @@ use crate::guard::ban_record::Ban;
 use crate::guard::fail2ban::{BanEvent, BanStoreOp, Fail2ban, FailureKind, UnbanEvent};
 use crate::guard::{fail2ban_api, fail2ban_log};
 use crate::store::{Durability, Store, Tree};
+use crate::switch::event::{Event, EventName, Stamp};
 use std::io::Write as _;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
@@ -23,9 +25,19 @@ use tokio::sync::broadcast;
 pub struct Guard {
     fail2ban: RwLock<Fail2ban>,
     bans: Tree<Ban>,
-    events: broadcast::Sender<EslEvent>,
+    events: EventSource,
+    /// The guard's own event sequence (the switch keeps its own).
+    sequence: AtomicU64,
     log: Option<(Mutex<std::fs::File>, LogFormat)>,
-    utc_offset: i32,
+}
+
+/// Where the guard's events go, and what stamps them as this box's.
+pub struct EventSource {
+    pub events: broadcast::Sender<EslEvent>,
+    pub core_uuid: String,
+    pub hostname: String,
+    /// Seconds east of UTC, for local stamps (events, the logfile).
+    pub utc_offset: i32,
 }
 
 fn unix_s() -> u64 {
@@ -37,8 +49,7 @@ impl Guard {
     pub fn start(
         cfg: &Fail2banConfig,
         store: &Store,
-        events: broadcast::Sender<EslEvent>,
-        utc_offset: i32,
+        events: EventSource,
     ) -> Result<Arc<Guard>, StartError> {
         let bans = store
             .tree::<Ban>()
@@ -84,8 +95,8 @@ impl Guard {
             fail2ban: RwLock::new(f),
             bans,
             events,
+            sequence: AtomicU64::new(0),
             log,
-            utc_offset,
         };
         if let Ok(mut f) = guard.fail2ban.write() {
             guard.persist(&mut f);
@@ -147,7 +158,7 @@ impl Guard {
         let Ok(mut f) = self.fail2ban.write() else {
             return "-ERR the ban list is unavailable\n".into();
         };
-        let out = fail2ban_api::execute(&mut f, args, Instant::now(), self.utc_offset);
+        let out = fail2ban_api::execute(&mut f, args, Instant::now(), self.events.utc_offset);
         // A ban is on disk before the operator is told it is in place.
         self.persist(&mut f);
         drop(f);
@@ -190,7 +201,7 @@ impl Guard {
             user,
             ip,
             super::driver::unix_us(),
-            self.utc_offset,
+            self.events.utc_offset,
         );
         if let Ok(mut f) = file.lock() {
             if let Err(e) = writeln!(f, "{line}") {
@@ -211,20 +222,24 @@ impl Guard {
     }
 
     fn event(&self, subclass: &str, headers: Vec<(String, String)>) {
-        if self.events.receiver_count() == 0 {
+        let out = &self.events;
+        if out.events.receiver_count() == 0 {
             return;
         }
-        let mut h = vec![
-            ("Event-Name".to_string(), "CUSTOM".to_string()),
-            ("Event-Subclass".to_string(), subclass.to_string()),
-            (
-                "Event-Date-Timestamp".to_string(),
-                super::driver::unix_us().to_string(),
-            ),
-        ];
-        h.extend(headers);
-        let _ = self.events.send(EslEvent {
-            headers: h,
+        let stamp = Stamp {
+            core_uuid: &out.core_uuid,
+            hostname: &out.hostname,
+            unix_us: super::driver::unix_us(),
+            utc_offset: out.utc_offset,
+            sequence: self.sequence.fetch_add(1, Ordering::Relaxed) + 1,
+        };
+        let mut e = Event::new(EventName::Custom, &stamp);
+        e.add("Event-Subclass", subclass);
+        for (n, v) in &headers {
+            e.add(n, v);
+        }
+        let _ = out.events.send(EslEvent {
+            headers: e.headers,
             body: None,
         });
     }

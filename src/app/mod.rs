@@ -139,11 +139,17 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
     let (events_tx, _) = tokio::sync::broadcast::channel::<esl::EslEvent>(1024);
 
     let acls = acls::SharedAcls::new(&config);
+    // One identity for every event the box fires (switch, gateways, guard).
+    let core_uuid = crate::ids::uuid_v4();
     let guard = guard::Guard::start(
         &config.fail2ban,
         &store,
-        events_tx.clone(),
-        zone.offset_at((unix_ms() / 1000) as i64),
+        guard::EventSource {
+            events: events_tx.clone(),
+            core_uuid: core_uuid.clone(),
+            hostname: hostname(),
+            utc_offset: zone.offset_at((unix_ms() / 1000) as i64),
+        },
     )?;
     // Every profile's sockets, then one driver for all of them and the switch.
     let (query_tx, query_rx) = mpsc::channel(64);
@@ -187,7 +193,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             dialplan,
             zone,
             max_sessions: config.switch.max_sessions as usize,
-            core_uuid: crate::ids::uuid_v4(),
+            core_uuid: core_uuid.clone(),
             hostname: hostname(),
         },
         Box::new(MediaPorts(media.clone())),

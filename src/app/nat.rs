@@ -5,7 +5,7 @@
 use super::acls::SharedAcls;
 use crate::config::SipProfile;
 use crate::sip::core::{AddressCheck, NatHost};
-use std::net::{IpAddr, ToSocketAddrs};
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// How long a STUN server may take at start.
@@ -78,14 +78,11 @@ fn learn(profile: &SipProfile, value: Option<&str>, local: IpAddr, param: &str) 
     let learnt = if let Some(server) = value.strip_prefix("stun:") {
         crate::sip::transport::stun::query(server, local, STUN_TIMEOUT)
     } else if let Some(name) = value.strip_prefix("host:") {
-        (name, 0)
-            .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve {name}: {e}"))
-            .and_then(|mut a| {
-                a.next()
-                    .map(|a| a.ip())
-                    .ok_or_else(|| format!("{name} has no address"))
-            })
+        crate::sip::transport::resolve(name, 0).and_then(|a| {
+            a.first()
+                .map(|s| s.ip())
+                .ok_or_else(|| format!("{name} has no address"))
+        })
     } else if value == "auto-nat" {
         Err(
             "auto-nat needs UPnP or NAT-PMP, which loopstart does not speak: set the \

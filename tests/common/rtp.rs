@@ -47,3 +47,35 @@ pub fn exchange(
     drain(&mut at_a, &mut at_b);
     (at_a, at_b)
 }
+
+/// The gateway's RTP port of a bridged call's inbound and outbound leg (from
+/// `local_media_port`), waiting for both channels to exist.
+pub fn leg_media_ports(gw: &super::Gateway) -> (u16, u16) {
+    for _ in 0..100 {
+        let out = gw.api("show channels");
+        let uuids: Vec<String> = out
+            .lines()
+            .skip(1)
+            .filter(|l| l.contains(','))
+            .map(|l| l.split(',').next().unwrap_or_default().to_string())
+            .collect();
+        let mut ports = std::collections::HashMap::new();
+        for u in &uuids {
+            let dir = gw
+                .api(&format!("uuid_getvar {u} direction"))
+                .trim()
+                .to_string();
+            let port: u16 = gw
+                .api(&format!("uuid_getvar {u} local_media_port"))
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            ports.insert(dir, port);
+        }
+        if let (Some(&i), Some(&o)) = (ports.get("inbound"), ports.get("outbound")) {
+            return (i, o);
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no bridged call: {}\n{}", gw.api("show channels"), gw.log());
+}

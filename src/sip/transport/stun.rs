@@ -3,7 +3,7 @@
 //! request to send, the mapped address read from the answer); [`query`] is the one
 //! blocking round trip, done once at start.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 const MAGIC_COOKIE: u32 = 0x2112_A442;
@@ -84,17 +84,9 @@ fn address(v: &[u8], xor: Option<&[u8; 12]>) -> Option<SocketAddr> {
 /// Our address as `server` (`host[:port]`, port 3478 by default) sees it, asked from
 /// `local` (an address of this box); retried over `timeout`.
 pub fn query(server: &str, local: IpAddr, timeout: Duration) -> Result<IpAddr, String> {
-    let with_port = if server
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-    {
-        server.to_string()
-    } else {
-        format!("{server}:3478")
-    };
-    let to = with_port
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve STUN server {server}: {e}"))?
+    let to = super::resolve(server, 3478)
+        .map_err(|e| format!("STUN server: {e}"))?
+        .into_iter()
         .find(|a| a.is_ipv4() == local.is_ipv4())
         .ok_or_else(|| format!("STUN server {server} has no address of our family"))?;
     let sock = UdpSocket::bind(SocketAddr::new(local, 0))

@@ -22,6 +22,8 @@ fi
 
 # --- Debian packages -------------------------------------------------------
 PKGS=(sip-tester baresip-core kamailio python3 python3-pip procps iproute2
+      # the attack tool the guard is tested against (tests/guard.rs: svwar, svcrack)
+      sipvicious
       # the firmware build (alsa-lib from source) and the QEMU system tests
       clang lld make pkg-config bzip2 file kmod xz-utils cpio e2fsprogs qemu-system-arm
       # systemd-analyze checks the unit in rootfs/
@@ -80,7 +82,7 @@ else
     log "cargo-nextest missing: scripts/test.sh will use cargo test"
 fi
 
-for tool in sipp baresip kamailio python3; do
+for tool in sipp baresip kamailio python3 svwar svcrack; do
     command -v "$tool" >/dev/null 2>&1 || command -v "/usr/sbin/$tool" >/dev/null 2>&1 \
         || log "WARNING: $tool still missing"
 done

@@ -54,6 +54,7 @@ fn main() {
         auth_calls: true,
         inbound_acl: None,
         register_acl: None,
+        screen: None,
         user_agent: "loopstart-bench".into(),
     };
     let mut core = SipCore::new(config, dir, [7; 32], 1);

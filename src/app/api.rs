@@ -112,7 +112,7 @@ async fn status(ctx: &ApiContext) -> Result<String, String> {
                 let s = core.stats();
                 format!(
                     "registrations {}; transactions {}; received {}; sent {}; \
-                     parse errors {}; bad requests {}; auth failures {}; \
+                     parse errors {}; bad requests {}; auth failures {}; scanners dropped {}; \
                      retransmissions absorbed {}; overload 503s {}; transactions evicted {}",
                     s.registrations,
                     s.transactions,
@@ -121,6 +121,7 @@ async fn status(ctx: &ApiContext) -> Result<String, String> {
                     s.parse_errors,
                     s.bad_requests,
                     s.auth_failures,
+                    s.screened,
                     s.tx_absorbed,
                     s.overloaded + s.tx_overloaded,
                     s.tx_evicted

@@ -538,12 +538,14 @@ fn report_failure(guard: &super::guard::Guard, n: &CoreNotice) {
         CoreNotice::AuthFailed {
             user,
             source,
+            method,
+            user_known,
             reason,
         } => {
-            let kind = if reason.starts_with("unknown user") {
-                FailureKind::UnknownUser
-            } else {
-                FailureKind::RegisterAuth
+            let kind = match (user_known, method) {
+                (false, _) => FailureKind::UnknownUser,
+                (true, crate::sip::wire::Method::Register) => FailureKind::RegisterAuth,
+                (true, _) => FailureKind::InviteAuth,
             };
             guard.failure(*source, kind, user, reason);
         }

@@ -1,17 +1,22 @@
 //! The guard at run time: one fail2ban for the box, asked about every datagram's
-//! source before it is parsed (by the SIP driver) and told of every failure (wrong
-//! digest, unknown user, a request from outside an ACL, a wrong event socket
-//! password). Bans go to sled before the API says they are in place, so they survive a
+//! source before it is parsed (by the SIP driver), shown every request before the SIP
+//! core acts on it (a scanner's probe is a failure or a ban at once, and is dropped),
+//! and told of every failure (wrong digest, unknown user, a request from outside an
+//! ACL, a wrong event socket password). Bans go to sled before the API says they are in place, so they survive a
 //! power cut; expiries are lazy. Each ban and unban is an event
 //! (`CUSTOM fail2ban::ban` / `fail2ban::unban`) and, with `logfile`, a line in
 //! mod_fail2ban's format for an external fail2ban.
 
 use super::StartError;
 use crate::config::fail2ban::{Fail2banConfig, LogFormat};
+use crate::config::flood::ScannerAction;
 use crate::esl::{ApiRegistry, EslEvent};
 use crate::guard::ban_record::Ban;
 use crate::guard::fail2ban::{BanEvent, BanStoreOp, Fail2ban, FailureKind, UnbanEvent};
+use crate::guard::scanner::{RequestView, Scanner};
 use crate::guard::{fail2ban_api, fail2ban_log};
+use crate::sip::core::RequestScreen;
+use crate::sip::wire::{Essentials, Request};
 use crate::store::{Durability, Store, Tree};
 use crate::switch::event::{Event, EventName, Stamp};
 use std::io::Write as _;
@@ -24,6 +29,7 @@ use tokio::sync::broadcast;
 /// The box's fail2ban, shared by the tasks that see sources.
 pub struct Guard {
     fail2ban: RwLock<Fail2ban>,
+    scanner: Scanner,
     bans: Tree<Ban>,
     events: EventSource,
     /// The guard's own event sequence (the switch keeps its own).
@@ -93,6 +99,7 @@ impl Guard {
         };
         let guard = Guard {
             fail2ban: RwLock::new(f),
+            scanner: Scanner::new(&cfg.scanners),
             bans,
             events,
             sequence: AtomicU64::new(0),
@@ -123,6 +130,37 @@ impl Guard {
         if let Some(b) = ban {
             self.announce(&[b], &[]);
         }
+    }
+
+    /// The SIP cores' screen: a request that gives a scanner away costs its source
+    /// what `<scanners action>` says, and is dropped unanswered once the source is
+    /// banned.
+    pub fn screen(self: &Arc<Self>) -> RequestScreen {
+        let guard = self.clone();
+        RequestScreen(Arc::new(move |ip, req, es| {
+            guard.screen_request(ip, req, es)
+        }))
+    }
+
+    fn screen_request(&self, ip: IpAddr, req: &Request, es: &Essentials) -> bool {
+        let view = RequestView {
+            user_agent: req.headers.get("User-Agent"),
+            from: req.headers.get("From").unwrap_or_default(),
+            to: req.headers.get("To").unwrap_or_default(),
+            contact: req.headers.get("Contact"),
+        };
+        let Some(hit) = self.scanner.classify(&view) else {
+            return false;
+        };
+        let user = es.to.uri.user.as_deref().unwrap_or_default();
+        let method = req.method.as_str();
+        tracing::warn!(%ip, user, method, reason = %hit.reason, action = hit.action.as_str(),
+            "SIP scanner");
+        if hit.action == ScannerAction::Log {
+            return false;
+        }
+        self.failure(ip, FailureKind::Scanner, user, &hit.reason.to_string());
+        self.is_banned(ip)
     }
 
     /// Ends the bans whose time is up.

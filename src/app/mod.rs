@@ -167,7 +167,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             &domain,
             (&passwords, &a1_hashes),
             &restored,
-            &acls,
+            (&acls, guard.screen()),
         )
         .await?;
         handles.push(ProfileHandle {
@@ -416,7 +416,7 @@ async fn bind_profile(
     domain: &Domain,
     (passwords, a1_hashes): (&Passwords, &Passwords),
     restored: &[Binding],
-    acls: &acls::SharedAcls,
+    (acls, screen): (&acls::SharedAcls, crate::sip::core::RequestScreen),
 ) -> Result<BoundProfile, StartError> {
     let directory = build_directory(profile, &domain.name, passwords, a1_hashes);
     let seed = secrets::random_secret();
@@ -427,15 +427,17 @@ async fn bind_profile(
         .map_err(|e| StartError(format!("{}: apply-register-acl: {e}", profile.source)))?;
     let register_acl = acls.check_all(&profile.apply_register_acl);
     let outside = nat::outside(profile, acls);
+    let mut core_cfg = core_config(
+        config,
+        index,
+        profile,
+        inbound_acl,
+        register_acl,
+        outside.sip,
+    );
+    core_cfg.screen = Some(screen);
     let mut core = SipCore::new(
-        core_config(
-            config,
-            index,
-            profile,
-            inbound_acl,
-            register_acl,
-            outside.sip,
-        ),
+        core_cfg,
         directory,
         secrets::random_secret(),
         u64::from_le_bytes([
@@ -633,6 +635,7 @@ fn core_config(
         auth_calls: profile.auth_calls,
         inbound_acl,
         register_acl,
+        screen: None,
         user_agent: profile.user_agent.clone(),
     }
 }

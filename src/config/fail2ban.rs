@@ -47,6 +47,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::diag::{Diags, Source};
+use super::flood::ScannerAction;
 use super::values::{boolean, number, params, unknown, Param};
 use super::xml::Element;
 use crate::cidr::Cidr;
@@ -63,15 +64,6 @@ pub const DEFAULT_WHITELIST: &str = "127.0.0.1/32, ::1/128";
 
 /// Longest ban the params take: ten years (0 is permanent).
 const MAX_SECS: u64 = 10 * 365 * 86_400;
-
-/// What a detected SIP scanner (friendly-scanner, sipvicious, ...) costs its source.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ScannerAction {
-    /// One failure, like a wrong password.
-    Count,
-    /// A ban at once.
-    Ban,
-}
 
 /// Which mod_fail2ban's lines the `logfile` gets (guard::fail2ban_log).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,8 +113,6 @@ pub struct Fail2banConfig {
     pub logfile: Option<PathBuf>,
     /// `log-format`.
     pub log_format: LogFormat,
-    /// `scanner-action`.
-    pub scanner_action: ScannerAction,
     pub source: Source,
     /// `<flood>`: per-source request density (pike-style).
     pub flood: super::flood::FloodConfig,
@@ -146,7 +136,6 @@ impl Fail2banConfig {
             whitelist: Cidr::parse_list(DEFAULT_WHITELIST).unwrap_or_default(),
             logfile: None,
             log_format: LogFormat::Github,
-            scanner_action: ScannerAction::Ban,
             source,
             flood: super::flood::FloodConfig::default(),
             scanners: super::flood::ScannerConfig::default(),
@@ -178,9 +167,10 @@ impl Fail2banConfig {
             let _ = write!(
                 s,
                 "; scanners {}",
-                match self.scanner_action {
+                match self.scanners.action {
                     ScannerAction::Ban => "banned at once",
                     ScannerAction::Count => "counted",
+                    ScannerAction::Log => "logged only",
                 }
             );
         }
@@ -261,7 +251,14 @@ pub fn fail2ban(el: &Element, diags: &mut Diags) -> Fail2banConfig {
                 }
             }
             "flood" => c.flood = super::flood::flood(section, diags),
-            "scanners" => c.scanners = super::flood::scanners(section, diags),
+            "scanners" => {
+                // `<settings>`' scanner-action, unless `<scanners action>` says otherwise.
+                let action = c.scanners.action;
+                c.scanners = super::flood::scanners(section, diags);
+                if section.attr("action").is_none() {
+                    c.scanners.action = action;
+                }
+            }
             other => diags.warn(
                 &section.source,
                 format!(
@@ -374,14 +371,16 @@ fn param(c: &mut Fail2banConfig, p: &Param, diags: &mut Diags) {
                 ),
             ),
         },
+        // The same setting as `<scanners action="...">`.
         "scanner-action" => match p.value.trim().to_ascii_lowercase().as_str() {
-            "count" => c.scanner_action = ScannerAction::Count,
-            "ban" => c.scanner_action = ScannerAction::Ban,
+            "count" => c.scanners.action = ScannerAction::Count,
+            "ban" => c.scanners.action = ScannerAction::Ban,
+            "log" => c.scanners.action = ScannerAction::Log,
             _ => diags.error(
                 &p.source,
                 format!(
-                    "param \"scanner-action\" value \"{}\" is not an action; allowed: count \
-                     (one failure) or ban (at once)",
+                    "param \"scanner-action\" value \"{}\" is not an action; allowed: ban \
+                     (at once), count (one failure towards max-attempts) or log (report only)",
                     p.value
                 ),
             ),
@@ -443,7 +442,7 @@ mod tests {
             ]
         );
         assert_eq!(c.logfile, None);
-        assert_eq!(c.scanner_action, ScannerAction::Ban);
+        assert_eq!(c.scanners.action, ScannerAction::Ban);
     }
 
     #[test]
@@ -494,7 +493,7 @@ mod tests {
             Some(Path::new("/var/log/loopstart/fail2ban.log"))
         );
         assert_eq!(c.log_format, LogFormat::Freeswitch);
-        assert_eq!(c.scanner_action, ScannerAction::Count);
+        assert_eq!(c.scanners.action, ScannerAction::Count);
         // An empty whitelist is allowed: nobody is exempt.
         let (c, diags) = parse(r#"<param name="whitelist" value=""/>"#);
         assert!(diags.0.is_empty());
@@ -542,7 +541,7 @@ mod tests {
         assert!(e[1].starts_with("fail2ban.conf.xml:4: error: param \"time-window\" value \"soon\" is not a number; allowed: 1-"), "{}", e[1]);
         assert!(e[2].starts_with("fail2ban.conf.xml:5: error: param \"whitelist\": \"10.0.0.0/40\" is not an address or CIDR block"), "{}", e[2]);
         assert!(
-            e[3].contains(":6: ") && e[3].contains("allowed: count"),
+            e[3].contains(":6: ") && e[3].contains("allowed: ban"),
             "{}",
             e[3]
         );

@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use super::ban_record::Ban;
 use crate::cidr::{canonical, Cidr};
-use crate::config::fail2ban::{Fail2banConfig, ScannerAction};
+use crate::config::fail2ban::Fail2banConfig;
+use crate::config::flood::ScannerAction;
 use crate::store::Durability;
 
 /// Longest ban `ban` gives (ten years); longer asks are cut to it.
@@ -331,7 +332,7 @@ impl Fail2ban {
             repeat_window: Duration::from_secs(u64::from(cfg.repeat_window_secs)),
             max_bans: cfg.max_bans.max(1) as usize,
             max_tracked: cfg.max_tracked.max(1) as usize,
-            scanner_action: cfg.scanner_action,
+            scanner_action: cfg.scanners.action,
             whitelist: cfg.whitelist.clone(),
             anchor: (now, now_unix),
             bans: HashMap::new(),

@@ -233,7 +233,7 @@ fn scanners_are_banned_at_once_or_counted() {
     assert!(f.is_banned(ip("192.0.2.50"), t0));
 
     let mut c = cfg();
-    c.scanner_action = ScannerAction::Count;
+    c.scanners.action = ScannerAction::Count;
     let mut f = Fail2ban::new(&c, t0, UNIX0);
     for i in 0..4 {
         assert_eq!(

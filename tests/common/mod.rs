@@ -21,6 +21,7 @@ pub mod registrations;
 pub mod rtp;
 pub mod sip;
 pub mod sipp;
+pub mod sipvicious;
 pub mod trunk;
 
 use std::fs::{self, File};

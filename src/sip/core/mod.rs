@@ -66,6 +66,8 @@ pub struct CoreConfig {
     pub inbound_acl: Option<AddressCheck>,
     /// `apply-register-acl`: only these sources may register (all lists must allow).
     pub register_acl: Option<AddressCheck>,
+    /// The guard's look at each request before the core acts on it.
+    pub screen: Option<RequestScreen>,
     pub user_agent: String,
 }
 
@@ -91,6 +93,22 @@ impl AddressCheck {
 impl std::fmt::Debug for AddressCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("AddressCheck")
+    }
+}
+
+/// A look at each well-formed request (with its mandatory headers read), and its
+/// source address, before the core acts on it: `true` drops it without a reply (the guard took it for a scanner's probe and
+/// banned its source). The core knows no scanners; the app decides. A retransmission
+/// is looked at again (scanners do not retransmit; a phone's request says nothing).
+#[derive(Clone)]
+#[allow(clippy::type_complexity)]
+pub struct RequestScreen(
+    pub std::sync::Arc<dyn Fn(IpAddr, &Request, &Essentials) -> bool + Send + Sync>,
+);
+
+impl std::fmt::Debug for RequestScreen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequestScreen")
     }
 }
 
@@ -144,9 +162,14 @@ pub enum CoreNotice {
         contact: String,
         expired: bool,
     },
+    /// Credentials that did not prove `user` (a failure for the guard).
     AuthFailed {
         user: String,
         source: IpAddr,
+        /// REGISTER, or a request challenged as a call (INVITE, ...).
+        method: Method,
+        /// Whether the directory has `user` (for the guard's counts; never on the wire).
+        user_known: bool,
         reason: String,
     },
     /// A request refused because of where it came from (a failure for the guard).
@@ -346,6 +369,12 @@ impl SipCore {
                 return;
             }
         };
+        if let Some(screen) = &self.config.screen {
+            if (screen.0)(peer.addr.ip(), &req, &es) {
+                self.stats.screened += 1;
+                return;
+            }
+        }
         // Responses on this transaction go where §18.2.2 and RFC 3581 say.
         if apply_received(&mut es.top_via, peer.addr) {
             req.headers.set_top_via(&es.top_via);

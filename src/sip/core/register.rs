@@ -170,7 +170,9 @@ impl SipCore {
         let creds = match Credentials::parse(header) {
             Ok(c) => c,
             Err(e) => {
-                self.auth_failed(user, peer, &format!("malformed credentials: {e}"));
+                let known = self.directory.contains(user);
+                let why = format!("malformed credentials: {e}");
+                self.auth_failed(req, user, known, peer, &why);
                 let reason = format!("Bad Request (malformed {header_name})");
                 return AuthStep::Answer(self.reply(req, es, 400, &reason));
             }
@@ -206,14 +208,16 @@ impl SipCore {
                 AuthStep::Answer(self.challenge(req, es, false, proxy, now_ms))
             }
             Verdict::Rejected { reason, .. } => {
-                let why = match &reason {
+                let (known, why) = match &reason {
                     RejectReason::BadCredentials { user_known: false } => {
-                        "unknown user or domain".to_string()
+                        (false, "unknown user or domain".to_string())
                     }
-                    RejectReason::BadCredentials { user_known: true } => "wrong password".into(),
-                    other => format!("{other:?}"),
+                    RejectReason::BadCredentials { user_known: true } => {
+                        (true, "wrong password".into())
+                    }
+                    other => (self.directory.contains(&creds.username), other.to_string()),
                 };
-                self.auth_failed(&creds.username, peer, &why);
+                self.auth_failed(req, &creds.username, known, peer, &why);
                 AuthStep::Answer(self.reply(req, es, 403, "Forbidden"))
             }
         }
@@ -249,19 +253,22 @@ impl SipCore {
         resp
     }
 
-    fn auth_failed(&mut self, user: &str, peer: Peer, reason: &str) {
+    fn auth_failed(&mut self, req: &Request, user: &str, user_known: bool, peer: Peer, why: &str) {
         self.stats.auth_failures += 1;
         tracing::warn!(
             user,
             peer = %peer.addr,
             profile = %self.config.profile,
-            reason,
+            method = req.method.as_str(),
+            reason = why,
             "SIP authentication failed"
         );
         self.notices.push_back(CoreNotice::AuthFailed {
             user: user.to_string(),
             source: peer.addr.ip(),
-            reason: reason.to_string(),
+            method: req.method.clone(),
+            user_known,
+            reason: why.to_string(),
         });
     }
 

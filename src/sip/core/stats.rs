@@ -17,6 +17,8 @@ pub struct CoreStats {
     pub registers_ok: u64,
     pub auth_challenges: u64,
     pub auth_failures: u64,
+    /// Requests dropped unanswered by the guard's screen (scanners).
+    pub screened: u64,
     // Filled from the transaction layer and registrar on read.
     pub transactions: usize,
     pub tx_absorbed: u64,

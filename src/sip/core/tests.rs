@@ -3,11 +3,18 @@
 use super::*;
 use crate::sip::auth::{self, Challenge};
 use crate::sip::transaction::{Peer, TransportKind, TxConfig};
-use crate::sip::wire::{parse_message, Framing, Limits, Message, Response};
+use crate::sip::wire::{
+    parse_message, Essentials, Framing, Limits, Message, Method, Request, Response,
+};
 
 const DOMAIN: &str = "example.test";
 
 pub(crate) fn core() -> SipCore {
+    core_with(|_| {})
+}
+
+/// [`core`] with its configuration changed by `edit`.
+pub(crate) fn core_with(edit: impl FnOnce(&mut CoreConfig)) -> SipCore {
     let mut dir = Directory::new(DOMAIN, DOMAIN);
     dir.add_password("1001", "secret1001");
     dir.add_password("1002", "secret1002");
@@ -17,6 +24,7 @@ pub(crate) fn core() -> SipCore {
         contact_host: "127.0.0.1:5060".into(),
         nat: None,
         register_acl: None,
+        screen: None,
         local_hosts: vec!["127.0.0.1".into()],
         limits: Limits::default(),
         tx: TxConfig::default(),
@@ -34,6 +42,8 @@ pub(crate) fn core() -> SipCore {
         inbound_acl: Some(super::AddressCheck(std::sync::Arc::new(|_| true))),
         user_agent: "loopstart-test".into(),
     };
+    let mut config = config;
+    edit(&mut config);
     SipCore::new(config, dir, [9; 32], 42)
 }
 
@@ -237,6 +247,44 @@ fn wrong_password_and_unknown_user_look_the_same() {
     assert_eq!(names(&wrong), names(&unknown));
     assert_eq!(a.registrar().location.len(), 0);
     assert_eq!(a.stats().auth_failures, 1);
+    // Only the guard is told which it was.
+    let failure = |core: &mut SipCore| {
+        std::iter::from_fn(|| core.poll_notice()).find_map(|n| match n {
+            CoreNotice::AuthFailed {
+                method, user_known, ..
+            } => Some((method, user_known)),
+            _ => None,
+        })
+    };
+    assert_eq!(failure(&mut a), Some((Method::Register, true)));
+    assert_eq!(failure(&mut b), Some((Method::Register, false)));
+}
+
+#[test]
+fn a_request_the_screen_refuses_is_dropped_unanswered() {
+    let screen = RequestScreen(std::sync::Arc::new(
+        |_ip, req: &Request, _es: &Essentials| {
+            req.headers.get("User-Agent") == Some("friendly-scanner")
+        },
+    ));
+    let mut core = core_with(|c| c.screen = Some(screen));
+    let clock = Clock::new();
+    let probe = String::from_utf8(register("1001", "scan", 1, "600", None))
+        .unwrap()
+        .replace("User-Agent: test-phone", "User-Agent: friendly-scanner");
+    assert!(probe.contains("friendly-scanner"));
+    core.handle_message(probe.as_bytes(), phone(), clock.mono, clock.unix_ms);
+    assert!(responses(&mut core).is_empty());
+    assert_eq!(core.stats().screened, 1);
+    // Anything else is let through.
+    core.handle_message(
+        &register("1001", "phone", 1, "600", None),
+        phone(),
+        clock.mono,
+        clock.unix_ms,
+    );
+    assert_eq!(one_response(&mut core).status.code, 401);
+    assert_eq!(core.stats().screened, 1);
 }
 
 #[test]

@@ -168,3 +168,102 @@ fn a_register_flood_from_one_source_does_not_starve_another() {
         gw.api("fail2ban stats")
     );
 }
+
+/// One event socket connection from `ip`: the first frame the box sends, and (when it
+/// asks for a password) its answer to `password`.
+fn esl_attempt(gw: &Gateway, ip: &str, password: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    let local: std::net::SocketAddr = format!("{ip}:0").parse().expect("address");
+    socket
+        .bind(&local.into())
+        .expect("bind the attacker's address");
+    let esl: std::net::SocketAddr = format!("127.0.0.1:{}", gw.esl_port()).parse().expect("esl");
+    socket
+        .connect_timeout(&esl.into(), Duration::from_secs(2))
+        .expect("connect");
+    let mut stream: std::net::TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let mut read = |stream: &mut std::net::TcpStream| {
+        let mut buf = [0u8; 1024];
+        match stream.read(&mut buf) {
+            Ok(n) => String::from_utf8_lossy(&buf[..n]).to_string(),
+            Err(_) => String::new(),
+        }
+    };
+    let greeting = read(&mut stream);
+    if !greeting.contains("auth/request") {
+        return (greeting, String::new());
+    }
+    let _ = stream.write_all(format!("auth {password}\n\n").as_bytes());
+    let answer = read(&mut stream);
+    (greeting, answer)
+}
+
+#[test]
+fn event_socket_password_guessing_bans_the_source() {
+    let gw = Gateway::builder()
+        .user(USER, PASS)
+        .file("autoload_configs/fail2ban.conf.xml", FAIL2BAN)
+        .start();
+    for n in 1..=3 {
+        let (greeting, answer) = esl_attempt(&gw, ATTACKER, "ClueCon");
+        assert!(greeting.contains("auth/request"), "attempt {n}: {greeting}");
+        assert!(answer.contains("-ERR invalid"), "attempt {n}: {answer}");
+    }
+    // Banned: not even asked for a password any more.
+    let (greeting, _) = esl_attempt(&gw, ATTACKER, &gw.esl_password());
+    assert!(!greeting.contains("auth/request"), "{greeting}");
+    assert!(gw.api("fail2ban list").contains(ATTACKER));
+    assert_eq!(
+        stat(&gw, "failures-esl-auth"),
+        3,
+        "{}",
+        gw.api("fail2ban stats")
+    );
+    // Another address still gets in with the password.
+    let (_, answer) = esl_attempt(&gw, PHONE, &gw.esl_password());
+    assert!(answer.contains("+OK accepted"), "{answer}");
+}
+
+#[test]
+fn a_ban_ends_on_time_and_every_failure_is_logged_for_an_external_fail2ban() {
+    let conf = r#"<configuration name="fail2ban.conf"><settings>
+  <param name="max-attempts" value="2"/>
+  <param name="ban-time" value="2"/>
+  <param name="whitelist" value="127.0.0.1/32"/>
+  <param name="logfile" value="$${conf_dir}/fail2ban.log"/>
+</settings></configuration>"#;
+    let gw = Gateway::builder()
+        .user(USER, PASS)
+        .file("autoload_configs/fail2ban.conf.xml", conf)
+        .start();
+    let mut esl = common::esl::EslConn::logged_in(&gw);
+    esl.subscribe("CUSTOM fail2ban::ban fail2ban::unban");
+    for n in 1..=2 {
+        wrong_password(&gw, ATTACKER).assert_ok(&format!("wrong password #{n}"), &gw.log());
+    }
+    let ban = esl.wait_event(
+        |e| e.get("Event-Subclass") == Some("fail2ban::ban"),
+        Duration::from_secs(5),
+    );
+    assert_eq!(ban.get("ban-seconds"), Some("2"));
+    assert!(gw.api("fail2ban list").contains(ATTACKER));
+    let unban = esl.wait_event(
+        |e| e.get("Event-Subclass") == Some("fail2ban::unban"),
+        Duration::from_secs(6),
+    );
+    assert_eq!(unban.get("reason"), Some("expired"));
+    register(&gw, ATTACKER).assert_ok("after the ban ended", &gw.log());
+    // The lines kurtabersold/freeswitch-mod_fail2ban writes, which its
+    // filter-freeswitch.conf matches: "A registration failed User:\d+ IP:<HOST>".
+    let log = std::fs::read_to_string(gw.conf_dir().join("fail2ban.log")).expect("fail2ban.log");
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&format!("A registration failed User:{USER} IP:{ATTACKER}")))
+        .collect();
+    assert_eq!(lines.len(), 2, "{log}");
+}

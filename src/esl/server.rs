@@ -133,7 +133,7 @@ pub async fn serve_with_acl(
         };
         if let Some(acl) = &acl {
             if !acl(peer.ip()) {
-                tracing::warn!(%peer, "event socket connection refused by apply-inbound-acl");
+                tracing::info!(%peer, "event socket connection refused: banned, or outside apply-inbound-acl");
                 tokio::spawn(rude_rejection(stream));
                 continue;
             }

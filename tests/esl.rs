@@ -264,7 +264,7 @@ fn apply_inbound_acl_turns_other_addresses_away() {
         "{reply:?}"
     );
     assert!(
-        gw.log().contains("refused by apply-inbound-acl"),
+        gw.log().contains("outside apply-inbound-acl"),
         "the refusal is logged for the operator:\n{}",
         gw.log()
     );

@@ -187,7 +187,7 @@ fn esl_attempt(gw: &Gateway, ip: &str, password: &str) -> (String, String) {
     stream
         .set_read_timeout(Some(Duration::from_secs(2)))
         .expect("timeout");
-    let mut read = |stream: &mut std::net::TcpStream| {
+    let read = |stream: &mut std::net::TcpStream| {
         let mut buf = [0u8; 1024];
         match stream.read(&mut buf) {
             Ok(n) => String::from_utf8_lossy(&buf[..n]).to_string(),

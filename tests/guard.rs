@@ -167,6 +167,13 @@ fn a_register_flood_from_one_source_does_not_starve_another() {
         "{}",
         gw.api("fail2ban stats")
     );
+    // The detector's own counters: the flood, and thousands of datagrams dropped.
+    assert!(stat(&gw, "floods") >= 1, "{}", gw.api("fail2ban stats"));
+    assert!(
+        stat(&gw, "flood-dropped") > 1000,
+        "{}",
+        gw.api("fail2ban stats")
+    );
 }
 
 /// One event socket connection from `ip`: the first frame the box sends, and (when it

@@ -164,8 +164,6 @@ pub struct Driver {
     pub shutdown: watch::Receiver<bool>,
     /// Banned sources are dropped before parsing; failures are reported to it.
     pub guard: Arc<super::guard::Guard>,
-    /// Sources sending faster than a phone ever does are dropped while they do.
-    pub flood: crate::guard::flood::Flood,
 }
 
 pub fn unix_ms() -> u64 {
@@ -267,7 +265,7 @@ impl Driver {
                 io.writers.remove(&peer);
             }
             StreamEvent::Message { peer, bytes } => {
-                if self.guard.is_banned(peer.ip()) {
+                if !self.guard.admit(peer.ip()) {
                     return;
                 }
                 let peer = Peer {
@@ -325,7 +323,7 @@ impl Driver {
                 Ok((n, addr)) => {
                     idle_since = None;
                     handled += 1;
-                    if self.guard.is_banned(addr.ip()) || self.flooding(addr.ip()) {
+                    if !self.guard.admit(addr.ip()) {
                         continue;
                     }
                     let peer = Peer {
@@ -351,27 +349,6 @@ impl Driver {
         }
         self.apply_store_ops();
         self.send_transmits().await;
-    }
-
-    /// Whether `ip` is flooding us now; the first datagram over the density is
-    /// reported (log, and a failure for fail2ban), the rest dropped quietly.
-    fn flooding(&mut self, ip: std::net::IpAddr) -> bool {
-        use crate::guard::flood::Verdict;
-        match self.flood.check(ip, Instant::now()) {
-            Verdict::Pass => false,
-            Verdict::Flooding { first } => {
-                if first {
-                    tracing::warn!(%ip, "SIP flood: dropping this source's requests while it floods");
-                    self.guard.failure(
-                        ip,
-                        crate::guard::fail2ban::FailureKind::Flood,
-                        "",
-                        "request flood",
-                    );
-                }
-                true
-            }
-        }
     }
 
     fn needs_sync(&self) -> bool {

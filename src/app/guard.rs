@@ -13,6 +13,7 @@ use crate::config::flood::ScannerAction;
 use crate::esl::{ApiRegistry, EslEvent};
 use crate::guard::ban_record::Ban;
 use crate::guard::fail2ban::{BanEvent, BanStoreOp, Fail2ban, FailureKind, UnbanEvent};
+use crate::guard::flood::{Flood, Verdict};
 use crate::guard::scanner::{RequestView, Scanner};
 use crate::guard::{fail2ban_api, fail2ban_log};
 use crate::sip::core::RequestScreen;
@@ -29,12 +30,31 @@ use tokio::sync::broadcast;
 /// The box's fail2ban, shared by the tasks that see sources.
 pub struct Guard {
     fail2ban: RwLock<Fail2ban>,
+    /// Only the SIP driver's task checks it, once per datagram: never contended.
+    flood: Mutex<Flood>,
     scanner: Scanner,
     bans: Tree<Ban>,
     events: EventSource,
     /// The guard's own event sequence (the switch keeps its own).
     sequence: AtomicU64,
     log: Option<(Mutex<std::fs::File>, LogFormat)>,
+}
+
+/// The flood detector's counters, in `fail2ban stats`' `name: value` lines.
+fn flood_stats(f: &Flood) -> String {
+    let s = f.stats();
+    [
+        ("flood-tracked", s.tracked as u64),
+        ("flood-blocked", s.blocked as u64),
+        ("floods", s.floods),
+        ("flood-dropped", s.dropped),
+        ("flood-released", s.released),
+        ("flood-evicted-clean", s.evicted_clean),
+        ("flood-evicted-blocked", s.evicted_blocked),
+    ]
+    .iter()
+    .map(|(name, value)| format!("{name}: {value}\n"))
+    .collect()
 }
 
 /// Where the guard's events go, and what stamps them as this box's.
@@ -99,6 +119,7 @@ impl Guard {
         };
         let guard = Guard {
             fail2ban: RwLock::new(f),
+            flood: Mutex::new(Flood::new(&cfg.flood, cfg.whitelist.clone(), now)),
             scanner: Scanner::new(&cfg.scanners),
             bans,
             events,
@@ -109,6 +130,29 @@ impl Guard {
             guard.persist(&mut f);
         }
         Ok(Arc::new(guard))
+    }
+
+    /// Whether a SIP datagram (or a message on a connection) from `ip` may be parsed:
+    /// not when `ip` is banned or flooding. The first datagram of a flood is reported
+    /// (a log line, and a failure for fail2ban); the rest are dropped quietly.
+    pub fn admit(&self, ip: IpAddr) -> bool {
+        if self.is_banned(ip) {
+            return false;
+        }
+        let verdict = match self.flood.lock() {
+            Ok(mut f) => f.check(ip, Instant::now()),
+            Err(_) => Verdict::Pass,
+        };
+        match verdict {
+            Verdict::Pass => true,
+            Verdict::Flooding { first } => {
+                if first {
+                    tracing::warn!(%ip, "SIP flood: dropping this source's requests while it floods");
+                    self.failure(ip, FailureKind::Flood, "", "request flood");
+                }
+                false
+            }
+        }
     }
 
     /// Whether `ip` is banned now: its datagrams are dropped before parsing.
@@ -163,8 +207,11 @@ impl Guard {
         self.is_banned(ip)
     }
 
-    /// Ends the bans whose time is up.
+    /// Ends the bans whose time is up, and the floods that calmed down.
     pub fn tick(&self) {
+        if let Ok(mut flood) = self.flood.lock() {
+            flood.expire(Instant::now());
+        }
         let Ok(mut f) = self.fail2ban.write() else {
             return;
         };
@@ -196,7 +243,12 @@ impl Guard {
         let Ok(mut f) = self.fail2ban.write() else {
             return "-ERR the ban list is unavailable\n".into();
         };
-        let out = fail2ban_api::execute(&mut f, args, Instant::now(), self.events.utc_offset);
+        let mut out = fail2ban_api::execute(&mut f, args, Instant::now(), self.events.utc_offset);
+        if args.trim().eq_ignore_ascii_case("stats") {
+            if let Ok(flood) = self.flood.lock() {
+                out.reply.push_str(&flood_stats(&flood));
+            }
+        }
         // A ban is on disk before the operator is told it is in place.
         self.persist(&mut f);
         drop(f);

@@ -214,11 +214,6 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             .map_err(|e| StartError(e.to_string()))?,
         shutdown: shutdown_rx.clone(),
         guard: guard.clone(),
-        flood: crate::guard::flood::Flood::new(
-            &config.fail2ban.flood,
-            config.fail2ban.whitelist.clone(),
-            Instant::now(),
-        ),
     };
     tasks.push(tokio::spawn(driver.run()));
     tasks.push(tokio::spawn(guard::expire_bans(guard.clone())));

@@ -627,6 +627,71 @@ fn uuid_bridge_joins_two_parked_calls_and_hupall_ends_everything() {
     );
 }
 
+/// Two parked callers, bridged with `uuid_bridge`; their uuids in that order.
+fn two_bridged_callers(
+    gw: &Gateway,
+) -> (
+    Vec<String>,
+    thread::JoinHandle<SippRun>,
+    thread::JoinHandle<SippRun>,
+) {
+    let first = parked_caller(gw, "9999");
+    let a = channel_uuids(gw, 1).remove(0);
+    let second = parked_caller(gw, "9999");
+    let b = channel_uuids(gw, 2)
+        .into_iter()
+        .find(|u| *u != a)
+        .expect("the second channel");
+    let out = gw.api(&format!("uuid_bridge {a} {b}"));
+    assert!(out.starts_with("+OK"), "{out}");
+    (vec![a, b], first, second)
+}
+
+#[test]
+fn uuid_transfer_both_sends_each_bridged_channel_to_the_extension() {
+    let gw = gateway();
+    let (uuids, first, second) = two_bridged_callers(&gw);
+    let out = gw.api(&format!(
+        "uuid_transfer {} -both 9197 XML default",
+        uuids[0]
+    ));
+    assert_eq!(out.trim(), "+OK");
+    // Each hears the tone extension and is hung up by it.
+    for (n, call) in [first, second].into_iter().enumerate() {
+        call.join()
+            .expect("caller")
+            .assert_ok(&format!("caller {n} transferred"), &gw.log());
+    }
+    let rows = cdr_rows(&gw, 2);
+    for uuid in &uuids {
+        assert!(
+            rows.iter()
+                .any(|r| r.starts_with(uuid.as_str()) && r.contains(",9197,")),
+            "{uuid} did not reach 9197: {rows:?}"
+        );
+    }
+}
+
+#[test]
+fn uuid_transfer_bleg_moves_only_the_bridged_channel() {
+    let gw = gateway();
+    let (uuids, first, second) = two_bridged_callers(&gw);
+    let out = gw.api(&format!("uuid_transfer {} -bleg 9197", uuids[0]));
+    assert_eq!(out.trim(), "+OK");
+    for call in [first, second] {
+        call.join().expect("caller").assert_ok("caller", &gw.log());
+    }
+    let rows = cdr_rows(&gw, 2);
+    let row = |uuid: &str| {
+        rows.iter()
+            .find(|r| r.starts_with(uuid))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(row(&uuids[1]).contains(",9197,"), "{rows:?}");
+    assert!(!row(&uuids[0]).contains(",9197,"), "{rows:?}");
+}
+
 #[test]
 fn a_call_without_rtp_is_hung_up_at_rtp_timeout_sec() {
     let gw = Gateway::builder()

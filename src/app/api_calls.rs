@@ -121,23 +121,28 @@ pub fn register_all(
     );
     calls(
         "uuid_transfer",
-        "uuid_transfer <uuid> <dest> [<dialplan>] [<context>]",
+        TRANSFER_SYNTAX,
         "Transfer a channel",
         registry,
         |args, sip, sw, clock| {
-            let w: Vec<&str> = args.split_whitespace().collect();
-            let (uuid, dest, context) = match w.as_slice() {
-                [u, d] => (*u, *d, None),
-                [u, d, _dialplan] => (*u, *d, None),
-                [u, d, _dialplan, c, ..] => (*u, *d, Some(*c)),
-                _ => {
-                    return now("-ERR Usage: uuid_transfer <uuid> <dest> [<dialplan>] [<context>]")
-                }
+            let Some(t) = TransferArgs::parse(args) else {
+                return now(&format!("-USAGE: {TRANSFER_SYNTAX}\n"));
             };
-            if sw.session(uuid).is_none() {
-                return now("-ERR No such channel!");
+            let Some(s) = sw.session(t.uuid) else {
+                return now("-ERR No such channel!\n");
+            };
+            // -bleg and -both act on the bridged channel; without one, -bleg moves
+            // the channel itself and -both only it, as mod_commands does.
+            let peer = s.peer.clone();
+            match (t.leg, peer) {
+                (TransferLeg::Both, Some(_)) => {
+                    sw.transfer_both(t.uuid, t.dest, t.context, sip, clock)
+                }
+                (TransferLeg::Bleg, Some(peer)) => {
+                    sw.transfer(&peer, t.dest, t.context, sip, clock)
+                }
+                _ => sw.transfer(t.uuid, t.dest, t.context, sip, clock),
             }
-            sw.transfer(uuid, dest, context, sip, clock);
             now("+OK\n")
         },
     );
@@ -287,6 +292,59 @@ async fn reloadxml(p: &ProfileHandle, conf_dir: &std::path::Path) -> Result<Stri
     Ok("+OK [Success]\n".into())
 }
 
+/// mod_commands' `TRANSFER_SYNTAX`.
+const TRANSFER_SYNTAX: &str = "<uuid> [-bleg|-both] <dest-exten> [<dialplan>] [<context>]";
+
+/// Which channel `uuid_transfer` moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TransferLeg {
+    This,
+    /// `-bleg`: the channel bridged to it.
+    Bleg,
+    /// `-both`: it and the channel bridged to it.
+    Both,
+}
+
+/// `uuid_transfer`'s words, read as mod_commands reads them: two to five, a second
+/// word starting with `-` is the leg option (an unknown one moves the channel
+/// itself). The dialplan word is accepted and ignored: XML is the only one.
+#[derive(Debug, PartialEq, Eq)]
+struct TransferArgs<'a> {
+    uuid: &'a str,
+    leg: TransferLeg,
+    dest: &'a str,
+    context: Option<&'a str>,
+}
+
+impl<'a> TransferArgs<'a> {
+    fn parse(args: &'a str) -> Option<TransferArgs<'a>> {
+        let w: Vec<&str> = args.split_whitespace().collect();
+        if !(2..=5).contains(&w.len()) {
+            return None;
+        }
+        let (leg, rest) = match w[1].strip_prefix('-') {
+            Some(opt) => {
+                let leg = if opt.eq_ignore_ascii_case("bleg") {
+                    TransferLeg::Bleg
+                } else if opt.eq_ignore_ascii_case("both") {
+                    TransferLeg::Both
+                } else {
+                    TransferLeg::This
+                };
+                (leg, &w[2..])
+            }
+            None => (TransferLeg::This, &w[1..]),
+        };
+        let dest = *rest.first()?;
+        Some(TransferArgs {
+            uuid: w[0],
+            leg,
+            dest,
+            context: rest.get(2).copied(),
+        })
+    }
+}
+
 fn now(s: &str) -> Reply {
     Reply::Now(s.to_string())
 }
@@ -373,4 +431,37 @@ pub fn show(sw: &Switch, args: &str) -> String {
 
 fn csv(s: &str) -> String {
     s.replace(',', "%2C").replace(['\r', '\n'], "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TransferArgs, TransferLeg};
+
+    #[test]
+    fn uuid_transfer_words_are_read_as_mod_commands_reads_them() {
+        let t = |s| TransferArgs::parse(s);
+        let args = |leg, dest, context| {
+            Some(TransferArgs {
+                uuid: "U",
+                leg,
+                dest,
+                context,
+            })
+        };
+        assert_eq!(t("U 9197"), args(TransferLeg::This, "9197", None));
+        assert_eq!(t("U 9197 XML"), args(TransferLeg::This, "9197", None));
+        assert_eq!(
+            t("U 9197 XML public"),
+            args(TransferLeg::This, "9197", Some("public"))
+        );
+        assert_eq!(t("U -bleg 9197"), args(TransferLeg::Bleg, "9197", None));
+        assert_eq!(
+            t("U -BOTH 9197 XML default"),
+            args(TransferLeg::Both, "9197", Some("default"))
+        );
+        assert_eq!(t("U -other 9197"), args(TransferLeg::This, "9197", None));
+        for bad in ["", "U", "U -both", "U 1 2 3 4 5"] {
+            assert_eq!(t(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -635,6 +635,30 @@ impl Switch {
         Ok(())
     }
 
+    /// `uuid_transfer -both`: the channel and the one bridged to it each go to
+    /// `extension` and hunt it afresh; neither reacts to the other leaving, as
+    /// FreeSWITCH flags both CF_REDIRECT before transferring them.
+    pub fn transfer_both(
+        &mut self,
+        uuid: &str,
+        extension: &str,
+        context: Option<&str>,
+        sip: &mut Profiles,
+        clock: Clock,
+    ) {
+        if let Some(peer) = self.sessions.get_mut(uuid).and_then(|s| s.peer.take()) {
+            if let Some(p) = self.sessions.get_mut(&peer) {
+                if p.peer.as_deref() == Some(uuid) {
+                    p.peer = None;
+                }
+            }
+            self.emit(uuid, EventName::ChannelUnbridge, clock);
+            self.emit(&peer, EventName::ChannelUnbridge, clock);
+            self.transfer(&peer, extension, context, sip, clock);
+        }
+        self.transfer(uuid, extension, context, sip, clock);
+    }
+
     /// Undoes a bridge without hanging up (transfer); the peer reacts as to a hangup.
     pub(super) fn unbridge(&mut self, uuid: &str, sip: &mut Profiles, clock: Clock) {
         let Some(peer) = self.sessions.get_mut(uuid).and_then(|s| s.peer.take()) else {

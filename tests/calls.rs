@@ -925,3 +925,32 @@ fn a_second_profile_without_auth_refuses_callers_outside_its_acl_with_403() {
         .run()
         .assert_ok("echo on the first profile", &gw.log());
 }
+
+#[test]
+fn a_digit_sent_in_info_reaches_the_bridged_phone_and_is_an_event() {
+    let gw = gateway();
+    let mut esl = common::esl::EslConn::logged_in(&gw);
+    esl.subscribe("DTMF");
+    // 1002 offers no telephone-event: it takes DTMF in INFO, and its scenario fails
+    // unless an INFO with Signal=5 arrives.
+    let callee = phone(&gw, "1002", "uas_answer_info_dtmf.xml", 200);
+    thread::sleep(Duration::from_millis(200));
+    Sipp::new("uac_call_info_dtmf.xml", gw.sip_addr())
+        .user("1001", "secret1001")
+        .key("dest", "1002")
+        .pause_ms(1000)
+        .timeout(Duration::from_secs(20))
+        .run()
+        .assert_ok("the caller pressing 5", &gw.log());
+    callee
+        .join()
+        .expect("callee")
+        .assert_ok("the callee getting INFO Signal=5", &gw.log());
+    let e = esl.wait_event(
+        |e| e.get("Event-Name") == Some("DTMF"),
+        Duration::from_secs(5),
+    );
+    assert_eq!(e.get("DTMF-Digit"), Some("5"));
+    assert_eq!(e.get("DTMF-Duration"), Some("1280"));
+    assert_eq!(e.get("Caller-Caller-ID-Number"), Some("1001"));
+}

@@ -89,6 +89,11 @@ impl LegEnd {
 /// What happened on a leg.
 #[derive(Clone, Debug)]
 pub enum CallEvent {
+    /// A DTMF digit the peer sent in an INFO (already answered 200).
+    Dtmf {
+        leg: LegId,
+        dtmf: Dtmf,
+    },
     Incoming {
         leg: LegId,
         call: Box<IncomingCall>,
@@ -124,6 +129,14 @@ pub enum CallEvent {
         leg: LegId,
         end: LegEnd,
     },
+}
+
+/// One DTMF digit signalled in SIP (INFO), not in the media.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dtmf {
+    /// One of `0123456789*#ABCD`.
+    pub digit: char,
+    pub duration_ms: u32,
 }
 
 /// A call we place to a phone.

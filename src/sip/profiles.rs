@@ -153,6 +153,12 @@ impl Profiles {
         }
     }
 
+    pub fn send_info_dtmf(&mut self, leg: LegId, dtmf: crate::sip::dialog::Dtmf, now: Instant) {
+        if let Some(c) = self.core_of(leg) {
+            c.send_info_dtmf(leg, dtmf, now);
+        }
+    }
+
     pub fn acknowledge_bye(&mut self, leg: LegId, now: Instant) {
         if let Some(c) = self.core_of(leg) {
             c.acknowledge_bye(leg, now);

@@ -270,6 +270,7 @@ impl Switch {
     pub fn on_call_event(&mut self, ev: CallEvent, sip: &mut Profiles, clock: Clock) {
         match ev {
             CallEvent::Incoming { leg, call } => self.incoming(leg, *call, sip, clock),
+            CallEvent::Dtmf { leg, dtmf } => self.on_dtmf(leg, dtmf, sip, clock),
             CallEvent::Progress { leg, code, sdp } => {
                 if let Some(uuid) = self.by_leg.get(&leg).cloned() {
                     self.leg_progress(&uuid, code, sdp, sip, clock);

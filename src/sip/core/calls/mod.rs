@@ -7,6 +7,7 @@
 //! INVITE's source, or the binding's), not to the Contact's host: phones behind NAT
 //! put a private address there, and FreeSWITCH's NDLB habits show that is the norm.
 
+mod dtmf;
 mod uac;
 mod uas;
 
@@ -49,6 +50,8 @@ pub(super) enum Purpose {
     Reinvite,
     Bye,
     Cancel,
+    /// DTMF relayed to the peer; its answer changes nothing.
+    Info,
 }
 
 /// A 2xx to an INVITE, re-sent until its ACK arrives.

@@ -146,6 +146,26 @@ impl SipCore {
         self.legs.by_tx.insert(tx, (id, Purpose::Reinvite));
     }
 
+    /// A DTMF digit to the peer of an answered leg, in an INFO.
+    pub fn send_info_dtmf(&mut self, id: LegId, dtmf: super::dtmf::InfoDtmf, now: Instant) {
+        let answered = self
+            .legs
+            .get(id)
+            .is_some_and(|l| l.phase == Phase::Answered);
+        if !answered {
+            return;
+        }
+        let Some(mut req) = self.in_dialog_request(id, Method::Info, None) else {
+            return;
+        };
+        let Some(peer) = self.legs.get(id).map(|l| l.peer) else {
+            return;
+        };
+        super::dtmf::write(&mut req, dtmf);
+        let tx = self.transactions.send_request(req, peer, now);
+        self.legs.by_tx.insert(tx, (id, Purpose::Info));
+    }
+
     fn send_cancel(&mut self, id: LegId, reason: Option<&str>, now: Instant) {
         let Some(leg) = self.legs.get(id) else { return };
         let invite = &leg.invite;

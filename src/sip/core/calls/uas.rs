@@ -382,9 +382,20 @@ impl SipCore {
                 }
             }
             _ => {
-                // INFO (DTMF relay, of no use to an anchored call yet), OPTIONS: fine.
+                // INFO (DTMF, or anything else), OPTIONS: fine.
                 let resp = self.leg_response(id, req, 200, "OK");
                 self.transactions.respond(tx, resp, now);
+                if req.method == Method::Info {
+                    match super::dtmf::parse(req) {
+                        Some(Ok(dtmf)) => self
+                            .call_events
+                            .push_back(CallEvent::Dtmf { leg: id, dtmf }),
+                        Some(Err(e)) => {
+                            tracing::debug!(leg = %id, error = %e, "INFO DTMF not understood")
+                        }
+                        None => {}
+                    }
+                }
             }
         }
     }

@@ -87,6 +87,8 @@ impl Rig {
                 max_sessions: 100,
                 core_uuid: "core".into(),
                 hostname: "box".into(),
+                api: None,
+                limit_max_keys: crate::guard::limit::DEFAULT_MAX_KEYS,
             },
             Box::new(FakePorts(20000)),
         );

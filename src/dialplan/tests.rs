@@ -561,3 +561,33 @@ fn a_blacklisted_caller_is_refused_and_another_is_routed() {
         apps(&[("bridge", "user/1001")])
     );
 }
+
+#[test]
+fn word_boundaries_match_instead_of_panicking() {
+    // toll_allow is a comma list: `\blocal\b` must match it and not `nonlocal`.
+    // (fancy-regex runs \b in its own matcher, which panicked without regex-automata's
+    // unicode-word-boundary feature.)
+    let d = dialplan(
+        r#"<context name="default">
+      <extension name="local">
+        <condition field="${toll_allow}" expression="\blocal\b"/>
+        <condition field="destination_number" expression="^9(\d{7})$">
+          <action application="log" data="local $1"/>
+        </condition>
+      </extension>
+    </context>"#,
+    );
+    let now = tuesday_morning();
+    for (toll_allow, allowed) in [
+        ("local", true),
+        ("domestic,local", true),
+        ("local, international", true),
+        ("nonlocal", false),
+        ("", false),
+    ] {
+        let mut ch = call("95551234", "1001");
+        ch.set_variable("toll_allow", toll_allow);
+        let p = plan(&d, "default", &mut ch, &now);
+        assert_eq!(!p.is_empty(), allowed, "toll_allow={toll_allow:?}: {p:?}");
+    }
+}

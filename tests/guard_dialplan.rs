@@ -119,6 +119,20 @@ fn blacklisted_callers_get_403_from_the_file_and_from_the_api_and_others_get_thr
     assert_refused(&run, "403", &gw);
     let list = gw.api("blacklist list blocked");
     assert_eq!(list, "5550005\n5550006\n");
+    // reload and reloadxml read the file again, the stored edit over it.
+    assert_eq!(gw.api("blacklist reload"), "+OK\n");
+    assert!(gw.api("reloadxml").starts_with("+OK"));
+    assert_eq!(gw.api("blacklist list blocked"), list);
+    // save folds the edit into the file, as mod_blacklist does.
+    assert_eq!(gw.api("blacklist save blocked"), "+OK\n");
+    let file =
+        std::fs::read_to_string(gw.conf_dir().join("blacklists/blocked.list")).expect("list file");
+    assert_eq!(file, list);
+    let status = gw.api("status");
+    assert!(
+        status.contains("blacklist: 1 lists, 2 entries;") && status.contains(" hits;"),
+        "{status}"
+    );
 
     // Deleted: through again.
     assert_eq!(gw.api("blacklist del blocked 5550005"), "+OK\n");
@@ -177,6 +191,8 @@ fn a_rate_limit_of_10_a_minute_passes_ten_calls_and_refuses_the_eleventh() {
     wait_api(&gw, &api, "0/11", Duration::from_secs(5));
     let dump = gw.api("hash_dump limit");
     assert!(dump.contains(&format!("L/{key}/0/11/60/")), "{dump}");
+    let status = gw.api("status");
+    assert!(status.contains("calls allowed, 1 refused"), "{status}");
     assert_eq!(
         gw.api(&format!("limit_hash_usage {} 5550006", common::DOMAIN))
             .trim(),

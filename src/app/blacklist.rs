@@ -124,6 +124,24 @@ impl SharedBlacklists {
         }
     }
 
+    /// The lists' size and counters, one line for `status`.
+    pub fn status_line(&self) -> String {
+        let Ok(l) = self.lists.read() else {
+            return "blacklist: unavailable".into();
+        };
+        let entries: usize = l.names().filter_map(|n| l.list(n)).map(|x| x.len()).sum();
+        let s = l.stats();
+        format!(
+            "blacklist: {} lists, {entries} entries; {} checks, {} hits; {} adds refused \
+             (list full), {} regex entries refused",
+            l.names().count(),
+            s.checks,
+            s.hits,
+            s.refused_full,
+            s.refused_regex
+        )
+    }
+
     /// Reads blacklist.conf.xml and the list files again, with the stored edits over
     /// them (`blacklist reload`, `reloadxml`). When the config does not load, the
     /// lists stay as they were.

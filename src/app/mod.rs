@@ -246,6 +246,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             domain: domain.name.clone(),
             media: Some(media_for_status),
             conf_dir: config.conf_dir.clone(),
+            blacklists: Some(blacklists.clone()),
         }),
     );
     api_calls::register_all(

@@ -64,10 +64,12 @@ fn assert_refused(run: &common::sipp::SippRun, status: &str, gw: &Gateway) {
     );
 }
 
-/// `default` for the blacklist test: the main number answers and echoes.
+/// `default` for the blacklist test: the main number answers and echoes (and logs
+/// what the list says of the caller, from an application's data).
 const ANSWERING_DEFAULT: &str = r#"<include><context name="default">
   <extension name="main">
     <condition field="destination_number" expression="^5000$">
+      <action application="log" data="WARNING ${caller_id_number} listed=${blacklist(check blocked ${caller_id_number})}"/>
       <action application="answer"/>
       <action application="echo"/>
     </condition>
@@ -99,6 +101,11 @@ fn blacklisted_callers_get_403_from_the_file_and_from_the_api_and_others_get_thr
     stranger(&gw, CALLER_A, "5550005", did)
         .run()
         .assert_ok("a caller not on the list", &gw.log());
+    assert!(
+        gw.log().contains("5550005 listed=false"),
+        "{}",
+        tail(&gw.log(), 4000)
+    );
     // On the list file: 403, logged with the number.
     let run = stranger(&gw, CALLER_B, "5550006", did).run();
     assert_refused(&run, "403", &gw);

@@ -261,8 +261,9 @@ pub fn register_all(
 }
 
 /// Reads the config tree again and hands the switch the new dialplan and user
-/// variables (and `also` the rest it reloads: the blacklists); calls in progress keep the plan they have. Nothing changes when the new
-/// files do not load: the error says which file and line.
+/// variables, and `also` the rest that reloads with them (the blacklists); calls in
+/// progress keep the plan they have. Nothing changes when the new files do not load:
+/// the error says which file and line.
 async fn reloadxml(
     p: &ProfileHandle,
     conf_dir: &std::path::Path,

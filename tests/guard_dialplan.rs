@@ -49,10 +49,19 @@ fn stranger(gw: &Gateway, ip: &str, number: &str, dest: &str) -> Sipp {
         .timeout(Duration::from_secs(15))
 }
 
+/// The same caller, expecting to be refused (403, 486 or 603).
+fn refused_stranger(gw: &Gateway, ip: &str, number: &str, dest: &str) -> Sipp {
+    Sipp::new("uac_noauth_refused.xml", gw.sip_addr())
+        .local_ip(ip)
+        .user(number, "unused")
+        .key("dest", dest)
+        .timeout(Duration::from_secs(10))
+}
+
 /// The run was refused with `status` (e.g. "403") and never answered.
 fn assert_refused(run: &common::sipp::SippRun, status: &str, gw: &Gateway) {
     assert!(
-        !run.success() && run.messages.contains(&format!("SIP/2.0 {status} ")),
+        run.success() && run.messages.contains(&format!("SIP/2.0 {status} ")),
         "expected {status}:\n{}\n--- gateway log ---\n{}",
         run.report(),
         tail(&gw.log(), 6000)
@@ -107,7 +116,7 @@ fn blacklisted_callers_get_403_from_the_file_and_from_the_api_and_others_get_thr
         tail(&gw.log(), 4000)
     );
     // On the list file: 403, logged with the number.
-    let run = stranger(&gw, CALLER_B, "5550006", did).run();
+    let run = refused_stranger(&gw, CALLER_B, "5550006", did).run();
     assert_refused(&run, "403", &gw);
     assert!(
         gw.log()
@@ -118,11 +127,11 @@ fn blacklisted_callers_get_403_from_the_file_and_from_the_api_and_others_get_thr
 
     // Added at run time: refused from the next call on, and still after a restart.
     assert_eq!(gw.api("blacklist add blocked 5550005"), "+OK\n");
-    let run = stranger(&gw, CALLER_A, "5550005", did).run();
+    let run = refused_stranger(&gw, CALLER_A, "5550005", did).run();
     assert_refused(&run, "403", &gw);
     gw.restart();
     assert_eq!(gw.api("blacklist check blocked 5550005").trim(), "true");
-    let run = stranger(&gw, CALLER_A, "5550005", did).run();
+    let run = refused_stranger(&gw, CALLER_A, "5550005", did).run();
     assert_refused(&run, "403", &gw);
     let list = gw.api("blacklist list blocked");
     assert_eq!(list, "5550005\n5550006\n");
@@ -187,7 +196,7 @@ fn a_rate_limit_of_10_a_minute_passes_ten_calls_and_refuses_the_eleventh() {
         "{}",
         tail(&gw.log(), 4000)
     );
-    let run = stranger(&gw, CALLER_A, "5550005", "5000").run();
+    let run = refused_stranger(&gw, CALLER_A, "5550005", "5000").run();
     assert_refused(&run, "603", &gw);
     // Another caller has a window of its own.
     stranger(&gw, CALLER_B, "5550006", "5000")

@@ -22,6 +22,8 @@ pub struct ApiContext {
     pub media: Option<crate::media::engine::MediaEngine>,
     /// Where the config is read again (`sofia profile P rescan`).
     pub conf_dir: std::path::PathBuf,
+    /// The number blacklists, for their counters in `status`.
+    pub blacklists: Option<Arc<super::blacklist::SharedBlacklists>>,
 }
 
 pub fn register_all(registry: &mut ApiRegistry, ctx: Arc<ApiContext>) {
@@ -129,6 +131,25 @@ async fn status(ctx: &ApiContext) -> Result<String, String> {
             }))
             .await?;
         let _ = writeln!(out, "profile {}: {}", p.name, line);
+    }
+    if let Some(p) = ctx.profiles.first() {
+        let line = p
+            .calls(Box::new(|_, switch, _| {
+                let l = switch.limits();
+                let s = l.stats();
+                super::driver::Reply::Now(format!(
+                    "limit: {} keys; {} calls allowed, {} refused ({} with the table full)",
+                    l.len(),
+                    s.allowed,
+                    s.refused,
+                    s.refused_full
+                ))
+            }))
+            .await?;
+        let _ = writeln!(out, "{line}");
+    }
+    if let Some(b) = &ctx.blacklists {
+        let _ = writeln!(out, "{}", b.status_line());
     }
     if let Some(m) = &ctx.media {
         let m = m.status();

@@ -13,11 +13,15 @@ use crate::esl::ApiRegistry;
 use crate::switch::dial::Then;
 use crate::switch::{DialString, HangupCause, Switch};
 
+/// What else `reloadxml` reloads from the freshly read config (the blacklists).
+pub type ReloadHook = std::sync::Arc<dyn Fn(&crate::config::Config) + Send + Sync>;
+
 pub fn register_all(
     registry: &mut ApiRegistry,
     profiles: Vec<ProfileHandle>,
     cdrs: std::sync::mpsc::Sender<CdrRequest>,
     conf_dir: std::path::PathBuf,
+    also: ReloadHook,
 ) {
     let Some(profile) = profiles.into_iter().next() else {
         return;
@@ -30,7 +34,8 @@ pub fn register_all(
         move |_| {
             let p = p.clone();
             let conf_dir = conf_dir.clone();
-            Box::pin(async move { reloadxml(&p, &conf_dir).await })
+            let also = also.clone();
+            Box::pin(async move { reloadxml(&p, &conf_dir, &also).await })
         },
     );
     let calls = |name: &'static str,
@@ -261,9 +266,14 @@ pub fn register_all(
 }
 
 /// Reads the config tree again and hands the switch the new dialplan and user
-/// variables; calls in progress keep the plan they have. Nothing changes when the new
-/// files do not load: the error says which file and line.
-async fn reloadxml(p: &ProfileHandle, conf_dir: &std::path::Path) -> Result<String, String> {
+/// variables, and `also` the rest that reloads with them (the blacklists); calls in
+/// progress keep the plan they have. Nothing changes when the new files do not load:
+/// the error says which file and line.
+async fn reloadxml(
+    p: &ProfileHandle,
+    conf_dir: &std::path::Path,
+    also: &ReloadHook,
+) -> Result<String, String> {
     let config =
         crate::config::load(conf_dir).map_err(|e| format!("reloadxml: nothing changed:\n{e}"))?;
     let (dialplan, _warnings) = crate::dialplan::load(conf_dir, &config.vars)
@@ -280,6 +290,7 @@ async fn reloadxml(p: &ProfileHandle, conf_dir: &std::path::Path) -> Result<Stri
             })
             .unwrap_or_default();
     let contexts = dialplan.contexts.len();
+    also(&config);
     p.calls(Box::new(move |_, switch, clock| {
         switch.reload(dialplan, users, clock);
         Reply::Now(String::new())

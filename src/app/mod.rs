@@ -9,10 +9,12 @@ mod acls;
 mod api;
 mod api_calls;
 mod api_sofia;
+mod blacklist;
 mod cdr_writer;
 mod driver;
 mod gateways;
 mod guard;
+mod limit_api;
 mod limits;
 mod memory;
 mod nat;
@@ -151,6 +153,8 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             utc_offset: zone.offset_at((unix_ms() / 1000) as i64),
         },
     )?;
+    let blacklists =
+        blacklist::SharedBlacklists::start(&config.blacklist, &store, config.conf_dir.clone())?;
     // Every profile's sockets, then one driver for all of them and the switch.
     let (query_tx, query_rx) = mpsc::channel(64);
     let mut handles = Vec::new();
@@ -195,6 +199,8 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             max_sessions: config.switch.max_sessions as usize,
             core_uuid: core_uuid.clone(),
             hostname: hostname(),
+            api: Some(blacklists.hook()),
+            limit_max_keys: config.switch.max_limit_keys,
         },
         Box::new(MediaPorts(media.clone())),
     );
@@ -222,6 +228,8 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
     let mut registry = ApiRegistry::new();
     acls.register_api(&mut registry, config.conf_dir.clone());
     guard.register_api(&mut registry);
+    blacklists.register_api(&mut registry);
+    limit_api::register_all(&mut registry, &handles);
     api::register_all(
         &mut registry,
         Arc::new(api::ApiContext {
@@ -233,6 +241,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             domain: domain.name.clone(),
             media: Some(media_for_status),
             conf_dir: config.conf_dir.clone(),
+            blacklists: Some(blacklists.clone()),
         }),
     );
     api_calls::register_all(
@@ -240,6 +249,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
         handles.clone(),
         cdrs.clone(),
         config.conf_dir.clone(),
+        Arc::new(move |c: &Config| blacklists.replace(&c.blacklist)),
     );
     let addr = SocketAddr::new(esl_cfg.listen_ip, esl_cfg.listen_port);
     let esl_acl = match &esl_cfg.apply_inbound_acl {

@@ -65,6 +65,8 @@ pub struct Config {
     pub acl: acl::AclConfig,
     /// The guard's banning (`fail2ban.conf.xml`; defaults without it).
     pub fail2ban: fail2ban::Fail2banConfig,
+    /// Number blacklists (`blacklist.conf.xml`; no lists without it).
+    pub blacklist: blacklist::BlacklistConfig,
     /// Warnings that did not stop loading.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -135,6 +137,7 @@ pub fn load(conf_dir: &Path) -> Result<Config, ConfigErrors> {
     };
 
     let fail2ban = fail2ban::load(conf_dir, &mut vars, &mut diags);
+    let blacklist = blacklist::load(conf_dir, &mut vars, &mut diags);
 
     let board = board::load(conf_dir).unwrap_or_else(|errors| {
         diags.0.extend(errors.0);
@@ -206,6 +209,7 @@ pub fn load(conf_dir: &Path) -> Result<Config, ConfigErrors> {
         cdr_csv,
         acl,
         fail2ban,
+        blacklist,
         diagnostics: diags.0,
     })
 }
@@ -410,6 +414,15 @@ impl Config {
         }
         s.push_str(&self.acl.summary(&self.domains));
         s.push_str(&self.fail2ban.summary());
+        if !self.blacklist.lists.is_empty() {
+            let names: Vec<&str> = self
+                .blacklist
+                .lists
+                .iter()
+                .map(|l| l.name.as_str())
+                .collect();
+            let _ = writeln!(s, "blacklists: {}", names.join(", "));
+        }
         let es = &self.event_socket;
         let _ = writeln!(
             s,

@@ -24,6 +24,9 @@ pub struct SwitchConfig {
     /// `rtp-start-port` / `rtp-end-port`: where calls' RTP (and RTCP, +1) ports come from.
     pub rtp_start_port: u16,
     pub rtp_end_port: u16,
+    /// `max-limit-keys` (loopstart's): most `limit` hash items (realm + resource) at
+    /// once (10000), so callers cycling numbers cannot grow memory.
+    pub max_limit_keys: usize,
 }
 
 impl Default for SwitchConfig {
@@ -37,6 +40,7 @@ impl Default for SwitchConfig {
             max_transactions: 8_192,
             rtp_start_port: 16_384,
             rtp_end_port: 32_768,
+            max_limit_keys: crate::guard::limit::DEFAULT_MAX_KEYS,
         }
     }
 }
@@ -146,6 +150,10 @@ pub fn switch(el: &Element, diags: &mut Diags) -> SwitchConfig {
                 "rtp-end-port" => set(
                     &mut c.rtp_end_port,
                     number(&p, diags, 1025, 65_535, "UDP port"),
+                ),
+                "max-limit-keys" => set(
+                    &mut c.max_limit_keys,
+                    number(&p, diags, 10, 1_000_000, "limit keys"),
                 ),
                 _ => unknown(&p, SWITCH_UNUSED, diags),
             }

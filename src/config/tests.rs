@@ -213,7 +213,8 @@ fn factory_config_loads_cleanly() {
         vec!["1001", "1002", "1003", "1004", "1005", "1006", "1007", "1008", "1009", "1010"]
     );
     for u in users {
-        assert_eq!(u.variables["toll_allow"], "local");
+        // Domestic calls work out of the box; international is granted per extension.
+        assert_eq!(u.variables["toll_allow"], "local,domestic");
         assert_eq!(u.variables["accountcode"], u.id);
         assert_eq!(u.user_context(), "default");
         assert_eq!(

@@ -403,13 +403,16 @@ fn the_factory_dialplan_routes_the_office_numbers() {
     let (d, warnings) = load(&conf, &config.vars).expect("factory dialplan");
     assert!(warnings.is_empty(), "{warnings:?}");
     let domain = config.vars["domain"].clone();
-    let route = |dest: &str, now: &CivilTime| -> Vec<(String, String)> {
+    let route_as = |dest: &str, toll_allow: &str, now: &CivilTime| -> Vec<(String, String)> {
         let mut ch = call(dest, "1001");
         ch.set_variable("outbound_caller_id_number", "+15550100");
+        ch.set_variable("toll_allow", toll_allow);
+        ch.set_variable("accountcode", "1001");
         let got = plan(&d, "default", &mut ch, now);
         assert_eq!(ch.variable("domain_name").as_deref(), Some(domain.as_str()));
         got
     };
+    let route = |dest: &str, now: &CivilTime| route_as(dest, "local,domestic", now);
     let find = |plan: &[(String, String)], app: &str| -> Vec<String> {
         plan.iter()
             .filter(|(a, _)| a == app)
@@ -445,9 +448,31 @@ fn the_factory_dialplan_routes_the_office_numbers() {
         find(&route("5000", &sunday), "voicemail"),
         ["default ${domain_name} 1001"]
     );
+    let domestic = route("912125551234", &now);
     assert_eq!(
-        find(&route("912125551234", &now), "bridge"),
+        find(&domestic, "bridge"),
         ["sofia/gateway/carrier/12125551234"]
+    );
+    // Every call out is counted per account, $${max_outbound_calls} (2) at once.
+    assert_eq!(
+        find(&domestic, "limit"),
+        ["hash outbound ${outbound_account} 2 !USER_BUSY"]
+    );
+    assert_eq!(
+        find(&route("95551234", &now), "bridge"),
+        ["sofia/gateway/carrier/5551234"]
+    );
+    // toll_allow: a class the caller lacks is refused with 403 and a log line.
+    let abroad = route("9011442071234567", &now);
+    assert_eq!(find(&abroad, "respond"), ["403 Forbidden"]);
+    assert!(find(&abroad, "bridge").is_empty(), "{abroad:?}");
+    assert!(find(&route_as("912125551234", "local", &now), "bridge").is_empty());
+    assert_eq!(
+        find(
+            &route_as("9011442071234567", "international", &now),
+            "bridge"
+        ),
+        ["sofia/gateway/carrier/011442071234567"]
     );
     assert_eq!(route("9196", &now), apps(&[("answer", ""), ("echo", "")]));
     let moh = route("9664", &now);
@@ -560,4 +585,34 @@ fn a_blacklisted_caller_is_refused_and_another_is_routed() {
         plan(&d, "public", &mut call("1001", "5551234"), &now),
         apps(&[("bridge", "user/1001")])
     );
+}
+
+#[test]
+fn word_boundaries_match_instead_of_panicking() {
+    // toll_allow is a comma list: `\blocal\b` must match it and not `nonlocal`.
+    // (fancy-regex runs \b in its own matcher, which panicked without regex-automata's
+    // unicode-word-boundary feature.)
+    let d = dialplan(
+        r#"<context name="default">
+      <extension name="local">
+        <condition field="${toll_allow}" expression="\blocal\b"/>
+        <condition field="destination_number" expression="^9(\d{7})$">
+          <action application="log" data="local $1"/>
+        </condition>
+      </extension>
+    </context>"#,
+    );
+    let now = tuesday_morning();
+    for (toll_allow, allowed) in [
+        ("local", true),
+        ("domestic,local", true),
+        ("local, international", true),
+        ("nonlocal", false),
+        ("", false),
+    ] {
+        let mut ch = call("95551234", "1001");
+        ch.set_variable("toll_allow", toll_allow);
+        let p = plan(&d, "default", &mut ch, &now);
+        assert_eq!(!p.is_empty(), allowed, "toll_allow={toll_allow:?}: {p:?}");
+    }
 }

@@ -11,6 +11,7 @@ use std::fmt;
 
 use super::cause::HangupCause;
 use super::dialstring::DialString;
+use crate::guard::limit::LimitArgs;
 use crate::media::tone::ToneSpec;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -48,6 +49,8 @@ pub enum App {
     Echo,
     Park,
     Playback(ToneSpec),
+    /// mod_dptools' `limit` (the hash backend; see `guard::limit`).
+    Limit(LimitArgs),
 }
 
 /// Why an application cannot run.
@@ -162,6 +165,7 @@ impl App {
                     )));
                 }
             }
+            "limit" => App::Limit(LimitArgs::parse(data).map_err(|e| bad(e.to_string()))?),
             other => return Err(AppError::Unknown(other.to_string())),
         })
     }
@@ -250,6 +254,10 @@ mod tests {
             App::parse("playback", "tone_stream://%(100,0,440)").unwrap(),
             App::Playback(_)
         ));
+        assert!(
+            matches!(App::parse("limit", "hash outbound 1001 2 !USER_BUSY").unwrap(),
+                App::Limit(a) if a.max == 2 && a.realm == "outbound")
+        );
     }
 
     #[test]
@@ -263,6 +271,10 @@ mod tests {
         assert!(App::parse("hangup", "NOT_A_CAUSE").is_err());
         assert!(App::parse("respond", "99").is_err());
         assert!(App::parse("set", "novalue").is_err());
+        let e = App::parse("limit", "hash outbound")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("limit: USAGE: limit <backend>"), "{e}");
         let e = App::parse("playback", "/tmp/x.wav")
             .unwrap_err()
             .to_string();

@@ -63,7 +63,17 @@ pub struct SwitchConfig {
     pub max_sessions: usize,
     pub core_uuid: String,
     pub hostname: String,
+    /// API commands for `${name(args)}` in conditions and application data that the
+    /// switch does not answer itself (`blacklist check ...`): the app layer plugs its
+    /// shared, read-mostly guards in here, so the hunt needs no round trip to a task.
+    pub api: Option<SwitchApi>,
+    /// Most mod_limit hash items at once (`max-limit-keys` in switch.conf).
+    pub limit_max_keys: usize,
 }
+
+/// See [`SwitchConfig::api`]: `(command, args)` in, its output out; None when there is
+/// no such command.
+pub type SwitchApi = std::sync::Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sync>;
 
 impl SwitchConfig {
     /// The profile at `index`; the first one for an index no core has.
@@ -166,6 +176,8 @@ pub struct Switch {
     events_wanted: bool,
     /// Zones calls asked for by name (`timezone`), loaded once each.
     pub(super) zones: HashMap<String, Option<crate::tz::Zone>>,
+    /// mod_limit's hash backend: the switch owns call state, so it owns the counts.
+    pub(super) limits: crate::guard::limit::HashLimits,
 }
 
 impl Switch {
@@ -178,7 +190,9 @@ impl Switch {
                 outside_rtp: None,
             });
         }
+        let limits = crate::guard::limit::HashLimits::new(config.limit_max_keys);
         Switch {
+            limits,
             config,
             sessions: HashMap::new(),
             by_leg: HashMap::new(),
@@ -392,6 +406,8 @@ impl Switch {
                 Timer::DialTimeout(id) => self.dial_timeout(id, sip, clock),
             }
         }
+        // Expired rate windows; `limit` itself also runs it when due.
+        self.limits.cleanup_if_due(clock.unix_us / 1_000_000);
     }
 
     /// Ends a channel with `cause`: its SIP leg, its bridge or dial, its media; emits
@@ -400,6 +416,8 @@ impl Switch {
         let Some(mut s) = self.sessions.remove(uuid) else {
             return;
         };
+        // mod_limit's state handler: a call's usage ends with it.
+        self.limits.release_call(uuid);
         if let Some(leg) = s.leg.take() {
             self.by_leg.remove(&leg);
             let code = if s.outbound && !s.answered {

@@ -60,7 +60,12 @@ impl Switch {
         let _ = s.channel.set_state(ChannelState::Routing);
         let context = s.channel.profile.context.clone();
         let civil = CivilTime::from_unix((clock.unix_us / 1_000_000) as i64, offset);
-        let plan = self.config.dialplan.hunt(&context, &mut s.channel, &civil);
+        let plan = {
+            let hook = super::limit::api_hook(&self.limits, self.config.api.as_ref());
+            self.config
+                .dialplan
+                .hunt_with_api(&context, &mut s.channel, &civil, Some(&hook))
+        };
         match plan {
             Some(plan) if !plan.is_empty() => {
                 s.plan = plan;
@@ -94,7 +99,10 @@ impl Switch {
                 return;
             };
             s.pc += 1;
-            let data = dialplan::expand(&step.data, &s.channel);
+            let data = {
+                let hook = super::limit::api_hook(&self.limits, self.config.api.as_ref());
+                dialplan::expand_with(&step.data, &s.channel, Some(&hook))
+            };
             s.application = Some((step.application.clone(), data.clone()));
             match App::parse(&step.application, &data) {
                 Ok(app) => self.execute(uuid, app, sip, clock),
@@ -141,6 +149,7 @@ impl Switch {
                 extension, context, ..
             } => self.transfer(uuid, &extension, context.as_deref(), sip, clock),
             App::Bridge(dial) => self.bridge(uuid, dial, sip, clock),
+            App::Limit(args) => self.limit(uuid, args, sip, clock),
             App::Sleep(ms) => {
                 let at = clock.now + Duration::from_millis(ms);
                 if let Some(s) = self.sessions.get_mut(uuid) {
@@ -295,6 +304,10 @@ impl Switch {
         let Some(s) = self.sessions.get_mut(uuid) else {
             return;
         };
+        // Back to ROUTING: mod_limit lets go of the call's usage unless told not to.
+        if !s.flag(crate::guard::limit::IGNORE_TRANSFER_VARIABLE) {
+            self.limits.release_call(uuid);
+        }
         s.channel.profile.destination_number = extension.to_string();
         if let Some(c) = context {
             s.channel.profile.context = c.to_string();

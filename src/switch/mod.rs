@@ -16,13 +16,15 @@ pub mod engine;
 pub mod event;
 mod execute;
 mod inbound;
+mod limit;
 pub mod session;
 
 pub use cause::HangupCause;
 pub use channel::{CallState, CallerProfile, Channel, ChannelState};
 pub use dialstring::{DialString, Leg, Target};
 pub use engine::{
-    Clock, Finished, MediaNotice, MediaOp, MediaPorts, ProfileCalls, Switch, SwitchConfig,
+    Clock, Finished, MediaNotice, MediaOp, MediaPorts, ProfileCalls, Switch, SwitchApi,
+    SwitchConfig,
 };
 pub use session::{MediaId, Session, Wait};
 

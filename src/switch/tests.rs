@@ -29,6 +29,13 @@ const DIALPLAN: &str = r#"<include><context name="default">
       <action application="echo"/>
     </condition>
   </extension>
+  <extension name="limited">
+    <condition field="destination_number" expression="^8000$">
+      <action application="limit" data="hash test ${caller_id_number} 1 !USER_BUSY"/>
+      <action application="answer"/>
+      <action application="park"/>
+    </condition>
+  </extension>
   <extension name="local">
     <condition field="destination_number" expression="^(100[0-9])$">
       <action application="set" data="call_timeout=10"/>
@@ -87,6 +94,8 @@ impl Rig {
                 max_sessions: 100,
                 core_uuid: "core".into(),
                 hostname: "box".into(),
+                api: None,
+                limit_max_keys: crate::guard::limit::DEFAULT_MAX_KEYS,
             },
             Box::new(FakePorts(20000)),
         );
@@ -435,3 +444,6 @@ fn a_late_offer_is_answered_in_the_ack() {
     let stream = remote.unwrap_or_else(|| panic!("no remote after the ACK: {media:?}"));
     assert_eq!((stream.codec.name(), stream.remote.port()), ("PCMA", 4000));
 }
+
+#[path = "limit_tests.rs"]
+mod limit_tests;

@@ -447,3 +447,106 @@ fn a_late_offer_is_answered_in_the_ack() {
 
 #[path = "limit_tests.rs"]
 mod limit_tests;
+
+/// 1001 calls 1002, who answers (its SDP with `te` telephone-event or without);
+/// returns the caller's To tag.
+fn bridged_call(rig: &mut Rig, te: bool) -> String {
+    let out = rig.input(&invite_from_1001("1002"), "127.0.0.2:5070");
+    let b_invite = out
+        .iter()
+        .find(|(_, m)| m.starts_with("INVITE sip:1002@"))
+        .expect("INVITE to 1002")
+        .1
+        .clone();
+    let mut ok = String::from_utf8(answer(&b_invite, "200 OK", "b1", true)).expect("utf8");
+    if te {
+        let with_te = |sdp: &str| {
+            sdp.replace("RTP/AVP 0\r\n", "RTP/AVP 0 101\r\n").replace(
+                "PCMU/8000\r\n",
+                "PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n",
+            )
+        };
+        let (head, body) = ok.split_once("\r\n\r\n").expect("body");
+        let body = with_te(body);
+        let head = head
+            .lines()
+            .map(|l| {
+                if l.starts_with("Content-Length:") {
+                    format!("Content-Length: {}", body.len())
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\r\n");
+        ok = format!("{head}\r\n\r\n{body}");
+    }
+    let out = rig.input(ok.as_bytes(), "127.0.0.3:5080");
+    out.iter()
+        .find(|(_, m)| m.starts_with("SIP/2.0 200 OK"))
+        .and_then(|(_, m)| m.lines().find(|l| l.starts_with("To:")))
+        .and_then(|l| l.split("tag=").nth(1))
+        .expect("the caller's 200")
+        .trim()
+        .to_string()
+}
+
+fn info_from_1001(a_tag: &str, cseq: u32, digit: char) -> Vec<u8> {
+    let body = format!("Signal={digit}\r\nDuration=100\r\n");
+    format!(
+        "INFO sip:1002@127.0.0.1:5060 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bKinfo{cseq};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: \"Alice\" <sip:1001@example.test>;tag=a1\r\n\
+         To: <sip:1002@example.test>;tag={a_tag}\r\n\
+         Call-ID: a-call@127.0.0.2\r\n\
+         CSeq: {cseq} INFO\r\n\
+         Content-Type: application/dtmf-relay\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn an_info_digit_goes_on_in_info_only_to_a_channel_that_takes_info() {
+    // 1002 negotiated no telephone-event: it takes INFO.
+    let mut rig = Rig::new();
+    let a_tag = bridged_call(&mut rig, false);
+    let out = rig.input(&info_from_1001(&a_tag, 2, '4'), "127.0.0.2:5070");
+    let lines = first_lines(&out);
+    assert!(
+        lines.contains(&"127.0.0.2:5070 SIP/2.0 200 OK".to_string()),
+        "{lines:?}"
+    );
+    let relayed = out
+        .iter()
+        .find(|(a, m)| a.to_string() == "127.0.0.3:5080" && m.starts_with("INFO "))
+        .unwrap_or_else(|| panic!("no INFO to 1002: {lines:?}"));
+    assert!(
+        relayed.1.ends_with("Signal=4\r\nDuration=100\r\n"),
+        "{}",
+        relayed.1
+    );
+    let dtmf = std::iter::from_fn(|| rig.switch.poll_event())
+        .find(|e| e.name == super::event::EventName::Dtmf)
+        .expect("a DTMF event");
+    let header = |n: &str| {
+        dtmf.headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("DTMF-Digit"), Some("4"));
+    assert_eq!(header("DTMF-Duration"), Some("800"));
+
+    // 1002 negotiated telephone-event: RFC 2833, not INFO (not generated yet).
+    let mut rig = Rig::new();
+    let a_tag = bridged_call(&mut rig, true);
+    let out = rig.input(&info_from_1001(&a_tag, 2, '4'), "127.0.0.2:5070");
+    assert!(
+        !out.iter().any(|(_, m)| m.starts_with("INFO ")),
+        "{:?}",
+        first_lines(&out)
+    );
+}

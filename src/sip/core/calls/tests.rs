@@ -383,3 +383,90 @@ fn a_carriers_407_on_our_invite_is_answered_once_with_proxy_authorization() {
         other => panic!("expected the leg refused with 407, got {other:?}"),
     }
 }
+
+#[test]
+fn an_info_digit_is_answered_and_reported_and_one_is_sent_as_dtmf_relay() {
+    let clock = Clock::new();
+    let mut core = core();
+    let leg = incoming(&mut core, &clock);
+    core.answer(leg, &Sdp::parse(OFFER).expect("sdp"), clock.mono);
+    let tag = to_tag(&sent(&mut core)[0]);
+    core.handle_message(
+        &request("ACK", "ack1", "1 ACK", Some(&tag)),
+        phone(),
+        clock.mono,
+        clock.unix_ms,
+    );
+    let info = |branch: &str, cseq: &str, content_type: &str, body: &str| {
+        let plain = String::from_utf8(request("INFO", branch, cseq, Some(&tag))).expect("utf8");
+        plain
+            .replace(
+                "Content-Length: 0\r\n\r\n",
+                &format!(
+                    "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                ),
+            )
+            .into_bytes()
+    };
+    core.handle_message(
+        &info(
+            "i1",
+            "2 INFO",
+            "application/dtmf-relay",
+            "Signal=#\r\nDuration=120\r\n",
+        ),
+        phone(),
+        clock.mono,
+        clock.unix_ms,
+    );
+    assert_eq!(first_lines(&sent(&mut core)), ["SIP/2.0 200 OK"]);
+    match core.poll_call_event() {
+        Some(CallEvent::Dtmf { leg: l, dtmf }) => {
+            assert_eq!(l, leg);
+            assert_eq!((dtmf.digit, dtmf.duration_ms), ('#', 120));
+        }
+        other => panic!("expected Dtmf, got {other:?}"),
+    }
+    // An INFO that is not DTMF, or unreadable DTMF, is answered and nothing more.
+    for (branch, cseq, ct, body) in [
+        ("i2", "3 INFO", "application/media_control+xml", "<x/>"),
+        ("i3", "4 INFO", "application/dtmf-relay", "Signal=x\r\n"),
+    ] {
+        core.handle_message(
+            &info(branch, cseq, ct, body),
+            phone(),
+            clock.mono,
+            clock.unix_ms,
+        );
+        assert_eq!(first_lines(&sent(&mut core)), ["SIP/2.0 200 OK"]);
+        assert!(core.poll_call_event().is_none());
+    }
+    // Our own digit goes out in the dialog as mod_sofia writes it.
+    core.send_info_dtmf(
+        leg,
+        crate::sip::dialog::Dtmf {
+            digit: '7',
+            duration_ms: 250,
+        },
+        clock.mono,
+    );
+    let out = sent(&mut core);
+    assert_eq!(first_lines(&out), ["INFO sip:1001@127.0.0.2:5070 SIP/2.0"]);
+    assert!(
+        out[0].contains("Content-Type: application/dtmf-relay"),
+        "{}",
+        out[0]
+    );
+    assert!(
+        out[0].ends_with("Signal=7\r\nDuration=250\r\n"),
+        "{}",
+        out[0]
+    );
+    // In the dialog: our From carries the tag our 200 gave.
+    let from = out[0]
+        .lines()
+        .find(|l| l.starts_with("From:"))
+        .unwrap_or_default();
+    assert!(from.ends_with(&format!(";tag={tag}")), "{}", out[0]);
+}

@@ -176,38 +176,100 @@ fn a_register_flood_from_one_source_does_not_starve_another() {
     );
 }
 
-/// One event socket connection from `ip`: the first frame the box sends, and (when it
-/// asks for a password) its answer to `password`.
-fn esl_attempt(gw: &Gateway, ip: &str, password: &str) -> (String, String) {
-    use std::io::{Read, Write};
+/// A TCP connection from `ip` (a loopback "host") to `port` on 127.0.0.1, with a 2 s
+/// read timeout.
+fn tcp_from(ip: &str, port: u16) -> std::net::TcpStream {
     let socket =
         socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
     let local: std::net::SocketAddr = format!("{ip}:0").parse().expect("address");
+    socket.bind(&local.into()).expect("bind the source address");
+    let to: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
     socket
-        .bind(&local.into())
-        .expect("bind the attacker's address");
-    let esl: std::net::SocketAddr = format!("127.0.0.1:{}", gw.esl_port()).parse().expect("esl");
-    socket
-        .connect_timeout(&esl.into(), Duration::from_secs(2))
+        .connect_timeout(&to.into(), Duration::from_secs(2))
         .expect("connect");
-    let mut stream: std::net::TcpStream = socket.into();
+    let stream: std::net::TcpStream = socket.into();
     stream
         .set_read_timeout(Some(Duration::from_secs(2)))
         .expect("timeout");
-    let read = |stream: &mut std::net::TcpStream| {
-        let mut buf = [0u8; 1024];
-        match stream.read(&mut buf) {
-            Ok(n) => String::from_utf8_lossy(&buf[..n]).to_string(),
-            Err(_) => String::new(),
+    stream
+}
+
+/// What arrives on `stream` next (empty at EOF, on a reset or after the timeout).
+fn read_some(stream: &mut std::net::TcpStream) -> String {
+    read_or_closed(stream).unwrap_or_default()
+}
+
+/// What arrives on `stream` next: `None` when the other side closed it (EOF or reset),
+/// `Some("")` when nothing came before the timeout.
+fn read_or_closed(stream: &mut std::net::TcpStream) -> Option<String> {
+    use std::io::{ErrorKind, Read};
+    let mut buf = [0u8; 2048];
+    match stream.read(&mut buf) {
+        Ok(0) => None,
+        Ok(n) => Some(String::from_utf8_lossy(&buf[..n]).to_string()),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            Some(String::new())
         }
-    };
-    let greeting = read(&mut stream);
+        Err(_) => None,
+    }
+}
+
+/// One event socket connection from `ip`: the first frame the box sends, and (when it
+/// asks for a password) its answer to `password`.
+fn esl_attempt(gw: &Gateway, ip: &str, password: &str) -> (String, String) {
+    use std::io::Write;
+    let mut stream = tcp_from(ip, gw.esl_port());
+    let greeting = read_some(&mut stream);
     if !greeting.contains("auth/request") {
         return (greeting, String::new());
     }
     let _ = stream.write_all(format!("auth {password}\n\n").as_bytes());
-    let answer = read(&mut stream);
+    let answer = read_some(&mut stream);
     (greeting, answer)
+}
+
+/// A REGISTER without credentials over TCP from `ip`: the answer's status line, ""
+/// when none came, `None` when the gateway closed the connection.
+fn tcp_register(gw: &Gateway, ip: &str) -> Option<String> {
+    use std::io::Write;
+    let mut stream = tcp_from(ip, gw.sip_port());
+    let port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
+    let register = format!(
+        "REGISTER sip:127.0.0.1 SIP/2.0\r\n\
+         Via: SIP/2.0/TCP {ip}:{port};branch=z9hG4bKtcp{port}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:{USER}@127.0.0.1>;tag=t{port}\r\n\
+         To: <sip:{USER}@127.0.0.1>\r\n\
+         Call-ID: tcp-{port}@{ip}\r\n\
+         CSeq: 1 REGISTER\r\n\
+         Contact: <sip:{USER}@{ip}:{port};transport=tcp>\r\n\
+         Expires: 60\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    let _ = stream.write_all(register.as_bytes());
+    read_or_closed(&mut stream).map(|r| r.lines().next().unwrap_or_default().to_string())
+}
+
+#[test]
+fn a_banned_source_cannot_even_open_a_sip_tcp_connection() {
+    let gw = Gateway::builder()
+        .user(USER, PASS)
+        .file("autoload_configs/fail2ban.conf.xml", FAIL2BAN)
+        .start();
+    let challenged = Some("SIP/2.0 401 Unauthorized".to_string());
+    assert_eq!(tcp_register(&gw, ATTACKER), challenged);
+    assert!(gw.api(&format!("fail2ban ban {ATTACKER}")).contains("+OK"));
+    // Closed at once: not left open, unanswered.
+    assert_eq!(
+        tcp_register(&gw, ATTACKER),
+        None,
+        "a banned source's connection was kept"
+    );
+    assert_eq!(tcp_register(&gw, PHONE), challenged);
+    assert!(gw
+        .api(&format!("fail2ban unban {ATTACKER}"))
+        .contains("+OK"));
+    assert_eq!(tcp_register(&gw, ATTACKER), challenged);
 }
 
 #[test]

@@ -16,7 +16,7 @@ use crate::guard::fail2ban::{BanEvent, BanStoreOp, Fail2ban, FailureKind, UnbanE
 use crate::guard::flood::{Flood, Verdict};
 use crate::guard::scanner::{RequestView, Scanner};
 use crate::guard::{fail2ban_api, fail2ban_log};
-use crate::sip::core::RequestScreen;
+use crate::sip::core::{AddressCheck, RequestScreen};
 use crate::sip::wire::{Essentials, Request};
 use crate::store::{Durability, Store, Tree};
 use crate::switch::event::{Event, EventName, Stamp};
@@ -174,6 +174,12 @@ impl Guard {
         if let Some(b) = ban {
             self.announce(&[b], &[]);
         }
+    }
+
+    /// Whether a source may open a connection (SIP over TCP): not while banned.
+    pub fn admission(self: &Arc<Self>) -> AddressCheck {
+        let guard = self.clone();
+        AddressCheck(Arc::new(move |ip| !guard.is_banned(ip)))
     }
 
     /// The SIP cores' screen: a request that gives a scanner away costs its source

@@ -171,7 +171,11 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             &domain,
             (&passwords, &a1_hashes),
             &restored,
-            (&acls, guard.screen()),
+            &ProfileGuards {
+                acls: &acls,
+                screen: guard.screen(),
+                admit: guard.admission(),
+            },
         )
         .await?;
         handles.push(ProfileHandle {
@@ -413,6 +417,14 @@ struct BoundProfile {
     summary: String,
 }
 
+/// What guards a profile: the ACLs it names, the guard's look at each request, and
+/// its yes or no on a connecting source.
+struct ProfileGuards<'a> {
+    acls: &'a acls::SharedAcls,
+    screen: crate::sip::core::RequestScreen,
+    admit: crate::sip::core::AddressCheck,
+}
+
 /// Builds a profile's core (with its gateways) and binds its sockets.
 async fn bind_profile(
     config: &Config,
@@ -421,8 +433,9 @@ async fn bind_profile(
     domain: &Domain,
     (passwords, a1_hashes): (&Passwords, &Passwords),
     restored: &[Binding],
-    (acls, screen): (&acls::SharedAcls, crate::sip::core::RequestScreen),
+    guards: &ProfileGuards<'_>,
 ) -> Result<BoundProfile, StartError> {
+    let acls = guards.acls;
     let directory = build_directory(profile, &domain.name, passwords, a1_hashes);
     let seed = secrets::random_secret();
     acls.validate(&profile.apply_inbound_acl)
@@ -440,7 +453,7 @@ async fn bind_profile(
         register_acl,
         outside.sip,
     );
-    core_cfg.screen = Some(screen);
+    core_cfg.screen = Some(guards.screen.clone());
     let mut core = SipCore::new(
         core_cfg,
         directory,
@@ -500,6 +513,7 @@ async fn bind_profile(
         tasks.push(tokio::spawn(tcp::accept_loop(
             listener,
             limits,
+            Some(guards.admit.clone()),
             stream_tx.clone(),
         )));
     }

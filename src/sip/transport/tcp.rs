@@ -23,10 +23,12 @@ pub struct TcpLimits {
     pub wire: Limits,
 }
 
-/// Accepts connections until the listener fails; each gets its own task.
+/// Accepts connections until the listener fails; each gets its own task. A source
+/// `admit` refuses (a banned one) is closed at once, before a byte is read.
 pub async fn accept_loop(
     listener: TcpListener,
     limits: TcpLimits,
+    admit: Option<crate::sip::core::AddressCheck>,
     events: mpsc::Sender<StreamEvent>,
 ) {
     let open = Arc::new(AtomicUsize::new(0));
@@ -39,6 +41,11 @@ pub async fn accept_loop(
                 continue;
             }
         };
+        if admit.as_ref().is_some_and(|a| !a.allows(peer.ip())) {
+            tracing::debug!(%peer, "SIP TCP connection refused: source banned");
+            drop(stream);
+            continue;
+        }
         if open.load(Ordering::Relaxed) >= limits.max_connections {
             tracing::warn!(
                 %peer,

@@ -198,7 +198,7 @@ impl Batch {
     }
 }
 
-fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
+pub fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match i32::from(ss.ss_family) {
         libc::AF_INET => {
             // SAFETY: the family says the storage holds a sockaddr_in.

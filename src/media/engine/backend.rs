@@ -102,10 +102,19 @@ impl Io {
                 epoll.remove(rtcp);
                 0
             }
-            Io::Uring(ring) => [id << 1, id << 1 | 1]
-                .into_iter()
-                .filter(|&t| ring.cancel(t).is_ok())
-                .count(),
+            Io::Uring(ring) => {
+                let pending = [id << 1, id << 1 | 1]
+                    .into_iter()
+                    .filter(|&t| ring.cancel(t).is_ok())
+                    .count();
+                // Submitted now, so whatever is queued for these sockets (an arm, the
+                // cancels) has the kernel's own hold on them: a caller that closes them
+                // at once cannot have their numbers reused under a queued entry.
+                if let Err(e) = ring.submit() {
+                    tracing::debug!(media = id, error = %e, "io_uring submit failed");
+                }
+                pending
+            }
         }
     }
 

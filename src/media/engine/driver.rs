@@ -414,7 +414,8 @@ fn command(ctx: &Ctx, legs: &mut HashMap<MediaId, Rc<Leg>>, cmd: MediaCommand) {
 }
 
 /// A closed leg's last step, once nothing holds its sockets: close them, free the
-/// ports, and send the statistics.
+/// ports, and send the statistics. No send can be queued on them by then: the leg left
+/// `legs` (no timer, no packet reaches it) and its peer was idled when it closed.
 fn closed(ctx: &Ctx, c: Closing) {
     let Closing {
         leg, stats, reply, ..

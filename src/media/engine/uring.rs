@@ -172,6 +172,11 @@ impl Ring {
         self.push(&opcode::AsyncCancel::new(token).build().user_data(CANCEL))
     }
 
+    /// Submits what is queued, without waiting.
+    pub fn submit(&mut self) -> io::Result<()> {
+        self.ring.submit().map(drop)
+    }
+
     /// Queues a copy of `packet` to `dest` from `fd`; it goes out with the next enter.
     /// `WouldBlock` when every slot is in flight (send it some other way).
     pub fn send(&mut self, fd: RawFd, packet: &[u8], dest: SocketAddr) -> io::Result<()> {

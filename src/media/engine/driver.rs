@@ -1,13 +1,15 @@
-//! The media thread: one loop over a level-triggered epoll set holding every leg's
-//! two sockets and a bell for commands, with the legs' timers in a heap.
+//! The media thread: one loop over every leg's two sockets and a bell for commands
+//! (through `backend`: io_uring, or a level-triggered epoll set), with the legs' timers in
+//! a heap.
 //!
-//! The hot path — a packet arriving on a bridged leg — is: epoll reports the socket,
-//! one `recvmmsg` takes what it holds into the thread's buffers, then for each packet
-//! the leg's latch and counters, the peer's StreamRewriter in place, one `sendto` from
-//! the peer's socket to the peer's latched address. No allocation, no lock, no
-//! channel: legs are `Rc`s on this one thread, and a bridged leg reaches its peer
-//! through a `Weak`. Timers are lazy: a heap entry whose deadline is no longer the
-//! leg's is skipped when it comes up.
+//! The hot path — a packet arriving on a bridged leg — is: the packet comes in (a
+//! completion of the socket's multishot receive, or epoll reports the socket and one
+//! `recvmmsg` takes what it holds), then the leg's latch and counters, the peer's
+//! StreamRewriter in place, and a send from the peer's socket to the peer's latched
+//! address (queued for the loop's next enter, or one `sendto`). No allocation, no
+//! lock, no channel: legs are `Rc`s on this one thread, and a bridged leg reaches its
+//! peer through a `Weak`. Timers are lazy: a heap entry whose deadline is no longer
+//! the leg's is skipped when it comes up.
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
@@ -19,16 +21,16 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
-use super::poll::{Batch, Bell, Epoll};
+use super::backend::{Io, Ready, BELL};
+use super::poll::{Batch, Bell};
 use super::ports::PortTable;
 use super::session::{payload_map, rewriter, LegState, Mode};
+use super::stats::RtpStats;
 use super::{MediaCommand, MediaConfig, MediaEvent, MediaId, Request};
 
-/// The bell's token; a leg's sockets are `id << 1` (RTP) and `id << 1 | 1` (RTCP).
-const BELL: u64 = u64::MAX;
-/// Readiness reports taken per wait.
+/// Completions or readiness reports taken per wait, to start with.
 const EVENTS: usize = 256;
 
 /// One leg: its sockets, its state, and the deadline its heap entry holds.
@@ -45,8 +47,19 @@ struct Ctx {
     config: MediaConfig,
     events: mpsc::UnboundedSender<MediaEvent>,
     ports: Arc<Mutex<PortTable>>,
-    epoll: RefCell<Epoll>,
+    io: RefCell<Io>,
     timers: RefCell<BinaryHeap<Reverse<(Instant, MediaId)>>>,
+    /// Legs closed whose receives have yet to end (io_uring), before their sockets
+    /// close and their ports are freed.
+    closing: RefCell<HashMap<MediaId, Closing>>,
+}
+
+/// A leg waiting for its receives to end, and who waits for its statistics.
+struct Closing {
+    leg: Rc<Leg>,
+    stats: RtpStats,
+    reply: oneshot::Sender<RtpStats>,
+    pending: usize,
 }
 
 pub(crate) fn spawn(
@@ -56,39 +69,60 @@ pub(crate) fn spawn(
     ports: Arc<Mutex<PortTable>>,
     bell: Arc<Bell>,
 ) -> io::Result<()> {
-    let epoll = Epoll::new(EVENTS)?;
-    epoll.add(bell.raw(), BELL)?;
+    // The IO is set up on the media thread (an io_uring takes submissions from its
+    // creator only); start waits to hear it worked.
+    let (started, is_started) = std::sync::mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name("media".into())
         .spawn(move || {
+            let io = match Io::start(&bell) {
+                Ok(io) => io,
+                Err(e) => {
+                    let _ = started.send(Err(e));
+                    return;
+                }
+            };
+            let _ = started.send(Ok(()));
             let ctx = Ctx {
                 config,
                 events,
                 ports,
-                epoll: RefCell::new(epoll),
+                io: RefCell::new(io),
                 timers: RefCell::new(BinaryHeap::new()),
+                closing: RefCell::new(HashMap::new()),
             };
             run(&ctx, requests, &bell);
             tracing::debug!("media thread stopped: no engine handle left");
         })?;
-    Ok(())
+    is_started
+        .recv()
+        .map_err(|_| io::Error::other("media thread ended at start"))?
 }
 
 fn run(ctx: &Ctx, mut requests: mpsc::UnboundedReceiver<Request>, bell: &Bell) {
     let mut legs: HashMap<MediaId, Rc<Leg>> = HashMap::new();
     let mut batch = Batch::new();
-    let mut ready: Vec<u64> = Vec::with_capacity(EVENTS);
+    let mut ready: Vec<Ready> = Vec::with_capacity(EVENTS);
     loop {
         let next = ctx.timers.borrow().peek().map(|Reverse((at, _))| *at);
         let timeout = next.map(|at| at.saturating_duration_since(Instant::now()));
-        match ctx.epoll.borrow_mut().wait(timeout, &mut ready) {
-            Ok(()) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "media: epoll_wait failed; media stops");
-                return;
-            }
+        if let Err(e) = ctx.io.borrow_mut().wait(timeout, &mut ready) {
+            tracing::error!(error = %e, "media: waiting for sockets failed; media stops");
+            return;
         }
-        for &token in &ready {
+        for &r in &ready {
+            let token = match r {
+                Ready::Readable(token) => token,
+                Ready::Received { token, bid, len } => {
+                    received(ctx, &legs, token, bid, len, &mut batch);
+                    continue;
+                }
+                Ready::Ended { token, error } => {
+                    ended(ctx, &legs, token, error);
+                    continue;
+                }
+                Ready::Bell => BELL,
+            };
             if token == BELL {
                 bell.clear();
                 loop {
@@ -124,12 +158,16 @@ fn open(
     let registered = rtp
         .set_nonblocking(true)
         .and_then(|()| rtcp.set_nonblocking(true))
-        .and_then(|()| ctx.epoll.borrow().add(rtp.as_raw_fd(), id << 1))
-        .and_then(|()| ctx.epoll.borrow().add(rtcp.as_raw_fd(), id << 1 | 1));
+        .and_then(|()| {
+            ctx.io
+                .borrow_mut()
+                .watch(rtp.as_raw_fd(), rtcp.as_raw_fd(), id)
+        });
     if let Err(e) = registered {
         tracing::error!(media = id, error = %e, "media session could not start");
-        ctx.epoll.borrow().remove(rtp.as_raw_fd());
-        ctx.epoll.borrow().remove(rtcp.as_raw_fd());
+        ctx.io
+            .borrow_mut()
+            .unwatch(rtp.as_raw_fd(), rtcp.as_raw_fd(), id);
         if let Ok(mut t) = ctx.ports.lock() {
             t.close(id);
         }
@@ -198,7 +236,7 @@ fn read_rtp(ctx: &Ctx, leg: &Leg, batch: &mut Batch) {
     };
     for i in 0..n {
         if let Some((packet, from)) = batch.get(i) {
-            on_rtp(leg, packet, from);
+            on_rtp(ctx, leg, packet, from);
         }
     }
     if n > 0 {
@@ -213,6 +251,56 @@ fn read_rtcp(leg: &Leg, batch: &mut Batch) {
             leg.state.borrow_mut().on_rtcp(Instant::now(), from, data);
         }
     }
+}
+
+/// A datagram the io_uring received for `token`'s socket: taken out of the ring's
+/// buffer (given back at once), then handled as the epoll path handles each one.
+fn received(
+    ctx: &Ctx,
+    legs: &HashMap<MediaId, Rc<Leg>>,
+    token: u64,
+    bid: u16,
+    len: u32,
+    batch: &mut Batch,
+) {
+    let buf = batch.scratch();
+    let got = ctx.io.borrow_mut().packet(bid, len, buf);
+    let (Some((n, from)), Some(leg)) = (got, legs.get(&(token >> 1))) else {
+        return;
+    };
+    if token & 1 == 0 {
+        on_rtp(ctx, leg, &mut buf[..n], from);
+        arm(ctx, leg);
+    } else {
+        leg.state
+            .borrow_mut()
+            .on_rtcp(Instant::now(), from, &buf[..n]);
+    }
+}
+
+/// `token`'s io_uring receive ended: the last step of a close, or (out of buffers, an
+/// error) armed again.
+fn ended(ctx: &Ctx, legs: &HashMap<MediaId, Rc<Leg>>, token: u64, error: i32) {
+    let id = token >> 1;
+    let mut closing = ctx.closing.borrow_mut();
+    if let Some(c) = closing.get_mut(&id) {
+        c.pending = c.pending.saturating_sub(1);
+        if c.pending == 0 {
+            let c = closing.remove(&id);
+            drop(closing);
+            if let Some(c) = c {
+                closed(ctx, c);
+            }
+        }
+        return;
+    }
+    drop(closing);
+    let Some(leg) = legs.get(&id) else { return };
+    if error != libc::ENOBUFS {
+        tracing::debug!(media = id, error = %io::Error::from_raw_os_error(error), "media receive ended; re-armed");
+    }
+    let socket = if token & 1 == 0 { &leg.rtp } else { &leg.rtcp };
+    ctx.io.borrow_mut().rearm(socket.as_raw_fd(), token);
 }
 
 /// A random SSRC (RFC 3550 §8.1), from the id and the clock should the OS refuse.
@@ -305,26 +393,47 @@ fn command(ctx: &Ctx, legs: &mut HashMap<MediaId, Rc<Leg>>, cmd: MediaCommand) {
                 return unknown(id, "close");
             };
             stop(ctx, legs, &leg);
-            let epoll = ctx.epoll.borrow();
-            epoll.remove(leg.rtp.as_raw_fd());
-            epoll.remove(leg.rtcp.as_raw_fd());
-            drop(epoll);
+            let pending =
+                ctx.io
+                    .borrow_mut()
+                    .unwatch(leg.rtp.as_raw_fd(), leg.rtcp.as_raw_fd(), id);
             let stats = leg.state.borrow_mut().final_stats();
-            // Close the sockets before the ports are handed out again (a peer holds
-            // only a Weak).
-            drop(leg);
-            if let Ok(mut table) = ctx.ports.lock() {
-                table.close(id);
+            let closing = Closing {
+                leg,
+                stats,
+                reply,
+                pending,
+            };
+            if pending == 0 {
+                closed(ctx, closing);
+            } else {
+                ctx.closing.borrow_mut().insert(id, closing);
             }
-            tracing::debug!(
-                media = id,
-                packets_in = stats.in_packet_count,
-                packets_out = stats.out_packet_count,
-                "media session closed"
-            );
-            let _ = reply.send(stats);
         }
     }
+}
+
+/// A closed leg's last step, once nothing holds its sockets: close them, free the
+/// ports, and send the statistics. No send can be queued on them by then: the leg left
+/// `legs` (no timer, no packet reaches it) and its peer was idled when it closed.
+fn closed(ctx: &Ctx, c: Closing) {
+    let Closing {
+        leg, stats, reply, ..
+    } = c;
+    let id = leg.id;
+    // Close the sockets before the ports are handed out again (a peer holds only a
+    // Weak).
+    drop(leg);
+    if let Ok(mut table) = ctx.ports.lock() {
+        table.close(id);
+    }
+    tracing::debug!(
+        media = id,
+        packets_in = stats.in_packet_count,
+        packets_out = stats.out_packet_count,
+        "media session closed"
+    );
+    let _ = reply.send(stats);
 }
 
 /// Ends what the leg was doing: a playback reports PlaybackDone, a bridge idles the
@@ -388,7 +497,7 @@ fn refresh_rewriters(legs: &HashMap<MediaId, Rc<Leg>>, leg: &Leg) {
 }
 
 /// One packet from the leg: count it, then echo or relay it as the leg's mode says.
-fn on_rtp(leg: &Leg, packet: &mut [u8], from: SocketAddr) {
+fn on_rtp(ctx: &Ctx, leg: &Leg, packet: &mut [u8], from: SocketAddr) {
     let now = Instant::now();
     let mut st = leg.state.borrow_mut();
     if !st.on_rtp(now, from, packet) {
@@ -401,7 +510,7 @@ fn on_rtp(leg: &Leg, packet: &mut [u8], from: SocketAddr) {
             let Some(dest) = echo_to else {
                 return;
             };
-            if rw.rewrite(packet).is_ok() && send(&leg.rtp, packet, dest, leg.id) {
+            if rw.rewrite(packet).is_ok() && send(ctx, &leg.rtp, packet, dest, leg.id) {
                 st.on_sent(packet);
             }
         }
@@ -419,7 +528,7 @@ fn on_rtp(leg: &Leg, packet: &mut [u8], from: SocketAddr) {
             };
             match rw.rewrite(packet) {
                 Ok(()) => {
-                    if send(&peer.rtp, packet, dest, peer.id) {
+                    if send(ctx, &peer.rtp, packet, dest, peer.id) {
                         ps.on_sent(packet);
                     }
                 }
@@ -434,9 +543,9 @@ fn on_rtp(leg: &Leg, packet: &mut [u8], from: SocketAddr) {
 
 /// Sends without waiting: a full socket buffer drops the packet, as a late packet
 /// would be dropped by the far end's jitter buffer anyway.
-fn send(socket: &UdpSocket, packet: &[u8], dest: SocketAddr, id: MediaId) -> bool {
-    match socket.send_to(packet, dest) {
-        Ok(_) => true,
+fn send(ctx: &Ctx, socket: &UdpSocket, packet: &[u8], dest: SocketAddr, id: MediaId) -> bool {
+    match ctx.io.borrow_mut().send(socket, packet, dest) {
+        Ok(()) => true,
         Err(e) => {
             tracing::debug!(media = id, %dest, error = %e, "RTP send failed, packet dropped");
             false
@@ -457,7 +566,7 @@ fn on_timer(ctx: &Ctx, leg: &Leg, buf: &mut [u8]) {
             let skipped_before = p.pacer.skipped;
             while let Some(n) = p.pacer.handle_timeout(now, &mut p.source, &mut buf[..]) {
                 if let Some(dest) = dest {
-                    if send(&leg.rtp, &buf[..n], dest, leg.id) {
+                    if send(ctx, &leg.rtp, &buf[..n], dest, leg.id) {
                         st.on_sent(&buf[..n]);
                     }
                 }
@@ -481,7 +590,7 @@ fn on_timer(ctx: &Ctx, leg: &Leg, buf: &mut [u8]) {
         let _ = ctx.events.send(MediaEvent::RtpTimeout { id: leg.id });
     }
     if let Some((n, dest)) = st.rtcp_report(now, SystemTime::now(), &mut buf[..]) {
-        if leg.rtcp.send_to(&buf[..n], dest).is_ok() {
+        if ctx.io.borrow_mut().send(&leg.rtcp, &buf[..n], dest).is_ok() {
             st.stats.rtcp_packets_sent += 1;
         }
     }

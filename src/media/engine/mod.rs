@@ -1,7 +1,7 @@
 //! The media engine: anchors each call leg's RTP on a port pair of ours, and plays to
 //! it, echoes it, or relays it to another leg.
 //!
-//! It runs on its own OS thread — one epoll loop over every leg's sockets — so RTP
+//! It runs on its own OS thread — one loop (io_uring, or epoll) over every leg's sockets — so RTP
 //! (50 packets a second each way per leg) never waits behind SIP signalling on the main
 //! runtime, and the hot path needs no locks: every session lives on that one thread
 //! (`Rc`/`RefCell`). The switch talks to it through [`MediaEngine`]
@@ -12,7 +12,9 @@
 //! The parts: `ports` (the port range), `session` (one leg's state: latching, modes,
 //! counters — sans-IO), `stats` (RTP statistics and FreeSWITCH's CDR variables),
 //! `rtcp` (reports in and out), `driver` (the thread, the sockets and the timers),
-//! `poll` (epoll, eventfd and recvmmsg: the engine's only unsafe code).
+//! `backend` (which of two backends the thread runs on), `uring` (io_uring: multishot
+//! receives, batched sends) and `poll` (epoll, eventfd and recvmmsg): the engine's only
+//! unsafe code is in these last two.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -24,12 +26,14 @@ use tokio::sync::{mpsc, oneshot};
 use crate::media::tone::ToneSpec;
 use crate::sip::sdp::Negotiated;
 
+mod backend;
 mod driver;
 mod poll;
 mod ports;
 mod rtcp;
 mod session;
 mod stats;
+mod uring;
 
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,8 @@
 //! The few system calls the media thread needs that std does not offer: a
 //! level-triggered epoll set, an eventfd to wake it, and `recvmmsg` to read what a
-//! socket holds in one call. Every `unsafe` block of the media engine is here, each
-//! with what makes it sound.
+//! socket holds in one call: the epoll backend, and the bell both backends ring. Every
+//! `unsafe` block of the media engine is here or in `uring`, each with what makes it
+//! sound.
 //!
 //! Why not tokio: its readiness is edge-triggered, so each wake-up must read a socket
 //! until it reports "empty" — a third system call for every packet that arrives alone,
@@ -198,7 +199,7 @@ impl Batch {
     }
 }
 
-fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
+pub fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match i32::from(ss.ss_family) {
         libc::AF_INET => {
             // SAFETY: the family says the storage holds a sockaddr_in.

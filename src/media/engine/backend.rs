@@ -25,6 +25,11 @@ const SWITCH: &str = "LOOPSTART_MEDIA_IO";
 
 /// What a wait brought.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Without io_uring bindings (armv7) only epoll's variants are ever made.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 pub enum Ready {
     /// The bell rang: requests are waiting.
     Bell,

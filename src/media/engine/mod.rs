@@ -33,6 +33,10 @@ mod ports;
 mod rtcp;
 mod session;
 mod stats;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod uring;
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[path = "uring_unsupported.rs"]
 mod uring;
 
 #[cfg(test)]

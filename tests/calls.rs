@@ -546,13 +546,7 @@ fn parked_caller(gw: &Gateway, dest: &str) -> thread::JoinHandle<SippRun> {
 /// The uuids in `show channels`, waiting until there are `n`.
 fn channel_uuids(gw: &Gateway, n: usize) -> Vec<String> {
     for _ in 0..50 {
-        let out = gw.api("show channels");
-        let uuids: Vec<String> = out
-            .lines()
-            .skip(1)
-            .filter(|l| l.contains(','))
-            .map(|l| l.split(',').next().unwrap_or_default().to_string())
-            .collect();
+        let uuids = gw.channel_uuids();
         if uuids.len() >= n {
             return uuids;
         }

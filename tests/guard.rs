@@ -36,13 +36,9 @@ fn register(gw: &Gateway, ip: &str) -> common::sipp::SippRun {
         .run()
 }
 
-/// A counter of `fail2ban stats` (`name: value` lines).
+/// A counter of `fail2ban stats`.
 fn stat(gw: &Gateway, name: &str) -> u64 {
-    gw.api("fail2ban stats")
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    gw.fail2ban_stat(name)
 }
 
 #[test]

@@ -66,11 +66,7 @@ fn is_banned(gw: &Gateway, ip: &str) -> bool {
 
 /// A counter of `fail2ban stats`.
 fn stat(gw: &Gateway, name: &str) -> u64 {
-    gw.api("fail2ban stats")
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    gw.fail2ban_stat(name)
 }
 
 /// Whether the tool got no answer to its first request (it says so and stops: "No

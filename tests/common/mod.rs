@@ -422,6 +422,25 @@ impl Gateway {
         out.stdout
     }
 
+    /// A counter of `fail2ban stats` (`name: value` lines); 0 when absent.
+    pub fn fail2ban_stat(&self, name: &str) -> u64 {
+        self.api("fail2ban stats")
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The uuids `show channels` lists now, in its order.
+    pub fn channel_uuids(&self) -> Vec<String> {
+        self.api("show channels")
+            .lines()
+            .skip(1)
+            .filter(|l| l.contains(','))
+            .map(|l| l.split(',').next().unwrap_or_default().to_string())
+            .collect()
+    }
+
     /// Parsed `show registrations`; panics with the body if unparsable.
     pub fn registrations(&self) -> Vec<Registration> {
         let body = self.api("show registrations");

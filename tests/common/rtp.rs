@@ -52,13 +52,7 @@ pub fn exchange(
 /// `local_media_port`), waiting for both channels to exist.
 pub fn leg_media_ports(gw: &super::Gateway) -> (u16, u16) {
     for _ in 0..100 {
-        let out = gw.api("show channels");
-        let uuids: Vec<String> = out
-            .lines()
-            .skip(1)
-            .filter(|l| l.contains(','))
-            .map(|l| l.split(',').next().unwrap_or_default().to_string())
-            .collect();
+        let uuids = gw.channel_uuids();
         let mut ports = std::collections::HashMap::new();
         for u in &uuids {
             let dir = gw

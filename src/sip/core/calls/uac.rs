@@ -5,7 +5,7 @@ use super::{contact_uri, local_user, sdp_body, set_sdp, Leg, Phase, Purpose, Rol
 use crate::sip::core::SipCore;
 use crate::sip::dialog::{CallEvent, LegEnd, LegId, OutboundCall};
 use crate::sip::sdp::Sdp;
-use crate::sip::transaction::{TxEvent, TxId};
+use crate::sip::transaction::{Peer, TxEvent, TxId};
 use crate::sip::wire::{Method, Request, Response, Uri};
 use std::time::Instant;
 
@@ -127,18 +127,12 @@ impl SipCore {
 
     /// A re-INVITE with our new description (hold passed through from the other leg).
     pub fn reinvite(&mut self, id: LegId, sdp: &Sdp, now: Instant) {
-        let answered = self
-            .legs
-            .get(id)
-            .is_some_and(|l| l.phase == Phase::Answered);
-        if !answered {
-            return;
-        }
-        let Some(mut req) = self.in_dialog_request(id, Method::Invite, None) else {
+        let Some((mut req, peer)) = self.answered_request(id, Method::Invite) else {
             return;
         };
-        let Some(leg) = self.legs.get(id) else { return };
-        let (peer, user) = (leg.peer, local_user(&leg.local));
+        let Some(user) = self.legs.get(id).map(|l| local_user(&l.local)) else {
+            return;
+        };
         req.headers.push("Contact", self.contact(&user, peer));
         req.headers.push("Allow", super::ALLOW);
         set_sdp(&mut req.headers, &mut req.body, sdp);
@@ -148,22 +142,23 @@ impl SipCore {
 
     /// A DTMF digit to the peer of an answered leg, in an INFO.
     pub fn send_info_dtmf(&mut self, id: LegId, dtmf: super::dtmf::InfoDtmf, now: Instant) {
-        let answered = self
-            .legs
-            .get(id)
-            .is_some_and(|l| l.phase == Phase::Answered);
-        if !answered {
-            return;
-        }
-        let Some(mut req) = self.in_dialog_request(id, Method::Info, None) else {
-            return;
-        };
-        let Some(peer) = self.legs.get(id).map(|l| l.peer) else {
+        let Some((mut req, peer)) = self.answered_request(id, Method::Info) else {
             return;
         };
         super::dtmf::write(&mut req, dtmf);
         let tx = self.transactions.send_request(req, peer, now);
         self.legs.by_tx.insert(tx, (id, Purpose::Info));
+    }
+
+    /// A new request in an answered leg's dialog, and where it goes; `None` while the
+    /// leg is not answered (or gone).
+    fn answered_request(&mut self, id: LegId, method: Method) -> Option<(Request, Peer)> {
+        let leg = self.legs.get(id)?;
+        if leg.phase != Phase::Answered {
+            return None;
+        }
+        let peer = leg.peer;
+        Some((self.in_dialog_request(id, method, None)?, peer))
     }
 
     fn send_cancel(&mut self, id: LegId, reason: Option<&str>, now: Instant) {

@@ -27,7 +27,7 @@ ALSA_VERSION=1.2.8
 log() { printf 'build-firmware: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-for tool in clang ld.lld make pkg-config bzip2; do
+for tool in clang ld.lld llvm-ar make pkg-config bzip2; do
     command -v "$tool" >/dev/null || die "$tool missing: run scripts/install-test-deps.sh"
 done
 
@@ -97,14 +97,21 @@ build() {
     target=$(rust_target "$arch")
     sr=$(sysroot "$arch")
     alsa=$(alsa_lib "$arch" "$sr")
-    local tvar=${target//-/_}
-    tvar=${tvar^^}
+    local tlow=${target//-/_}
+    local tvar=${tlow^^}
+    local mt gt
+    mt=$(musl_triple "$arch"); gt=$(gnu_triple "$arch")
     # alsa-sys finds libasound through pkg-config, per target.
     local -a env=(
         "PKG_CONFIG_ALLOW_CROSS=1"
         "PKG_CONFIG_LIBDIR_${target}=$alsa/usr/lib/pkgconfig"
         "PKG_CONFIG_SYSROOT_DIR_${target}=$alsa"
         "CARGO_TARGET_${tvar}_LINKER=rust-lld"
+        # C in Rust crates (ring: the web page's TLS) is compiled by the cc crate
+        # with clang against the same musl headers as alsa-lib.
+        "CC_${tlow}=clang"
+        "AR_${tlow}=llvm-ar"
+        "CFLAGS_${tlow}=$(clang_flags "$arch") -Os -nostdinc -isystem $(clang -print-resource-dir)/include -isystem $sr/usr/include/$mt -isystem $sr/usr/include -isystem $sr/usr/include/$gt"
     )
     local -a cargo_args=(build --release --target "$target" --bin loopstart --features alsa)
     case $arch in

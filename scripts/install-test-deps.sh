@@ -24,8 +24,9 @@ fi
 PKGS=(sip-tester baresip-core kamailio python3 python3-pip procps iproute2
       # the attack tool the guard is tested against (tests/guard.rs: svwar, svcrack)
       sipvicious
-      # the firmware build (alsa-lib from source) and the QEMU system tests
-      clang lld make pkg-config bzip2 file kmod xz-utils cpio e2fsprogs qemu-system-arm
+      # the firmware build (alsa-lib and ring's C from source; llvm-ar archives
+      # ARM objects) and the QEMU system tests
+      clang lld llvm make pkg-config bzip2 file kmod xz-utils cpio e2fsprogs qemu-system-arm
       # systemd-analyze checks the unit in rootfs/
       systemd
       # time zones for the dialplan's time conditions (src/tz.rs tests)

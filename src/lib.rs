@@ -19,3 +19,4 @@ pub mod sip;
 pub mod store;
 pub mod switch;
 pub mod tz;
+pub mod web;

@@ -236,7 +236,7 @@ impl Guard {
         let guard = self.clone();
         registry.register_fn(
             "fail2ban",
-            "list|stats|ban <ip> [seconds]|unban <ip>|clear",
+            "list|stats|ban <ip> [seconds]|unban <ip>|clear|check <ip>|failure <kind> <ip> [user]",
             "Show and change the sources banned for failing too often",
             move |args| {
                 let guard = guard.clone();
@@ -250,6 +250,10 @@ impl Guard {
             return "-ERR the ban list is unavailable\n".into();
         };
         let mut out = fail2ban_api::execute(&mut f, args, Instant::now(), self.events.utc_offset);
+        // A failure another process reports goes to the log an external fail2ban reads.
+        if let Ok(fail2ban_api::Command::Failure { kind, ip, user }) = fail2ban_api::parse(args) {
+            self.log_line(kind, &user, ip);
+        }
         if args.trim().eq_ignore_ascii_case("stats") {
             if let Ok(flood) = self.flood.lock() {
                 out.reply.push_str(&flood_stats(&flood));

@@ -20,6 +20,7 @@ mod memory;
 mod nat;
 mod notify;
 pub mod secrets;
+pub mod webd;
 
 pub use driver::unix_ms;
 
@@ -248,6 +249,8 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
             blacklists: Some(blacklists.clone()),
         }),
     );
+    let webd_state = Arc::new(webd::WebdState::default());
+    webd_state.register_api(&mut registry);
     api_calls::register_all(
         &mut registry,
         handles.clone(),
@@ -292,7 +295,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
         .map_err(|e| bind_error("event socket", addr, &esl_cfg.source, e))?;
     let cfg = EslServerConfig {
         listen: addr,
-        password: esl_password,
+        password: esl_password.clone(),
         max_connections: 32,
         auth_timeout: Duration::from_secs(10),
     };
@@ -306,6 +309,18 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
         shutdown_rx.clone(),
     )));
     ready.push(format!("event socket on {addr}"));
+    // The web page's process talks to the gateway through the event socket just opened.
+    if let Some(web) = webd::start(
+        &config,
+        data_dir,
+        &hostname(),
+        (addr, &esl_password),
+        &webd_state,
+    )
+    .map_err(StartError)?
+    {
+        ready.push(web);
+    }
 
     // What start-up parsed is no longer needed; keep only what the tasks hold.
     drop(config);
@@ -332,6 +347,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
         n.send("STOPPING=1");
     }
     let _ = shutdown_tx.send(true);
+    webd_state.stop();
     // Give drivers a moment to write out what they hold.
     tokio::time::sleep(Duration::from_millis(50)).await;
     for t in tasks {

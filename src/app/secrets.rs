@@ -6,6 +6,7 @@
 
 use crate::config::User;
 use crate::store::{Durability, Store, StoreError, UserSecret};
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The effective password of `user` in `domain`: the configured one, or the generated
@@ -107,47 +108,105 @@ pub fn random_secret() -> [u8; 32] {
 }
 
 /// Where the first-boot event socket password lives when the config sets none.
-pub fn esl_password_path(data_dir: &std::path::Path) -> std::path::PathBuf {
+pub fn esl_password_path(data_dir: &Path) -> PathBuf {
     data_dir.join("secrets").join("event_socket.password")
 }
 
 /// The event socket password for a config that sets none: generated at first boot into
 /// `<data>/secrets/event_socket.password` (mode 0600), read back afterwards. This keeps
 /// `loopstart api` working on a factory box without any password that is known outside it.
-pub fn esl_password(data_dir: &std::path::Path) -> std::io::Result<String> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
+pub fn esl_password(data_dir: &Path) -> std::io::Result<String> {
     let path = esl_password_path(data_dir);
-    if let Ok(existing) = std::fs::read_to_string(&path) {
-        let pw = existing.trim().to_string();
-        if !pw.is_empty() {
-            return Ok(pw);
+    let (pw, made) = file_secret(&path, || Ok(random_password(24)))?;
+    if made {
+        tracing::warn!(
+            path = %path.display(),
+            "no event socket password configured: generated one into {} (used by `loopstart api`)",
+            path.display()
+        );
+    }
+    Ok(pw.trim().to_string())
+}
+
+/// Where the first-boot web page password lives when web.conf sets none.
+pub fn web_password_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("secrets").join("web.password")
+}
+
+/// The web page's password for a config that sets none, made at first start like the
+/// event socket's (`loopstart web password` shows it).
+pub fn web_password(data_dir: &Path) -> std::io::Result<String> {
+    let path = web_password_path(data_dir);
+    let (pw, made) = file_secret(&path, || Ok(random_password(16)))?;
+    if made {
+        tracing::warn!(
+            path = %path.display(),
+            "no web page password configured: generated one; read it with `loopstart web \
+             password` (or set `password` in autoload_configs/web.conf.xml)"
+        );
+    }
+    Ok(pw.trim().to_string())
+}
+
+/// A secret kept in a file: read back when it is there and not empty, else made by
+/// `make` and written with mode 0600, whole or not at all (a temporary file synced and
+/// renamed, then the directory synced), so a power cut during first boot leaves either
+/// no secret or the complete one. The flag says whether it was made now.
+pub fn file_secret(
+    path: &Path,
+    make: impl FnOnce() -> std::io::Result<String>,
+) -> std::io::Result<(String, bool)> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        if !existing.trim().is_empty() {
+            return Ok((existing, false));
         }
     }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let pw = random_password(24);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let value = make()?;
+    let tmp = path.with_extension("tmp");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(&path)?;
-    f.write_all(pw.as_bytes())?;
-    f.write_all(b"\n")?;
+        .open(&tmp)?;
+    f.write_all(value.as_bytes())?;
+    if !value.ends_with('\n') {
+        f.write_all(b"\n")?;
+    }
     f.sync_all()?;
-    tracing::warn!(
-        path = %path.display(),
-        "no event socket password configured: generated one into {} (used by `loopstart api`)",
-        path.display()
-    );
-    Ok(pw)
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok((value, true))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::random_password;
+    use super::{file_secret, random_password};
+
+    #[test]
+    fn a_file_secret_is_made_once_private_and_read_back() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets").join("x.password");
+        let (a, made) = file_secret(&path, || Ok("first".into())).unwrap();
+        assert_eq!((a.as_str(), made), ("first", true));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let (b, made) = file_secret(&path, || Ok("second".into())).unwrap();
+        assert_eq!((b.trim(), made), ("first", false));
+        // An empty file (a first boot cut before the rename cannot leave one, an
+        // operator can) is made again.
+        std::fs::write(&path, "\n").unwrap();
+        let (c, made) = file_secret(&path, || Ok("third".into())).unwrap();
+        assert_eq!((c.as_str(), made), ("third", true));
+    }
 
     #[test]
     fn passwords_are_long_and_differ() {

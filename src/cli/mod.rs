@@ -63,6 +63,31 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// The web page: its password and certificate.
+    Web {
+        #[command(subcommand)]
+        action: WebAction,
+    },
+    /// The web page's process, started by `run` (reads its setup on stdin).
+    #[command(hide = true)]
+    Webd,
+}
+
+#[derive(Subcommand)]
+enum WebAction {
+    /// Show the web page's password (set in web.conf, or made at first start).
+    Password {
+        #[arg(long, default_value = DEFAULT_CONF)]
+        conf: PathBuf,
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
+    /// Show the SHA-256 fingerprint of the web page's certificate, to compare with the
+    /// one the browser shows.
+    Fingerprint {
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -106,6 +131,71 @@ pub fn main() -> ExitCode {
         Command::User {
             action: UserAction::Show { id, conf, data },
         } => user_show(&conf, &data, &id),
+        Command::Web {
+            action: WebAction::Password { conf, data },
+        } => web_password(&conf, &data),
+        Command::Web {
+            action: WebAction::Fingerprint { data },
+        } => web_fingerprint(&data),
+        Command::Webd => match crate::web::run_webd() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("loopstart webd: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// The configured password, else the one made at first start (read, never made here:
+/// the gateway makes it when it starts the page).
+fn web_password(conf: &Path, data: &Path) -> ExitCode {
+    let Some(cfg) = load_config(conf) else {
+        return ExitCode::FAILURE;
+    };
+    if let Some(pw) = &cfg.web.password {
+        println!("{pw}");
+        return ExitCode::SUCCESS;
+    }
+    let path = crate::app::secrets::web_password_path(data);
+    match std::fs::read_to_string(&path) {
+        Ok(pw) if !pw.trim().is_empty() => {
+            println!("{}", pw.trim());
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!(
+                "loopstart web password: no password yet in {} (the gateway makes it at its \
+                 first start; is --data right?)",
+                path.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn web_fingerprint(data: &Path) -> ExitCode {
+    let path = crate::app::webd::tls_path(data);
+    let pem = match std::fs::read_to_string(&path) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!(
+                "loopstart web fingerprint: cannot read {}: {e} (the gateway makes it at its \
+                 first start; is --data right?)",
+                path.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match crate::web::tls::Identity::from_pem(&pem) {
+        Ok(id) => {
+            println!("SHA-256 {}", id.fingerprint());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("loopstart web fingerprint: {}: {e}", path.display());
+            ExitCode::FAILURE
+        }
     }
 }
 

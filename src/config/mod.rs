@@ -20,6 +20,7 @@ pub mod gateway;
 mod profile;
 mod sections;
 mod values;
+pub mod web;
 pub mod xml;
 
 #[cfg(test)]
@@ -67,6 +68,8 @@ pub struct Config {
     pub fail2ban: fail2ban::Fail2banConfig,
     /// Number blacklists (`blacklist.conf.xml`; no lists without it).
     pub blacklist: blacklist::BlacklistConfig,
+    /// The web page (`web.conf.xml`; defaults without it).
+    pub web: web::WebConfig,
     /// Warnings that did not stop loading.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -138,6 +141,7 @@ pub fn load(conf_dir: &Path) -> Result<Config, ConfigErrors> {
 
     let fail2ban = fail2ban::load(conf_dir, &mut vars, &mut diags);
     let blacklist = blacklist::load(conf_dir, &mut vars, &mut diags);
+    let web = web::load(conf_dir, &mut vars, &mut diags);
 
     let board = board::load(conf_dir).unwrap_or_else(|errors| {
         diags.0.extend(errors.0);
@@ -210,6 +214,7 @@ pub fn load(conf_dir: &Path) -> Result<Config, ConfigErrors> {
         acl,
         fail2ban,
         blacklist,
+        web,
         diagnostics: diags.0,
     })
 }
@@ -299,6 +304,11 @@ fn default_vars(conf_dir: &Path) -> BTreeMap<String, String> {
         .unwrap_or_else(|| "loopstart".into());
     v.insert("hostname".into(), hostname.clone());
     v.insert("switchname".into(), hostname);
+    // Absolute, as FreeSWITCH's are: `$${conf_dir}/blacklists/x.list` in a file must
+    // not be read relative to the conf dir a second time when loopstart was started
+    // with a relative `--conf`.
+    let absolute = std::fs::canonicalize(conf_dir).unwrap_or_else(|_| conf_dir.to_path_buf());
+    let conf_dir = absolute.as_path();
     let base = conf_dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -414,6 +424,7 @@ impl Config {
         }
         s.push_str(&self.acl.summary(&self.domains));
         s.push_str(&self.fail2ban.summary());
+        s.push_str(&self.web.summary());
         if !self.blacklist.lists.is_empty() {
             let names: Vec<&str> = self
                 .blacklist

@@ -287,7 +287,7 @@ impl Connection {
                 Err(()) => Next::Close,
             };
         };
-        if constant_time_eq(pw.trim().as_bytes(), self.config.password.as_bytes()) {
+        if crate::sip::auth::ct_eq(pw.trim().as_bytes(), self.config.password.as_bytes()) {
             *authed = true;
             self.notify(EslNotice::AuthOk { peer: self.peer }).await;
             match reply(wr, "+OK accepted").await {
@@ -412,13 +412,6 @@ async fn disconnect(wr: &mut OwnedWriteHalf) {
     );
     let _ = wr.write_all(&msg).await;
     let _ = wr.shutdown().await;
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn url_encode(s: &str) -> String {

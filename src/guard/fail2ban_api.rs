@@ -9,6 +9,9 @@
 //! fail2ban ban IP [seconds]      ban (default: ban-time; 0 = permanent)
 //! fail2ban unban IP              lift a ban, forget the source's offences
 //! fail2ban clear                 lift every ban
+//! fail2ban check IP              `+OK banned` or `+OK not banned`
+//! fail2ban failure KIND IP [USER]  count a failure another process saw (the web
+//!                                page's wrong passwords: `web-login`)
 //! ```
 //!
 //! Events are CUSTOM, Event-Subclass `fail2ban::ban` and `fail2ban::unban`, with the
@@ -27,7 +30,7 @@ use crate::civil::CivilTime;
 pub const BAN_SUBCLASS: &str = "fail2ban::ban";
 pub const UNBAN_SUBCLASS: &str = "fail2ban::unban";
 
-pub const USAGE: &str = "-USAGE: fail2ban list|stats|ban <ip> [seconds]|unban <ip>|clear\n";
+pub const USAGE: &str = "-USAGE: fail2ban list|stats|ban <ip> [seconds]|unban <ip>|clear|check <ip>|failure <kind> <ip> [user]\n";
 
 /// A parsed `fail2ban` command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +44,13 @@ pub enum Command {
     },
     Unban(IpAddr),
     Clear,
+    Check(IpAddr),
+    /// A failure seen by another process.
+    Failure {
+        kind: FailureKind,
+        ip: IpAddr,
+        user: String,
+    },
 }
 
 /// What running a command gave: the reply, and the events to fire.
@@ -66,6 +76,24 @@ pub fn parse(args: &str) -> Result<Command, String> {
         [w] if w.eq_ignore_ascii_case("stats") => Ok(Command::Stats),
         [w] if w.eq_ignore_ascii_case("clear") => Ok(Command::Clear),
         [w, ip] if w.eq_ignore_ascii_case("unban") => Ok(Command::Unban(parse_ip(ip)?)),
+        [w, ip] if w.eq_ignore_ascii_case("check") => Ok(Command::Check(parse_ip(ip)?)),
+        [w, kind, ip, user @ ..] if w.eq_ignore_ascii_case("failure") && user.len() <= 1 => {
+            let kind = FailureKind::ALL
+                .into_iter()
+                .find(|k| k.name().eq_ignore_ascii_case(kind))
+                .ok_or_else(|| {
+                    let names: Vec<&str> = FailureKind::ALL.iter().map(|k| k.name()).collect();
+                    format!(
+                        "-ERR unknown failure kind {kind:?}; allowed: {}\n",
+                        names.join(", ")
+                    )
+                })?;
+            Ok(Command::Failure {
+                kind,
+                ip: parse_ip(ip)?,
+                user: user.first().map(|u| u.to_string()).unwrap_or_default(),
+            })
+        }
         [w, ip, rest @ ..] if w.eq_ignore_ascii_case("ban") && rest.len() <= 1 => {
             let ip = parse_ip(ip)?;
             let secs = match rest.first() {
@@ -116,6 +144,23 @@ pub fn execute(f: &mut Fail2ban, args: &str, now: Instant, utc_offset: i32) -> O
                 reply: format_unban_reply(ip, ev.as_ref()),
                 bans: Vec::new(),
                 unbans: ev.into_iter().collect(),
+            }
+        }
+        Command::Check(ip) => reply(if f.is_banned(ip, now) {
+            "+OK banned\n".into()
+        } else {
+            "+OK not banned\n".into()
+        }),
+        Command::Failure { kind, ip, user: _ } => {
+            let ban = f.record_failure(ip, kind, "reported over the API", now);
+            Outcome {
+                reply: if ban.is_some() || f.is_banned(ip, now) {
+                    "+OK banned\n".into()
+                } else {
+                    "+OK counted\n".into()
+                },
+                bans: ban.into_iter().collect(),
+                unbans: Vec::new(),
             }
         }
         Command::Clear => {
@@ -329,6 +374,46 @@ mod tests {
             .unwrap_err()
             .starts_with("-ERR \"-5\" is not a number of seconds"));
         assert!(parse("ban 1.2.3.4 99999999999").is_err());
+    }
+
+    #[test]
+    fn another_process_reports_failures_and_checks_bans() {
+        let (mut f, t0) = guard(10);
+        assert!(parse("failure nonsense 1.2.3.4")
+            .unwrap_err()
+            .contains("allowed: register-auth"));
+        assert_eq!(
+            parse("failure web-login 203.0.113.7 admin"),
+            Ok(Command::Failure {
+                kind: FailureKind::WebLogin,
+                ip: "203.0.113.7".parse().unwrap(),
+                user: "admin".into()
+            })
+        );
+        assert_eq!(
+            execute(&mut f, "check 203.0.113.7", t0, 0).reply,
+            "+OK not banned\n"
+        );
+        // max-attempts (5 by default): four are counted, the fifth bans.
+        for _ in 0..4 {
+            let o = execute(&mut f, "failure web-login 203.0.113.7", t0, 0);
+            assert_eq!((o.reply.as_str(), o.bans.len()), ("+OK counted\n", 0));
+        }
+        let o = execute(&mut f, "failure web-login 203.0.113.7", t0, 0);
+        assert_eq!(o.reply, "+OK banned\n");
+        assert_eq!(o.bans[0].reason, "web-login");
+        assert_eq!(
+            execute(&mut f, "check 203.0.113.7", t0, 0).reply,
+            "+OK banned\n"
+        );
+        // The box itself is whitelisted: counted, never banned.
+        for _ in 0..6 {
+            execute(&mut f, "failure web-login 127.0.0.1", t0, 0);
+        }
+        assert_eq!(
+            execute(&mut f, "check 127.0.0.1", t0, 0).reply,
+            "+OK not banned\n"
+        );
     }
 
     #[test]

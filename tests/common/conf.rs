@@ -42,6 +42,10 @@ pub struct ConfSpec {
     pub profile_params: Vec<(String, String)>,
     /// Extra files (path relative to the conf dir, contents).
     pub extra_files: Vec<(String, String)>,
+    /// The web page's port (web.conf.xml), on `esl_listen_ip`.
+    pub web_port: u16,
+    /// Further web.conf params (e.g. max-connections).
+    pub web_params: Vec<(String, String)>,
 }
 
 impl ConfSpec {
@@ -66,6 +70,8 @@ impl ConfSpec {
                 p("sip-expires-min", "60"),
             ],
             extra_files: Vec::new(),
+            web_port: super::ports::free_tcp_port(),
+            web_params: Vec::new(),
         }
     }
 
@@ -102,6 +108,7 @@ impl ConfSpec {
             &self.event_socket_xml(),
         );
         w("autoload_configs/switch.conf.xml", SWITCH_XML);
+        w("autoload_configs/web.conf.xml", &self.web_xml());
         for (rel, text) in &self.extra_files {
             w(rel, text);
         }
@@ -119,6 +126,23 @@ impl ConfSpec {
         }
         s.push_str("  </settings>\n</profile>\n");
         s
+    }
+
+    fn web_xml(&self) -> String {
+        let mut params = format!(
+            "    <param name=\"listen-ip\" value=\"{}\"/>\n    \
+             <param name=\"listen-port\" value=\"{}\"/>\n",
+            xml_escape(&self.esl_listen_ip),
+            self.web_port
+        );
+        for (n, v) in &self.web_params {
+            params.push_str(&format!(
+                "    <param name=\"{}\" value=\"{}\"/>\n",
+                xml_escape(n),
+                xml_escape(v)
+            ));
+        }
+        format!("<configuration name=\"web.conf\">\n  <settings>\n{params}  </settings>\n</configuration>\n")
     }
 
     fn event_socket_xml(&self) -> String {

@@ -23,6 +23,7 @@ pub mod sip;
 pub mod sipp;
 pub mod sipvicious;
 pub mod trunk;
+pub mod web;
 
 use std::fs::{self, File};
 use std::net::SocketAddr;
@@ -58,6 +59,7 @@ pub struct GatewayBuilder {
     esl_password: EslPassword,
     esl_params: Vec<(String, String)>,
     extra_files: Vec<(String, String)>,
+    web_params: Vec<(String, String)>,
     env: Vec<(String, String)>,
 }
 
@@ -134,6 +136,12 @@ impl GatewayBuilder {
         self
     }
 
+    /// Adds a web.conf param (e.g. `max-connections`).
+    pub fn web_param(mut self, name: &str, value: &str) -> Self {
+        self.web_params.push((name.to_string(), value.to_string()));
+        self
+    }
+
     /// Sets an environment variable for the gateway process.
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.push((name.to_string(), value.to_string()));
@@ -155,6 +163,7 @@ impl GatewayBuilder {
             spec.set_profile_param(n, v);
         }
         spec.extra_files = self.extra_files.clone();
+        spec.web_params = self.web_params.clone();
         spec
     }
 
@@ -221,6 +230,7 @@ impl Gateway {
             esl_password: EslPassword::Set(format!("test-esl-{}", std::process::id())),
             esl_params: Vec::new(),
             extra_files: Vec::new(),
+            web_params: Vec::new(),
             env: Vec::new(),
         }
     }
@@ -246,6 +256,10 @@ impl Gateway {
     }
     pub fn esl_port(&self) -> u16 {
         self.spec.esl_port
+    }
+    /// The web page's address (HTTPS).
+    pub fn web_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.spec.web_port))
     }
     /// The event socket password from the conf ("" if none).
     pub fn esl_password(&self) -> String {
@@ -420,6 +434,37 @@ impl Gateway {
             self.log()
         );
         out.stdout
+    }
+
+    /// An HTTPS client for the web page that trusts only the certificate in this
+    /// gateway's data dir (made at its first start).
+    pub fn web(&self) -> web::WebClient {
+        let pem = self.data_dir().join("secrets").join("web-tls.pem");
+        web::WebClient::new(self.web_addr(), web::certificate_in(&pem))
+    }
+
+    /// `loopstart web password`: the page's password.
+    pub fn web_password(&self) -> String {
+        let (conf, data) = (self.conf_dir(), self.data_dir());
+        let out = self.cli(&[
+            "web",
+            "password",
+            "--conf",
+            &conf.to_string_lossy(),
+            "--data",
+            &data.to_string_lossy(),
+        ]);
+        assert!(out.success(), "loopstart web password: {}", out.describe());
+        out.stdout.trim().to_string()
+    }
+
+    /// A line `web status` prints (`pid`, `fingerprint`, `restarts`, `url`).
+    pub fn web_status(&self, field: &str) -> String {
+        self.api("web status")
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}: ")))
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// A counter of `fail2ban stats` (`name: value` lines); 0 when absent.

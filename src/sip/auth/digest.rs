@@ -89,7 +89,7 @@ pub(crate) fn ct_eq_hex(a: &str, b: &str) -> bool {
 }
 
 /// Byte equality in time independent of where the first difference is.
-pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

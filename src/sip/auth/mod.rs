@@ -26,7 +26,7 @@ mod verify;
 pub use challenge::{challenge_in, Challenge};
 pub use credentials::{answer, Credentials};
 pub(crate) use digest::hex;
-pub use digest::{ha1, response};
+pub use digest::{ct_eq, ha1, response};
 pub use nonce::{random_secret, NonceManager, NonceStatus};
 pub use verify::{verify, RejectReason, Verdict};
 

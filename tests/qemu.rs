@@ -19,6 +19,7 @@ use common::esl::EslConn;
 use common::qemu::{firmware_binary, Arch, Machine};
 use common::registrations;
 use common::sipp::Sipp;
+use common::web::WebClient;
 
 const ESL_PASSWORD: &str = "qemu-esl-secret";
 
@@ -33,6 +34,7 @@ fn guest_conf(arch: Arch) -> ConfSpec {
     spec.set_profile_param("sip-ip", "$${local_ip_v4}");
     spec.set_profile_param("rtp-ip", "$${local_ip_v4}");
     spec.esl_listen_ip = "0.0.0.0".into();
+    common::qemu::guest_web(&mut spec);
     for id in std::iter::once("1001".to_string()).chain((2000..2060).map(|n| n.to_string())) {
         spec.users.push(common::conf::User {
             password: Some(password(&id)),
@@ -71,6 +73,38 @@ fn api(machine: &Machine, cmd: &str) -> String {
         "{reply:?}"
     );
     c.api(cmd).body_text()
+}
+
+/// A line of `web status` (`fingerprint`, `pid`, ...).
+fn web_status(machine: &Machine, field: &str) -> String {
+    api(machine, "web status")
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}: ")))
+        .unwrap_or_else(|| panic!("no {field} in `web status`"))
+        .to_string()
+}
+
+/// The web page through QEMU's port forward, trusting only the certificate the box
+/// says it made; logs in with the password the technician reads on the box.
+fn web_login(machine: &mut Machine) -> (WebClient, String) {
+    let fingerprint = web_status(machine, "fingerprint");
+    let web = WebClient::pinned(machine.web_addr(), &fingerprint);
+    web.wait_ready(Duration::from_secs(60));
+    let out = machine.shell(
+        "echo pw=$(loopstart web password --conf /etc/loopstart-test)",
+        Duration::from_secs(30),
+    );
+    let password = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("pw="))
+        .filter(|p| p.len() >= 8)
+        .unwrap_or_else(|| panic!("no web password from the box: {out}"))
+        .to_string();
+    let cookie = web.login(&password);
+    let page = web.get("/", Some(&cookie)).expect("the status page");
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.contains("is ready"), "{}", page.body);
+    (web, fingerprint)
 }
 
 fn registered_users(machine: &Machine) -> BTreeSet<String> {
@@ -141,6 +175,9 @@ fn aarch64_box_boots_registers_answers_and_keeps_every_acknowledged_registration
         users.contains("1001") && users.contains("2000"),
         "{users:?}"
     );
+    // The web page, HTTPS on the key the box made at its first boot.
+    assert!(console.contains("made the web page's TLS key"), "{console}");
+    let (_, fingerprint) = web_login(&mut machine);
 
     // A burst of new registrations (each fsynced before its 200), and the power fails
     // in the middle of it.
@@ -176,6 +213,16 @@ fn aarch64_box_boots_registers_answers_and_keeps_every_acknowledged_registration
         !console.contains("first boot"),
         "second boot is not a first boot:\n{console}"
     );
+    // The same key after the power cut: the browser that accepted it is not asked again.
+    assert!(
+        !console.contains("made the web page's TLS key"),
+        "{console}"
+    );
+    let (_, after) = web_login(&mut machine);
+    assert_eq!(
+        after, fingerprint,
+        "the web page's key changed across the power cut"
+    );
     assert!(
         !console.contains(" ERROR "),
         "loopstart logged an error after the power cut:\n{console}"
@@ -202,7 +249,7 @@ fn aarch64_box_boots_registers_answers_and_keeps_every_acknowledged_registration
 }
 
 #[test]
-fn armv7_box_boots_registers_and_answers_the_event_socket() {
+fn armv7_box_boots_registers_and_answers_the_event_socket_and_the_web_page() {
     let arch = Arch::Armv7;
     let mut machine = Machine::new(arch, &guest_conf(arch));
     machine.boot();
@@ -212,6 +259,8 @@ fn armv7_box_boots_registers_and_answers_the_event_socket() {
     let status = api(&machine, "status");
     assert!(status.contains("UP"), "{status}");
     assert!(registered_users(&machine).contains("1001"));
+    // HTTPS from ring's ARMv7 code.
+    web_login(&mut machine);
     let console = machine.console();
     assert!(
         console.contains("voice for fxo1: ALSA hw:Loopback,0,1 ok (8000 Hz S16_LE x1"),

@@ -134,6 +134,14 @@ pub fn firmware_binary(arch: Arch) -> PathBuf {
         .join("loopstart")
 }
 
+/// Where the guest's web page listens (its conf: [`guest_web`]).
+pub const GUEST_WEB_PORT: u16 = 8443;
+
+/// Points a guest conf's web page at [`GUEST_WEB_PORT`] on every address.
+pub fn guest_web(spec: &mut ConfSpec) {
+    spec.web_port = GUEST_WEB_PORT;
+}
+
 /// One emulated box: its disk survives power cuts and reboots of this value.
 pub struct Machine {
     pub arch: Arch,
@@ -145,6 +153,8 @@ pub struct Machine {
     typing: Option<ConsoleTyping>,
     pub sip_port: u16,
     pub esl_port: u16,
+    /// The host port forwarded to the guest's web page (8443).
+    pub web_port: u16,
 }
 
 impl Machine {
@@ -191,11 +201,17 @@ impl Machine {
             typing: None,
             sip_port: 0,
             esl_port: 0,
+            web_port: 0,
         }
     }
 
     pub fn sip_addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.sip_port))
+    }
+
+    /// The guest's web page, as the host reaches it.
+    pub fn web_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.web_port))
     }
 
     fn console_path(&self, boot: usize) -> PathBuf {
@@ -226,13 +242,15 @@ impl Machine {
         self.boots += 1;
         self.sip_port = ports::free_udp_tcp_port();
         self.esl_port = ports::free_tcp_port();
+        self.web_port = ports::free_tcp_port();
         let d = self.dir.path();
         let console = self.console_path(self.boots);
         let net = format!(
             "user,id=n0,hostfwd=udp:127.0.0.1:{s}-:5060,hostfwd=tcp:127.0.0.1:{s}-:5060,\
-             hostfwd=tcp:127.0.0.1:{e}-:8021",
+             hostfwd=tcp:127.0.0.1:{e}-:8021,hostfwd=tcp:127.0.0.1:{w}-:{GUEST_WEB_PORT}",
             s = self.sip_port,
-            e = self.esl_port
+            e = self.esl_port,
+            w = self.web_port
         );
         let mut cmd = Command::new(self.arch.qemu());
         cmd.current_dir(d)

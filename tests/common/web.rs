@@ -1,6 +1,7 @@
 //! A small HTTPS client for the web page's tests: it trusts exactly the certificate in
-//! the gateway's data dir (so a page served with any other key fails the handshake),
-//! sends one request per connection, and can send from a chosen 127.0.0.x.
+//! the gateway's data dir, or the certificate with a given SHA-256 fingerprint (what an
+//! operator compares in the browser), so a page served with any other key fails the
+//! handshake; one request per connection, from a chosen 127.0.0.x if asked.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -61,6 +62,27 @@ impl WebClient {
             .with_safe_default_protocol_versions()
             .expect("TLS versions")
             .with_root_certificates(roots)
+            .with_no_client_auth();
+        WebClient {
+            addr,
+            from: None,
+            config: Arc::new(config),
+        }
+    }
+
+    /// A client that trusts only the certificate whose SHA-256 is `fingerprint`
+    /// (`AB:CD:...`, as `web status` prints it), whatever names it carries.
+    pub fn pinned(addr: SocketAddr, fingerprint: &str) -> WebClient {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = Arc::new(Pinned {
+            fingerprint: fingerprint.to_ascii_uppercase(),
+            algorithms: provider.signature_verification_algorithms,
+        });
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
         WebClient {
             addr,
@@ -205,4 +227,57 @@ fn parse_reply(bytes: &[u8]) -> std::io::Result<Reply> {
         headers,
         body: body.to_string(),
     })
+}
+
+/// Trusts one certificate, by its SHA-256; the handshake's signatures are still checked.
+#[derive(Debug)]
+struct Pinned {
+    fingerprint: String,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(end_entity.as_ref());
+        let got: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
+        if got.join(":") == self.fingerprint {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(format!(
+                "certificate {} is not the pinned {}",
+                got.join(":"),
+                self.fingerprint
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
 }

@@ -921,6 +921,64 @@ fn a_second_profile_without_auth_refuses_callers_outside_its_acl_with_403() {
 }
 
 #[test]
+fn a_digit_sent_in_info_reaches_an_rfc2833_phone_as_telephone_events_in_its_rtp() {
+    let gw = gateway();
+    // 1002 offers telephone-event 101, with its media on a socket this test owns.
+    let phone_b = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind B");
+    let rtp_port = phone_b.local_addr().expect("addr").port().to_string();
+    let sip_port = common::ports::free_udp_tcp_port();
+    Sipp::new("register.xml", gw.sip_addr())
+        .user("1002", "secret1002")
+        .local_port(sip_port)
+        .run()
+        .assert_ok("register 1002", "");
+    let callee = Sipp::new("uas_answer_rtp.xml", gw.sip_addr())
+        .local_port(sip_port)
+        .key("rtp_port", &rtp_port)
+        .timeout(Duration::from_secs(20));
+    let callee = thread::spawn(move || callee.run());
+    thread::sleep(Duration::from_millis(200));
+    // 1001 presses 5 (160 ms) in an INFO right after the answer, then talks 1.5 s.
+    Sipp::new("uac_call_info_dtmf.xml", gw.sip_addr())
+        .user("1001", "secret1001")
+        .key("dest", "1002")
+        .pause_ms(1500)
+        .timeout(Duration::from_secs(20))
+        .run()
+        .assert_ok("the caller pressing 5", &gw.log());
+    callee
+        .join()
+        .expect("callee")
+        .assert_ok("callee", &gw.log());
+
+    phone_b
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let mut events = Vec::new();
+    let mut buf = [0u8; 2048];
+    while let Ok((n, _)) = phone_b.recv_from(&mut buf) {
+        if n == 16 && buf[1] & 0x7F == 101 {
+            events.push(buf[..n].to_vec());
+        }
+    }
+    let durations: Vec<u16> = events
+        .iter()
+        .map(|p| u16::from_be_bytes([p[14], p[15]]))
+        .collect();
+    // 160 ms in 20 ms steps, then the end twice more: 160, 320, ... 1280 x3.
+    let mut want: Vec<u16> = (1..=8).map(|i| 160 * i).collect();
+    want.extend([1280, 1280]);
+    assert_eq!(durations, want, "telephone-events at 1002:\n{}", gw.log());
+    assert!(events.iter().all(|p| p[12] == 5), "digit 5");
+    assert!(
+        events[7..].iter().all(|p| p[13] & 0x80 != 0),
+        "E bit on the ends"
+    );
+    let ts: Vec<&[u8]> = events.iter().map(|p| &p[4..8]).collect();
+    assert!(ts.iter().all(|t| *t == ts[0]), "one event, one timestamp");
+}
+
+#[test]
 fn a_digit_sent_in_info_reaches_the_bridged_phone_and_is_an_event() {
     let gw = gateway();
     let mut esl = common::esl::EslConn::logged_in(&gw);

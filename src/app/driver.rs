@@ -372,6 +372,15 @@ impl Driver {
                 MediaOp::Echo { id } => MediaCommand::Echo { id },
                 MediaOp::Bridge { a, b } => MediaCommand::Bridge { a, b },
                 MediaOp::Idle { id } => MediaCommand::Idle { id },
+                MediaOp::Dtmf {
+                    id,
+                    digit,
+                    duration_ms,
+                } => MediaCommand::Dtmf {
+                    id,
+                    digit,
+                    duration_ms,
+                },
                 MediaOp::Close { id } => {
                     let (reply, rx) = oneshot::channel();
                     self.stats_for.insert(id, rx);

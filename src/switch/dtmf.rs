@@ -5,12 +5,12 @@
 //! (`info`, `rfc2833`, `none`) when set; otherwise RFC 2833 when its SDP negotiated
 //! telephone-event, INFO when it did not ("No 2833 in SDP ... switch to INFO").
 //!
+//! A digit for a channel that takes RFC 2833 is generated into its RTP as
+//! telephone-events (media::dtmf), as FreeSWITCH queues it on the channel for its RTP.
+//!
 //! Where this differs from FreeSWITCH: mod_sofia ignores an INFO digit on a channel
 //! that negotiated RFC 2833 unless `liberal-dtmf` is on; loopstart always takes it
-//! (liberal), since a digit the caller pressed should not vanish. A digit for a
-//! channel that takes RFC 2833 cannot be generated into its RTP yet: it is logged,
-//! and `dtmf_type=info` on that channel (e.g. `{dtmf_type=info}` in the dial string)
-//! sends it as INFO instead.
+//! (liberal), since a digit the caller pressed should not vanish.
 
 use super::engine::{Clock, Switch};
 use super::event::EventName;
@@ -65,9 +65,14 @@ impl Switch {
         };
         match (method(p), p.leg) {
             (DtmfMethod::Info, Some(peer_leg)) => sip.send_info_dtmf(peer_leg, dtmf, clock.now),
-            (DtmfMethod::Rfc2833, _) => tracing::warn!(%uuid, %peer, digit = %dtmf.digit,
-                "INFO DTMF not passed on: the bridged channel takes RFC 2833, which is not generated yet; \
-                 set dtmf_type=info on it to send INFO"),
+            (DtmfMethod::Rfc2833, _) => {
+                let id = p.media;
+                self.media(super::engine::MediaOp::Dtmf {
+                    id,
+                    digit: dtmf.digit,
+                    duration_ms: dtmf.duration_ms,
+                });
+            }
             _ => {}
         }
     }

@@ -122,6 +122,12 @@ pub enum MediaOp {
     Idle {
         id: MediaId,
     },
+    /// A DTMF digit into the leg's RTP as telephone-events.
+    Dtmf {
+        id: MediaId,
+        digit: char,
+        duration_ms: u32,
+    },
     /// The channel is gone: free its ports (the stats go to its CDR).
     Close {
         id: MediaId,

@@ -540,13 +540,38 @@ fn an_info_digit_goes_on_in_info_only_to_a_channel_that_takes_info() {
     assert_eq!(header("DTMF-Digit"), Some("4"));
     assert_eq!(header("DTMF-Duration"), Some("800"));
 
-    // 1002 negotiated telephone-event: RFC 2833, not INFO (not generated yet).
+    // 1002 negotiated telephone-event: the digit goes into its RTP, not in an INFO.
     let mut rig = Rig::new();
     let a_tag = bridged_call(&mut rig, true);
+    let before = rig.media();
     let out = rig.input(&info_from_1001(&a_tag, 2, '4'), "127.0.0.2:5070");
     assert!(
         !out.iter().any(|(_, m)| m.starts_with("INFO ")),
         "{:?}",
         first_lines(&out)
     );
+    let ops = rig.media();
+    let dtmf: Vec<_> = ops
+        .iter()
+        .filter_map(|op| match op {
+            MediaOp::Dtmf {
+                id,
+                digit,
+                duration_ms,
+            } => Some((*id, *digit, *duration_ms)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dtmf.len(), 1, "{ops:?}");
+    let (id, digit, ms) = dtmf[0];
+    assert_eq!((digit, ms), ('4', 100));
+    // To the callee's leg, the one whose stream has telephone-event.
+    let with_events: Vec<MediaId> = before
+        .iter()
+        .filter_map(|op| match op {
+            MediaOp::Remote { id, stream } if stream.telephone_event.is_some() => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(with_events, [id], "{before:?}");
 }

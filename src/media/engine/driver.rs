@@ -380,6 +380,26 @@ fn command(ctx: &Ctx, legs: &mut HashMap<MediaId, Rc<Leg>>, cmd: MediaCommand) {
             arm(ctx, la);
             arm(ctx, lb);
         }
+        MediaCommand::Dtmf {
+            id,
+            digit,
+            duration_ms,
+        } => {
+            let Some(leg) = legs.get(&id) else {
+                return unknown(id, "dtmf");
+            };
+            let mut st = leg.state.borrow_mut();
+            if !matches!(st.mode, Mode::Bridged { .. }) {
+                tracing::debug!(media = id, %digit, "DTMF for a leg that is not bridged, ignored");
+                return;
+            }
+            if !st.queue_dtmf(digit, duration_ms, now) {
+                tracing::warn!(media = id, %digit,
+                    "DTMF digit not sent as telephone-event (none negotiated, or 32 digits queued)");
+            }
+            drop(st);
+            arm(ctx, leg);
+        }
         MediaCommand::Idle { id } => {
             let Some(leg) = legs.get(&id) else {
                 return unknown(id, "idle");
@@ -526,6 +546,11 @@ fn on_rtp(ctx: &Ctx, leg: &Leg, packet: &mut [u8], from: SocketAddr) {
             let Some(dest) = ps.send_to() else {
                 return;
             };
+            // The peer's stream carries a DTMF event now: its audio waits (the
+            // rewriter is re-anchored after the event, see on_timer).
+            if ps.dtmf.is_some() {
+                return;
+            }
             match rw.rewrite(packet) {
                 Ok(()) => {
                     if send(ctx, &peer.rtp, packet, dest, peer.id) {
@@ -585,6 +610,7 @@ fn on_timer(ctx: &Ctx, leg: &Leg, buf: &mut [u8]) {
         }
         other => st.mode = other,
     }
+    send_dtmf(ctx, leg, &mut st, now, buf);
     if st.check_rtp_timeout(now) {
         tracing::warn!(media = leg.id, remote = ?st.latch.destination(), "no RTP from the leg: media timeout");
         let _ = ctx.events.send(MediaEvent::RtpTimeout { id: leg.id });
@@ -593,5 +619,38 @@ fn on_timer(ctx: &Ctx, leg: &Leg, buf: &mut [u8]) {
         if ctx.io.borrow_mut().send(&leg.rtcp, &buf[..n], dest).is_ok() {
             st.stats.rtcp_packets_sent += 1;
         }
+    }
+}
+
+/// The DTMF event packets due on the leg. When a digit ends, the audio relayed into the
+/// leg resumes one packet after the event: the bridged peer's rewriter is re-anchored
+/// on the leg's stream as the event left it (with the marker bit, a new talkspurt).
+fn send_dtmf(ctx: &Ctx, leg: &Leg, st: &mut LegState, now: Instant, buf: &mut [u8]) {
+    let dest = st.send_to();
+    let mut ended = false;
+    while let Some(n) = st.dtmf_packet(now, buf, &mut ended) {
+        if let Some(dest) = dest {
+            if send(ctx, &leg.rtp, &buf[..n], dest, leg.id) {
+                st.on_sent(&buf[..n]);
+            }
+        }
+    }
+    if !ended {
+        return;
+    }
+    // dtmf_packet left last_out at the event's end (on_sent had recorded its start).
+    let Mode::Bridged { peer, .. } = &st.mode else {
+        return;
+    };
+    let Some(peer) = peer.upgrade() else {
+        return;
+    };
+    let mut ps = peer.state.borrow_mut();
+    let ps = &mut *ps;
+    let (Some(theirs), Some(mine)) = (ps.stream.as_ref(), st.stream.as_ref()) else {
+        return;
+    };
+    if let Mode::Bridged { rewriter: rw, .. } = &mut ps.mode {
+        *rw = Some(rewriter(st.ssrc, payload_map(theirs, mine), st.last_out));
     }
 }

@@ -87,6 +87,15 @@ pub enum MediaCommand {
     /// its own StreamRewriter into the other leg's SSRC/seq/ts space, payload types and
     /// codec. Either leg's earlier bridge is broken first.
     Bridge { a: MediaId, b: MediaId },
+    /// Send a DTMF digit to a bridged leg as RFC 4733 telephone-events in its stream
+    /// (a digit that came in a SIP INFO from the other leg). The audio relayed to it
+    /// pauses while the event plays; digits queue (at most 32). Ignored for a leg that
+    /// negotiated no telephone-event or is not bridged.
+    Dtmf {
+        id: MediaId,
+        digit: char,
+        duration_ms: u32,
+    },
     /// Stop playing/echoing/relaying; the session stays open and silent (park, after
     /// unbridge). Idle on one leg of a bridge idles both.
     Idle { id: MediaId },

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::rc::Weak;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::media::dtmf::EventSender;
 use crate::media::g711;
 use crate::media::pacer::{Pacer, ToneSource};
 use crate::media::relay::{PayloadMap, StreamRewriter, Transcode};
@@ -118,6 +119,10 @@ pub(crate) struct LegState {
     /// The last sequence number and timestamp we sent the leg, whatever the source,
     /// so a new source (tone, echo, other leg) continues the stream.
     pub last_out: Option<(u16, u32)>,
+    /// The DTMF digit being sent to the leg as telephone-events (the relayed audio
+    /// waits meanwhile), and the digits after it.
+    pub dtmf: Option<EventSender>,
+    dtmf_queue: std::collections::VecDeque<(char, u32)>,
     /// Sender counters for our RTCP SR (RFC 3550 counts payload octets).
     sent_packets: u32,
     sent_payload_octets: u32,
@@ -148,6 +153,8 @@ impl LegState {
             stats: RtpStats::default(),
             inbound: InboundTracker::new(now),
             last_out: None,
+            dtmf: None,
+            dtmf_queue: std::collections::VecDeque::new(),
             sent_packets: 0,
             sent_payload_octets: 0,
             sent_since_report: false,
@@ -299,7 +306,8 @@ impl LegState {
             Mode::Play(p) => Some(p.pacer.poll_timeout()),
             _ => None,
         };
-        [pacer, self.timeout_at, self.rtcp_due]
+        let dtmf = self.dtmf.as_ref().and_then(EventSender::poll_timeout);
+        [pacer, dtmf, self.timeout_at, self.rtcp_due]
             .into_iter()
             .flatten()
             .min()
@@ -374,6 +382,63 @@ impl LegState {
     pub fn final_stats(&mut self) -> RtpStats {
         self.stats.in_jitter_ms = self.inbound.jitter_ms();
         self.stats.clone()
+    }
+
+    /// Queues a digit to send as telephone-events; false when the leg negotiated no
+    /// telephone-event, the digit is not DTMF, or the queue is full.
+    pub fn queue_dtmf(&mut self, digit: char, duration_ms: u32, now: Instant) -> bool {
+        const MAX_QUEUED: usize = 32;
+        let has_events = self
+            .stream
+            .as_ref()
+            .is_some_and(|s| s.telephone_event.is_some());
+        if !has_events
+            || crate::media::dtmf::event_code(digit).is_none()
+            || self.dtmf_queue.len() >= MAX_QUEUED
+        {
+            return false;
+        }
+        self.dtmf_queue.push_back((digit, duration_ms));
+        if self.dtmf.is_none() {
+            self.next_dtmf(now);
+        }
+        true
+    }
+
+    /// Starts the next queued digit, if any.
+    fn next_dtmf(&mut self, now: Instant) {
+        self.dtmf = None;
+        let Some(stream) = &self.stream else {
+            return;
+        };
+        let (Some(pt), ptime) = (stream.telephone_event, stream.ptime) else {
+            self.dtmf_queue.clear();
+            return;
+        };
+        while let Some((digit, ms)) = self.dtmf_queue.pop_front() {
+            self.dtmf = EventSender::new(digit, ms, pt, self.ssrc, self.last_out, ptime, now);
+            if self.dtmf.is_some() {
+                return;
+            }
+        }
+    }
+
+    /// Writes the DTMF packet due at `now`, if any, into `out`. When a digit ends, the
+    /// stream continues after it and the next queued digit starts; `ended` is set so
+    /// the caller can re-anchor whatever relays audio into this leg.
+    pub fn dtmf_packet(&mut self, now: Instant, out: &mut [u8], ended: &mut bool) -> Option<usize> {
+        loop {
+            let sender = self.dtmf.as_mut()?;
+            if let Some(n) = sender.handle_timeout(now, out) {
+                return Some(n);
+            }
+            if sender.poll_timeout().is_some() {
+                return None;
+            }
+            self.last_out = Some(sender.stream_after());
+            *ended = true;
+            self.next_dtmf(now);
+        }
     }
 
     /// A paced tone for this leg in its codec, payload type and ptime, continuing its

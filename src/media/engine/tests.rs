@@ -331,6 +331,96 @@ async fn bridge_relays_both_ways_transcoding_and_follows_the_real_address() {
 }
 
 #[tokio::test]
+async fn a_dtmf_digit_goes_into_a_bridged_legs_stream_and_its_audio_resumes_after_it() {
+    let (engine, _events) = MediaEngine::start(config(47440, 47449)).unwrap();
+    let phone_a = phone().await;
+    let phone_b = phone().await;
+    let local_a = engine.open(1).unwrap();
+    engine.open(2).unwrap();
+    engine.send(MediaCommand::Remote {
+        id: 1,
+        stream: stream(Codec::Pcmu, 0, None, phone_a.local_addr().unwrap()),
+    });
+    engine.send(MediaCommand::Remote {
+        id: 2,
+        stream: stream(Codec::Pcmu, 0, Some(101), phone_b.local_addr().unwrap()),
+    });
+    engine.send(MediaCommand::Bridge { a: 1, b: 2 });
+    let voice = [g711::ulaw_encode(1000); 160];
+    let mut seq = 500u16;
+    let mut ts = 80_000u32;
+    let mut talk = async || {
+        let p = packet(0, seq, ts, 0xA, &voice);
+        seq += 1;
+        ts += 160;
+        phone_a.send_to(&p, local_a).await.unwrap();
+    };
+    // Audio A -> B first, to set B's stream.
+    talk().await;
+    let before = header(&recv(&phone_b).await);
+
+    // A digit for B (as an INFO from A would give): 60 ms, while A keeps talking.
+    engine.send(MediaCommand::Dtmf {
+        id: 2,
+        digit: '7',
+        duration_ms: 60,
+    });
+    let mut got = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while got.len() < 8 && Instant::now() < deadline {
+        talk().await;
+        let mut buf = [0u8; 256];
+        while let Ok(Ok((n, _))) =
+            timeout(Duration::from_millis(20), phone_b.recv_from(&mut buf)).await
+        {
+            got.push(buf[..n].to_vec());
+        }
+    }
+    let events: Vec<&Vec<u8>> = got.iter().filter(|p| p[1] & 0x7F == 101).collect();
+    // 60 ms at 20 ms: durations 160, 320, 480, the last three times (E bit).
+    let durations: Vec<u16> = events
+        .iter()
+        .map(|p| u16::from_be_bytes([p[14], p[15]]))
+        .collect();
+    assert_eq!(durations, [160, 320, 480, 480, 480], "{got:?}");
+    assert!(events.iter().all(|p| p[12] == 7 && header(p).3 == before.3));
+    assert!(
+        events[0][1] & 0x80 != 0,
+        "the event starts with the marker bit"
+    );
+    assert!(
+        events[2..].iter().all(|p| p[13] & 0x80 != 0),
+        "E bit on the ends"
+    );
+    // B's stream is one sequence: the audio stops during the event and resumes
+    // after it, past the event's end in time, as a new talkspurt.
+    let first_event = got.iter().position(|p| p[1] & 0x7F == 101).unwrap();
+    let last_event = got.iter().rposition(|p| p[1] & 0x7F == 101).unwrap();
+    assert!(
+        got[first_event..=last_event]
+            .iter()
+            .all(|p| p[1] & 0x7F == 101),
+        "no audio inside the event: {got:?}"
+    );
+    let seqs: Vec<u16> = got.iter().map(|p| header(p).1).collect();
+    for w in seqs.windows(2) {
+        assert_eq!(w[1], w[0].wrapping_add(1), "contiguous: {seqs:?}");
+    }
+    assert_eq!(seqs[0], before.1.wrapping_add(1 + first_event as u16));
+    let after = got.get(last_event + 1).expect("audio after the event");
+    let event_start = header(events[0]).2;
+    assert_eq!(header(after).0, 0);
+    assert!(
+        after[1] & 0x80 != 0,
+        "marker bit on the audio after the event"
+    );
+    assert_eq!(header(after).2, event_start.wrapping_add(480), "{got:?}");
+    close(&engine, 1).await;
+    let b = close(&engine, 2).await;
+    assert_eq!(b.out_dtmf_packet_count, 5);
+}
+
+#[tokio::test]
 async fn rtp_timeout_fires_when_the_leg_goes_quiet() {
     let mut cfg = config(47500, 47509);
     cfg.rtp_timeout = Some(Duration::from_millis(300));

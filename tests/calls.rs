@@ -921,7 +921,7 @@ fn a_second_profile_without_auth_refuses_callers_outside_its_acl_with_403() {
 }
 
 #[test]
-fn a_digit_sent_in_info_reaches_an_rfc2833_phone_as_telephone_events_in_its_rtp() {
+fn info_and_uuid_send_dtmf_digits_reach_an_rfc2833_phone_as_telephone_events_in_its_rtp() {
     let gw = gateway();
     // 1002 offers telephone-event 101, with its media on a socket this test owns.
     let phone_b = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind B");
@@ -938,13 +938,33 @@ fn a_digit_sent_in_info_reaches_an_rfc2833_phone_as_telephone_events_in_its_rtp(
         .timeout(Duration::from_secs(20));
     let callee = thread::spawn(move || callee.run());
     thread::sleep(Duration::from_millis(200));
-    // 1001 presses 5 (160 ms) in an INFO right after the answer, then talks 1.5 s.
-    Sipp::new("uac_call_info_dtmf.xml", gw.sip_addr())
+    // 1001 presses 5 (160 ms) in an INFO right after the answer, then talks 2 s.
+    let caller = Sipp::new("uac_call_info_dtmf.xml", gw.sip_addr())
         .user("1001", "secret1001")
         .key("dest", "1002")
-        .pause_ms(1500)
-        .timeout(Duration::from_secs(20))
-        .run()
+        .pause_ms(2000)
+        .timeout(Duration::from_secs(20));
+    let caller = thread::spawn(move || caller.run());
+    // Meanwhile the operator sends 9 (100 ms) to 1002's channel: `uuid_send_dtmf`.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let callee_uuid = loop {
+        let rows = gw.api("show channels");
+        if let Some(row) = rows.lines().find(|l| l.contains(",outbound,")) {
+            break row.split(',').next().unwrap_or_default().to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no outbound channel: {rows}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    };
+    let reply = gw.api(&format!("uuid_send_dtmf {callee_uuid} 9@100"));
+    assert_eq!(reply.trim(), format!("+OK {callee_uuid} sent DTMF 9@100."));
+    let bad = gw.try_api(&format!("uuid_send_dtmf {callee_uuid} 1w2"));
+    assert!(bad.stdout.starts_with("-ERR"), "{}", bad.describe());
+    caller
+        .join()
+        .expect("caller")
         .assert_ok("the caller pressing 5", &gw.log());
     callee
         .join()
@@ -961,21 +981,31 @@ fn a_digit_sent_in_info_reaches_an_rfc2833_phone_as_telephone_events_in_its_rtp(
             events.push(buf[..n].to_vec());
         }
     }
-    let durations: Vec<u16> = events
-        .iter()
-        .map(|p| u16::from_be_bytes([p[14], p[15]]))
-        .collect();
-    // 160 ms in 20 ms steps, then the end twice more: 160, 320, ... 1280 x3.
-    let mut want: Vec<u16> = (1..=8).map(|i| 160 * i).collect();
-    want.extend([1280, 1280]);
-    assert_eq!(durations, want, "telephone-events at 1002:\n{}", gw.log());
-    assert!(events.iter().all(|p| p[12] == 5), "digit 5");
-    assert!(
-        events[7..].iter().all(|p| p[13] & 0x80 != 0),
-        "E bit on the ends"
+    // Two events (one timestamp each): per digit its duration in 20 ms steps, then
+    // the end twice more, at -10 dBm0.
+    let mut digits: Vec<(u8, u32, Vec<u16>)> = Vec::new();
+    for p in &events {
+        let ts = u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
+        let duration = u16::from_be_bytes([p[14], p[15]]);
+        assert_eq!(p[13] & 0x3F, 10, "volume");
+        match digits.last_mut() {
+            Some((_, t, d)) if *t == ts => d.push(duration),
+            _ => digits.push((p[12], ts, vec![duration])),
+        }
+    }
+    let steps = |ms: u16| -> Vec<u16> {
+        let mut v: Vec<u16> = (1..=ms / 20).map(|i| 160 * i).collect();
+        v.extend([8 * ms, 8 * ms]);
+        v
+    };
+    let mut got: Vec<(u8, Vec<u16>)> = digits.into_iter().map(|(e, _, d)| (e, d)).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [(5, steps(160)), (9, steps(100))],
+        "telephone-events at 1002 (the INFO's 5, the API's 9):\n{}",
+        gw.log()
     );
-    let ts: Vec<&[u8]> = events.iter().map(|p| &p[4..8]).collect();
-    assert!(ts.iter().all(|t| *t == ts[0]), "one event, one timestamp");
 }
 
 #[test]

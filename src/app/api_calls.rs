@@ -152,6 +152,26 @@ pub fn register_all(
         },
     );
     calls(
+        "uuid_send_dtmf",
+        "uuid_send_dtmf <uuid> <dtmf_data>",
+        "Send DTMF digits to a channel's phone (DIGITS[@MS], groups joined by +)",
+        registry,
+        |args, sip, sw, clock| {
+            let w: Vec<&str> = args.split_whitespace().collect();
+            let [uuid, data] = w.as_slice() else {
+                return now("-USAGE: <uuid> <dtmf_data>\n");
+            };
+            let digits = match crate::switch::dtmf::parse_dtmf_string(data) {
+                Ok(d) => d,
+                Err(e) => return now(&format!("-ERR {e}\n")),
+            };
+            match sw.send_dtmf(uuid, &digits, sip, clock) {
+                Ok(()) => now(&format!("+OK {uuid} sent DTMF {data}.\n")),
+                Err(e) => now(&format!("-ERR {e}\n")),
+            }
+        },
+    );
+    calls(
         "uuid_setvar",
         "uuid_setvar <uuid> <var> [value]",
         "Set a channel variable",

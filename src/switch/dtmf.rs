@@ -57,16 +57,38 @@ impl Switch {
             e.add("DTMF-Source", "ENDPOINT");
             self.push_event(e);
         }
-        let Some(peer) = peer else {
+        if let Some(peer) = peer {
+            self.deliver(&peer, dtmf, sip, clock);
+        }
+    }
+
+    /// `uuid_send_dtmf`: digits to the channel's own phone, the way it takes them.
+    pub fn send_dtmf(
+        &mut self,
+        uuid: &str,
+        digits: &[Dtmf],
+        sip: &mut Profiles,
+        clock: Clock,
+    ) -> Result<(), &'static str> {
+        if !self.sessions.contains_key(uuid) {
+            return Err("Cannot locate session!");
+        }
+        for d in digits {
+            self.deliver(uuid, *d, sip, clock);
+        }
+        Ok(())
+    }
+
+    /// A digit to the phone behind channel `uuid`: in an INFO, or into its RTP as
+    /// telephone-events.
+    fn deliver(&mut self, uuid: &str, dtmf: Dtmf, sip: &mut Profiles, clock: Clock) {
+        let Some(s) = self.sessions.get(uuid) else {
             return;
         };
-        let Some(p) = self.sessions.get(&peer) else {
-            return;
-        };
-        match (method(p), p.leg) {
-            (DtmfMethod::Info, Some(peer_leg)) => sip.send_info_dtmf(peer_leg, dtmf, clock.now),
+        match (method(s), s.leg) {
+            (DtmfMethod::Info, Some(leg)) => sip.send_info_dtmf(leg, dtmf, clock.now),
             (DtmfMethod::Rfc2833, _) => {
-                let id = p.media;
+                let id = s.media;
                 self.media(super::engine::MediaOp::Dtmf {
                     id,
                     digit: dtmf.digit,
@@ -74,6 +96,57 @@ impl Switch {
                 });
             }
             _ => {}
+        }
+    }
+}
+
+/// FreeSWITCH's default DTMF length (2000 samples at 8 kHz).
+pub const DEFAULT_DTMF_MS: u32 = 250;
+
+/// `uuid_send_dtmf`'s digits, as switch_core_session_send_dtmf_string reads them:
+/// groups joined by `+`, each `DIGITS[@MS]` (MS: each digit's length, default 250); a
+/// leading `~` is allowed; at most 99 characters.
+pub fn parse_dtmf_string(s: &str) -> Result<Vec<Dtmf>, String> {
+    let s = s.strip_prefix('~').unwrap_or(s);
+    if s.is_empty() || s.len() > 99 {
+        return Err("DTMF string is empty or longer than 99 characters".into());
+    }
+    let mut out = Vec::new();
+    for group in s.split('+') {
+        let (digits, ms) = match group.split_once('@') {
+            Some((d, ms)) => (
+                d,
+                ms.parse::<u32>()
+                    .map_err(|_| format!("bad duration {ms:?} (milliseconds)"))?,
+            ),
+            None => (group, DEFAULT_DTMF_MS),
+        };
+        for c in digits.chars() {
+            match c {
+                '0'..='9' | '*' | '#' | 'A'..='D' | 'a'..='d' => out.push(Dtmf {
+                    digit: c.to_ascii_uppercase(),
+                    duration_ms: ms,
+                }),
+                'w' | 'W' => return Err("pauses (w, W) are not supported".into()),
+                _ => return Err(format!("{c:?} is not a DTMF digit (0-9 * # A-D)")),
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dtmf_strings_read_as_freeswitch_reads_them() {
+        let d = parse_dtmf_string("12@100+#").unwrap();
+        let got: Vec<(char, u32)> = d.iter().map(|d| (d.digit, d.duration_ms)).collect();
+        assert_eq!(got, [('1', 100), ('2', 100), ('#', 250)]);
+        assert_eq!(parse_dtmf_string("~a").unwrap()[0].digit, 'A');
+        for bad in ["", "1w2", "x", "1@long", &"1".repeat(100)] {
+            assert!(parse_dtmf_string(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -11,7 +11,7 @@ pub mod cdr_log;
 pub mod channel;
 pub mod dial;
 pub mod dialstring;
-mod dtmf;
+pub mod dtmf;
 pub mod engine;
 pub mod event;
 mod execute;

@@ -389,8 +389,9 @@ fn command(ctx: &Ctx, legs: &mut HashMap<MediaId, Rc<Leg>>, cmd: MediaCommand) {
                 return unknown(id, "dtmf");
             };
             let mut st = leg.state.borrow_mut();
-            if !matches!(st.mode, Mode::Bridged { .. }) {
-                tracing::debug!(media = id, %digit, "DTMF for a leg that is not bridged, ignored");
+            // A tone or an echo owns the leg's stream: a digit cannot be fitted in.
+            if !matches!(st.mode, Mode::Bridged { .. } | Mode::Idle) {
+                tracing::debug!(media = id, %digit, "DTMF for a leg playing or echoing, ignored");
                 return;
             }
             if !st.queue_dtmf(digit, duration_ms, now) {

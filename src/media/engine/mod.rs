@@ -87,10 +87,10 @@ pub enum MediaCommand {
     /// its own StreamRewriter into the other leg's SSRC/seq/ts space, payload types and
     /// codec. Either leg's earlier bridge is broken first.
     Bridge { a: MediaId, b: MediaId },
-    /// Send a DTMF digit to a bridged leg as RFC 4733 telephone-events in its stream
-    /// (a digit that came in a SIP INFO from the other leg). The audio relayed to it
-    /// pauses while the event plays; digits queue (at most 32). Ignored for a leg that
-    /// negotiated no telephone-event or is not bridged.
+    /// Send a DTMF digit to a leg as RFC 4733 telephone-events in its stream (a digit
+    /// that came in a SIP INFO from the other leg, or `uuid_send_dtmf`). The audio
+    /// relayed to it pauses while the event plays; digits queue (at most 32). Ignored
+    /// for a leg that negotiated no telephone-event, or that plays a tone or echoes.
     Dtmf {
         id: MediaId,
         digit: char,

@@ -100,7 +100,8 @@ mod sys {
     }
     const SOL_SOCKET: c_int = 1;
     const SO_TIMESTAMPNS: c_int = 35;
-    const MSG_WAITFORONE: c_int = 0x10000;
+    pub const MSG_WAITFORONE: c_int = 0x10000;
+    pub const MSG_DONTWAIT: c_int = 0x40;
 
     pub fn sockaddr(a: SocketAddrV4) -> SockaddrIn {
         SockaddrIn {
@@ -131,51 +132,87 @@ mod sys {
         }
     }
 
-    /// Sends `pkts[i]` to `to[i]` for all i, in as few sendmmsg calls as it takes.
-    /// Returns (sent, errors): a message the kernel refuses is counted and skipped.
-    pub fn send_batch(
-        fd: c_int,
-        pkts: &mut [[u8; super::PKT]],
-        to: &mut [SockaddrIn],
-    ) -> (usize, usize) {
-        let n = pkts.len();
-        let mut iov: Vec<Iovec> = pkts
-            .iter_mut()
-            .map(|p| Iovec {
-                base: p.as_mut_ptr() as *mut c_void,
-                len: p.len(),
-            })
-            .collect();
-        let mut hdrs: Vec<MMsgHdr> = (0..n)
-            .map(|i| MMsgHdr {
-                hdr: MsgHdr {
-                    name: &mut to[i] as *mut SockaddrIn as *mut c_void,
-                    namelen: 16,
-                    iov: &mut iov[i],
-                    iovlen: 1,
-                    control: std::ptr::null_mut(),
-                    controllen: 0,
-                    flags: 0,
-                },
-                len: 0,
-            })
-            .collect();
-        let (mut done, mut errors) = (0usize, 0usize);
-        let mut at = 0usize;
-        while at < n {
-            let r = unsafe { sendmmsg(fd, hdrs[at..].as_mut_ptr(), (n - at) as c_uint, 0) };
-            if r <= 0 {
-                errors += 1;
-                at += 1;
-            } else {
-                done += r as usize;
-                at += r as usize;
-            }
-        }
-        (done, errors)
+    /// Packets for one sendmmsg: fixed storage (the message headers point into it,
+    /// set up once), filled with [`Tx::slot`] and sent with [`Tx::send`].
+    pub struct Tx {
+        pkts: Vec<[u8; super::PKT]>,
+        to: Vec<SockaddrIn>,
+        iov: Vec<Iovec>,
+        hdrs: Vec<MMsgHdr>,
+        n: usize,
     }
 
-    pub const RX_BATCH: usize = 64;
+    impl Tx {
+        pub fn new(cap: usize) -> Box<Tx> {
+            let mut tx = Box::new(Tx {
+                pkts: vec![[0u8; super::PKT]; cap],
+                to: vec![sockaddr(SocketAddrV4::new([127, 0, 0, 1].into(), 0)); cap],
+                iov: Vec::with_capacity(cap),
+                hdrs: Vec::with_capacity(cap),
+                n: 0,
+            });
+            for i in 0..cap {
+                let base = tx.pkts[i].as_mut_ptr() as *mut c_void;
+                tx.iov.push(Iovec {
+                    base,
+                    len: super::PKT,
+                });
+            }
+            for i in 0..cap {
+                let iov: *mut Iovec = &mut tx.iov[i];
+                let name = &mut tx.to[i] as *mut SockaddrIn as *mut c_void;
+                tx.hdrs.push(MMsgHdr {
+                    hdr: MsgHdr {
+                        name,
+                        namelen: 16,
+                        iov,
+                        iovlen: 1,
+                        control: std::ptr::null_mut(),
+                        controllen: 0,
+                        flags: 0,
+                    },
+                    len: 0,
+                });
+            }
+            tx
+        }
+
+        pub fn is_full(&self) -> bool {
+            self.n == self.pkts.len()
+        }
+
+        /// The next packet's bytes, to be sent to `to`.
+        pub fn slot(&mut self, to: SockaddrIn) -> &mut [u8; super::PKT] {
+            let i = self.n;
+            self.n += 1;
+            self.to[i] = to;
+            &mut self.pkts[i]
+        }
+
+        /// Sends what the slots hold, in as few sendmmsg calls as it takes, and empties
+        /// them. Returns (sent, errors): a message the kernel refuses is counted and
+        /// skipped.
+        pub fn send(&mut self, fd: c_int) -> (usize, usize) {
+            let n = self.n;
+            self.n = 0;
+            let (mut done, mut errors) = (0usize, 0usize);
+            let mut at = 0usize;
+            while at < n {
+                let r =
+                    unsafe { sendmmsg(fd, self.hdrs[at..n].as_mut_ptr(), (n - at) as c_uint, 0) };
+                if r <= 0 {
+                    errors += 1;
+                    at += 1;
+                } else {
+                    done += r as usize;
+                    at += r as usize;
+                }
+            }
+            (done, errors)
+        }
+    }
+
+    pub const RX_BATCH: usize = 256;
     const CMSG: usize = 64;
 
     /// Receive buffers for recvmmsg, reused across calls.
@@ -217,9 +254,11 @@ mod sys {
             rx
         }
 
-        /// Blocks (up to the socket's read timeout) for one datagram, then takes what
-        /// else is queued, up to RX_BATCH. Calls `f(datagram, kernel receive time ns)`.
-        pub fn recv(&mut self, fd: c_int, mut f: impl FnMut(&[u8], u64)) -> usize {
+        /// With MSG_WAITFORONE: blocks (up to the socket's read timeout) for one
+        /// datagram, then takes what else is queued; with MSG_DONTWAIT: takes what is
+        /// queued, none if nothing is. Up to RX_BATCH. Calls `f(datagram, kernel
+        /// receive time ns)`.
+        pub fn recv(&mut self, fd: c_int, flags: c_int, mut f: impl FnMut(&[u8], u64)) -> usize {
             for h in self.hdrs.iter_mut() {
                 h.hdr.controllen = CMSG;
                 h.hdr.flags = 0;
@@ -229,7 +268,7 @@ mod sys {
                     fd,
                     self.hdrs.as_mut_ptr(),
                     RX_BATCH as c_uint,
-                    MSG_WAITFORONE,
+                    flags,
                     std::ptr::null_mut(),
                 )
             };
@@ -503,40 +542,59 @@ struct RxStats {
     over: u64,
 }
 
+impl RxStats {
+    fn new() -> RxStats {
+        RxStats {
+            got: 0,
+            hist: vec![0; HIST],
+            over: 0,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.got = 0;
+        self.over = 0;
+        self.hist.iter_mut().for_each(|c| *c = 0);
+    }
+
+    /// Counts a datagram received at `now` if its send stamp is in [lo, hi).
+    fn count(&mut self, buf: &[u8], now: u64, lo: u64, hi: u64) {
+        let Some(stamp) = buf.get(12..20) else {
+            return;
+        };
+        let mut b = [0u8; 8];
+        b.copy_from_slice(stamp);
+        let sent = u64::from_be_bytes(b);
+        if sent >= lo && sent < hi {
+            self.got += 1;
+            let us = (now.saturating_sub(sent) / 1000) as usize;
+            if us < HIST {
+                self.hist[us] += 1;
+            } else {
+                self.over += 1;
+            }
+        }
+    }
+}
+
+/// GEN_RX=threads: one thread per socket blocked in recvmmsg (the generator before
+/// the fifth cut). Every datagram the relay sends then wakes a sleeping reader, and
+/// on loopback that wake-up runs inside the relay's send and is charged to the relay.
 fn receiver(sock: UdpSocket, win: Arc<Window>, stop: Arc<AtomicBool>, out: Arc<Mutex<RxStats>>) {
     use std::os::fd::AsRawFd;
     sock.set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
     let fd = sock.as_raw_fd();
-    if !sys::enable_rx_timestamps(fd) {
-        eprintln!("[gen] SO_TIMESTAMPNS refused: latency includes the generator's receive delay");
-    }
     let mut rx = sys::Rx::new();
-    let mut local = RxStats {
-        got: 0,
-        hist: vec![0; HIST],
-        over: 0,
-    };
+    let mut local = RxStats::new();
     let mut last_flush = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let (lo, hi) = (
             win.lo.load(Ordering::Relaxed),
             win.hi.load(Ordering::Relaxed),
         );
-        rx.recv(fd, |buf, now| {
-            if buf.len() < 12 + 12 {
-                return;
-            }
-            let sent = u64::from_be_bytes(buf[12..20].try_into().unwrap());
-            if sent >= lo && sent < hi {
-                local.got += 1;
-                let us = (now.saturating_sub(sent) / 1000) as usize;
-                if us < HIST {
-                    local.hist[us] += 1;
-                } else {
-                    local.over += 1;
-                }
-            }
+        rx.recv(fd, sys::MSG_WAITFORONE, |buf, now| {
+            local.count(buf, now, lo, hi)
         });
         if last_flush.elapsed() > Duration::from_millis(100) {
             let mut o = out.lock().unwrap();
@@ -559,6 +617,15 @@ fn receiver(sock: UdpSocket, win: Arc<Window>, stop: Arc<AtomicBool>, out: Arc<M
     for (i, c) in local.hist.iter().enumerate() {
         o.hist[i] += *c;
     }
+}
+
+/// The default: the sending thread also takes what has arrived, without blocking
+/// (MSG_DONTWAIT), once per tick. Nobody sleeps on the sockets, so a datagram's
+/// arrival wakes no one: the generator pays no wake-ups, and the relay's sends pay none
+/// either (as when its packets leave by a NIC). SO_TIMESTAMPNS still stamps each
+/// datagram when the kernel queues it, so the tick's wait is not in the latency.
+fn drain(rx: &mut sys::Rx, fd: i32, st: &mut RxStats, lo: u64, hi: u64) {
+    while rx.recv(fd, sys::MSG_DONTWAIT, |buf, now| st.count(buf, now, lo, hi)) == sys::RX_BATCH {}
 }
 
 fn percentile(hist: &[u32], over: u64, total: u64, q: f64) -> String {
@@ -659,34 +726,48 @@ fn main() {
         thread::sleep(Duration::from_millis(200));
     }
 
+    use std::os::fd::AsRawFd;
+    let (fd_a, fd_b) = (sock_a.as_raw_fd(), sock_b.as_raw_fd());
+    for fd in [fd_a, fd_b] {
+        if !sys::enable_rx_timestamps(fd) {
+            eprintln!(
+                "[gen] SO_TIMESTAMPNS refused: latency includes the generator's receive delay"
+            );
+        }
+    }
+    let rx_threads = env::var("GEN_RX").as_deref() == Ok("threads");
     let win = Arc::new(Window {
         lo: AtomicU64::new(u64::MAX),
         hi: AtomicU64::new(u64::MAX),
     });
     let stop = Arc::new(AtomicBool::new(false));
-    let stats = Arc::new(Mutex::new(RxStats {
-        got: 0,
-        hist: vec![0; HIST],
-        over: 0,
-    }));
+    let stats = Arc::new(Mutex::new(RxStats::new()));
     let mut rx = Vec::new();
-    for s in [&sock_a, &sock_b] {
-        let (s, w, st, o) = (
-            s.try_clone().unwrap(),
-            win.clone(),
-            stop.clone(),
-            stats.clone(),
-        );
-        rx.push(thread::spawn(move || receiver(s, w, st, o)));
+    if rx_threads {
+        for s in [&sock_a, &sock_b] {
+            let (s, w, st, o) = (
+                s.try_clone().unwrap(),
+                win.clone(),
+                stop.clone(),
+                stats.clone(),
+            );
+            rx.push(thread::spawn(move || receiver(s, w, st, o)));
+        }
     }
+    // The polled receive's buffers and counts (GEN_RX unset).
+    let mut prx = sys::Rx::new();
+    let mut pstats = RxStats::new();
+    // Packets per sendmmsg: a chunk is stamped just before its call, so the last
+    // packet of a chunk carries the time the chunk took to send (a few µs each).
+    const CHUNK: usize = 32;
+    let mut tx_a = sys::Tx::new(CHUNK);
+    let mut tx_b = sys::Tx::new(CHUNK);
+    let mut due_a: Vec<usize> = Vec::with_capacity(CHUNK);
+    let mut due_b: Vec<usize> = Vec::with_capacity(CHUNK);
 
     for &level in &args.levels {
-        {
-            let mut o = stats.lock().unwrap();
-            o.got = 0;
-            o.over = 0;
-            o.hist.iter_mut().for_each(|c| *c = 0);
-        }
+        stats.lock().unwrap().clear();
+        pstats.clear();
         let streams = 2 * level; // stream 2i: A -> B of call i; 2i+1: B -> A
         let start = sys::now_ns() + 5_000_000;
         let w_lo = start + (args.warmup * 1e9) as u64;
@@ -713,17 +794,15 @@ fn main() {
                 )
             })
             .collect();
-        use std::os::fd::AsRawFd;
-        let (fd_a, fd_b) = (sock_a.as_raw_fd(), sock_b.as_raw_fd());
-        const CHUNK: usize = 256;
-        let mut pk_a: Vec<[u8; PKT]> = Vec::with_capacity(CHUNK);
-        let mut to_a: Vec<sys::SockaddrIn> = Vec::with_capacity(CHUNK);
-        let mut pk_b: Vec<[u8; PKT]> = Vec::with_capacity(CHUNK);
-        let mut to_b: Vec<sys::SockaddrIn> = Vec::with_capacity(CHUNK);
         let mut max_lag = 0u64;
+        // Lag of each packet sent in the window, 100 µs buckets up to 10 s: a single
+        // hiccup (the box is shared) shows in the max, a generator that cannot keep up
+        // in the 99th percentile.
+        let mut lag_hist = vec![0u32; 100_000];
         let mut batches = 0u64;
         let mut gen_cpu_w0 = 0;
         let gen_cpu_w1;
+        let load1;
         loop {
             let now = sys::now_ns();
             if !window_started && now >= w_lo {
@@ -741,21 +820,21 @@ fn main() {
                 }
                 gen_cpu_w1 = cpu_ticks(std::process::id());
                 drops1 = udp_rcvbuf_errors();
+                load1 = fs::read_to_string("/proc/loadavg")
+                    .ok()
+                    .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+                    .unwrap_or_else(|| "null".into());
                 break;
             }
             // Everything due by now, in chunks of at most CHUNK per socket, each chunk
             // stamped just before its sendmmsg.
             loop {
-                pk_a.clear();
-                to_a.clear();
-                pk_b.clear();
-                to_b.clear();
-                let stamp = sys::now_ns();
-                if stamp >= w_hi {
+                let now = sys::now_ns();
+                if now >= w_hi {
                     // Behind for good (more than it can send): the window is over.
                     break;
                 }
-                if !window_started && stamp >= w_lo {
+                if !window_started && now >= w_lo {
                     // (also here: a generator behind schedule may never leave this loop
                     // between the window's start and its end)
                     window_started = true;
@@ -765,39 +844,54 @@ fn main() {
                     gen_cpu_w0 = cpu_ticks(std::process::id());
                     drops0 = udp_rcvbuf_errors();
                 }
-                while streams > 0 && due[next] <= stamp && pk_a.len() < CHUNK && pk_b.len() < CHUNK
+                due_a.clear();
+                due_b.clear();
+                while streams > 0 && due[next] <= now && due_a.len() < CHUNK && due_b.len() < CHUNK
                 {
-                    let t = due[next];
-                    max_lag = max_lag.max(stamp - t);
-                    let s = next;
-                    let mut p = [0u8; PKT];
-                    packet(&mut p, s as u32, seq[s], seq[s] as u32 * 160, stamp);
-                    seq[s] = seq[s].wrapping_add(1);
-                    let (to, from_a) = dest[s];
-                    if from_a {
-                        pk_a.push(p);
-                        to_a.push(to);
+                    if dest[next].1 {
+                        due_a.push(next);
                     } else {
-                        pk_b.push(p);
-                        to_b.push(to);
+                        due_b.push(next);
                     }
-                    due[s] = t + PTIME_NS;
                     next = (next + 1) % streams;
                 }
-                if pk_a.is_empty() && pk_b.is_empty() {
+                if due_a.is_empty() && due_b.is_empty() {
                     break;
                 }
-                let in_window = stamp >= w_lo && stamp < w_hi;
-                for (fd, pk, to) in [(fd_a, &mut pk_a, &mut to_a), (fd_b, &mut pk_b, &mut to_b)] {
-                    if pk.is_empty() {
+                for (fd, tx, list) in [(fd_a, &mut tx_a, &due_a), (fd_b, &mut tx_b, &due_b)] {
+                    if list.is_empty() {
                         continue;
                     }
-                    let (ok, err) = sys::send_batch(fd, pk, to);
+                    let stamp = sys::now_ns();
+                    for &s in list.iter() {
+                        let t = due[s];
+                        let lag = stamp.saturating_sub(t);
+                        max_lag = max_lag.max(lag);
+                        if stamp >= w_lo && stamp < w_hi {
+                            let last = lag_hist.len() - 1;
+                            lag_hist[((lag / 100_000) as usize).min(last)] += 1;
+                        }
+                        packet(
+                            tx.slot(dest[s].0),
+                            s as u32,
+                            seq[s],
+                            seq[s] as u32 * 160,
+                            stamp,
+                        );
+                        seq[s] = seq[s].wrapping_add(1);
+                        due[s] = t + PTIME_NS;
+                    }
+                    debug_assert!(!tx.is_full() || list.len() == CHUNK);
+                    let (ok, err) = tx.send(fd);
                     batches += 1;
                     send_errors += err as u64;
-                    if in_window {
+                    if stamp >= w_lo && stamp < w_hi {
                         sent_in_window += ok as u64;
                     }
+                }
+                if !rx_threads {
+                    drain(&mut prx, fd_a, &mut pstats, w_lo, w_hi);
+                    drain(&mut prx, fd_b, &mut pstats, w_lo, w_hi);
                 }
             }
             // Sleep to the next due packet, but at least one tick: packets due within
@@ -808,9 +902,17 @@ fn main() {
             thread::sleep(Duration::from_nanos(wait.clamp(tick_ns, 1_000_000)));
         }
         // Drain: packets sent at the window's end still in flight.
-        thread::sleep(Duration::from_millis(500));
+        let end = Instant::now() + Duration::from_millis(500);
+        while Instant::now() < end {
+            if !rx_threads {
+                drain(&mut prx, fd_a, &mut pstats, w_lo, w_hi);
+                drain(&mut prx, fd_b, &mut pstats, w_lo, w_hi);
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        let shared = stats.lock().unwrap();
+        let o: &RxStats = if rx_threads { &shared } else { &pstats };
         let (got, p50, p99, p999, max, over) = {
-            let o = stats.lock().unwrap();
             let total = o.got;
             let maxus = o.hist.iter().rposition(|&c| c != 0).map_or(0, |i| i as u64);
             (
@@ -822,12 +924,28 @@ fn main() {
                 o.over,
             )
         };
+        drop(shared);
         // Stop counting until the next level sets its window.
         win.lo.store(u64::MAX, Ordering::Relaxed);
         let loss = if sent_in_window > 0 {
             1.0 - got as f64 / sent_in_window as f64
         } else {
             0.0
+        };
+        let lag_p99_us = {
+            let total: u64 = lag_hist.iter().map(|&c| u64::from(c)).sum();
+            let want = (total as f64 * 0.99).ceil() as u64;
+            let mut acc = 0u64;
+            let mut at = 0usize;
+            for (i, &c) in lag_hist.iter().enumerate() {
+                acc += u64::from(c);
+                if acc >= want {
+                    at = i;
+                    break;
+                }
+            }
+            // The bucket's upper edge.
+            (at as u64 + 1) * 100
         };
         let cpu_s = (cpu1.saturating_sub(cpu0)) as f64 / 100.0;
         let us_per_pkt = if got > 0 {
@@ -836,14 +954,14 @@ fn main() {
             0.0
         };
         println!(
-            "{{\"calls\":{level},\"sent\":{sent_in_window},\"received\":{got},\"loss_pct\":{:.4},\"lat_p50_us\":{p50},\"lat_p99_us\":{p99},\"lat_p999_us\":{p999},\"lat_max_us\":{max},\"lat_over_1s\":{over},\"relay_cpu_s\":{cpu_s:.2},\"relay_cpu_us_per_pkt\":{us_per_pkt:.2},\"relay_rss_kb\":{rss},\"udp_rcvbuf_errors\":{},\"send_errors\":{send_errors},\"gen_max_lag_us\":{},\"gen_cpu_s\":{:.2},\"gen_batches\":{batches},\"rss_after_setup_kb\":{rss_setup}}}",
+            "{{\"calls\":{level},\"sent\":{sent_in_window},\"received\":{got},\"loss_pct\":{:.4},\"lat_p50_us\":{p50},\"lat_p99_us\":{p99},\"lat_p999_us\":{p999},\"lat_max_us\":{max},\"lat_over_1s\":{over},\"relay_cpu_s\":{cpu_s:.2},\"relay_cpu_us_per_pkt\":{us_per_pkt:.2},\"relay_rss_kb\":{rss},\"udp_rcvbuf_errors\":{},\"send_errors\":{send_errors},\"gen_max_lag_us\":{},\"gen_lag_p99_us\":{lag_p99_us},\"gen_cpu_s\":{:.2},\"gen_batches\":{batches},\"rss_after_setup_kb\":{rss_setup},\"load1\":{load1}}}",
             loss * 100.0,
             drops1.saturating_sub(drops0),
             max_lag / 1000,
             gen_cpu_w1.saturating_sub(gen_cpu_w0) as f64 / 100.0
         );
         eprintln!(
-            "[gen] {level} calls: sent {sent_in_window}, received {got}, loss {:.4}%, p50 {p50} us, p99 {p99} us, relay CPU {cpu_s:.2}s = {us_per_pkt:.2} us/pkt, RSS {rss} kB, rcvbuf errors {}, send errors {send_errors}, pacing lag max {} us, generator CPU {:.2}s",
+            "[gen] {level} calls: sent {sent_in_window}, received {got}, loss {:.4}%, p50 {p50} us, p99 {p99} us, relay CPU {cpu_s:.2}s = {us_per_pkt:.2} us/pkt, RSS {rss} kB, rcvbuf errors {}, send errors {send_errors}, pacing lag max {} us (p99 {lag_p99_us} us), generator CPU {:.2}s, load {load1}",
             loss * 100.0,
             drops1.saturating_sub(drops0),
             max_lag / 1000,

@@ -23,8 +23,9 @@ pub fn tls_path(data_dir: &Path) -> PathBuf {
     data_dir.join("secrets").join("web-tls.pem")
 }
 
-/// The web page's key and certificate, made at first start.
-pub fn tls_identity(data_dir: &Path, hostname: &str) -> Result<tls::Identity, String> {
+/// The web page's key and certificate (one PEM text), made at first start, and the
+/// certificate's fingerprint.
+pub fn tls_identity(data_dir: &Path, hostname: &str) -> Result<(String, String), String> {
     let path = tls_path(data_dir);
     let (pem, made) = secrets::file_secret(&path, || {
         tls::generate_pem(&tls::default_names(hostname)).map_err(std::io::Error::other)
@@ -35,13 +36,15 @@ pub fn tls_identity(data_dir: &Path, hostname: &str) -> Result<tls::Identity, St
             path.display()
         )
     })?;
-    let identity = tls::Identity::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?;
+    let fingerprint = tls::Identity::from_pem(&pem)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .fingerprint();
     if made {
-        tracing::warn!(path = %path.display(), fingerprint = %identity.fingerprint(),
+        tracing::warn!(path = %path.display(), %fingerprint,
             "made the web page's TLS key and self-signed certificate; when the browser \
-             warns, compare its SHA-256 fingerprint with {}", identity.fingerprint());
+             warns, compare its SHA-256 fingerprint with {fingerprint}");
     }
-    Ok(identity)
+    Ok((pem, fingerprint))
 }
 
 /// What the running web process looks like, for `web status`.
@@ -128,8 +131,7 @@ pub fn start(
             )
         })?,
     };
-    let identity = tls_identity(data_dir, hostname)?;
-    let fingerprint = identity.fingerprint();
+    let (tls_pem, fingerprint) = tls_identity(data_dir, hostname)?;
     let listen = SocketAddr::new(web.listen_ip, web.listen_port);
     let (esl_addr, esl_password) = esl;
     let setup = WebdSetup {
@@ -143,8 +145,7 @@ pub fn start(
         esl_addr: reachable(esl_addr),
         esl_password: esl_password.to_string(),
         password,
-        tls_pem: std::fs::read_to_string(tls_path(data_dir))
-            .map_err(|e| format!("cannot read {}: {e}", tls_path(data_dir).display()))?,
+        tls_pem,
     };
     let setup = toml::to_string(&setup).map_err(|e| format!("web setup: {e}"))?;
     let exe = std::env::current_exe()

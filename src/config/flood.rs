@@ -28,7 +28,7 @@
 use std::time::Duration;
 
 use super::diag::Diags;
-use super::values::{self, Param};
+use super::values::{self, set, Param};
 use super::xml::Element;
 
 /// Per-source flood detection, as Kamailio's pike module counts it.
@@ -284,12 +284,6 @@ pub fn scanners(el: &Element, diags: &mut Diags) -> ScannerConfig {
         );
     }
     c
-}
-
-fn set<T>(field: &mut T, value: Option<T>) {
-    if let Some(v) = value {
-        *field = v;
-    }
 }
 
 fn unknown_param(p: &Param, diags: &mut Diags) {

@@ -1,7 +1,7 @@
 //! `sip_profiles/*.xml`: one `<profile>` each, FreeSWITCH's Sofia parameter names.
 
 use super::diag::{Diags, Source};
-use super::values::{self, boolean, ip, list, number, params, port, unknown};
+use super::values::{self, boolean, ip, list, number, params, port, set, unknown};
 use super::xml::Element;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -376,12 +376,6 @@ fn external_address(param: &values::Param, diags: &mut Diags) -> Option<String> 
             ),
         );
         None
-    }
-}
-
-fn set<T>(slot: &mut T, v: Option<T>) {
-    if let Some(v) = v {
-        *slot = v;
     }
 }
 

@@ -1,7 +1,7 @@
 //! `autoload_configs/`: switch.conf and event_socket.conf.
 
 use super::diag::{Diags, Source};
-use super::values::{ip, number, params, port, unknown};
+use super::values::{ip, number, params, port, set, unknown};
 use super::xml::Element;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -178,12 +178,6 @@ pub fn switch(el: &Element, diags: &mut Diags) -> SwitchConfig {
         );
     }
     c
-}
-
-fn set<T>(slot: &mut T, v: Option<T>) {
-    if let Some(v) = v {
-        *slot = v;
-    }
 }
 
 /// `autoload_configs/event_socket.conf.xml`: where the Event Socket listens.

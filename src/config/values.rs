@@ -138,6 +138,14 @@ pub fn ip(p: &Param, diags: &mut Diags) -> Option<IpAddr> {
     }
 }
 
+/// Stores a parsed value; a value that did not parse (None, already reported) leaves
+/// the default in place.
+pub fn set<T>(slot: &mut T, v: Option<T>) {
+    if let Some(v) = v {
+        *slot = v;
+    }
+}
+
 /// Comma-separated list, trimmed, empties dropped.
 pub fn list(p: &Param) -> Vec<String> {
     p.value

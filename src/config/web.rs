@@ -30,7 +30,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 use super::diag::{Diags, Source};
-use super::values::{boolean, ip, number, params, port, unknown, Param};
+use super::values::{boolean, ip, number, params, port, set, unknown, Param};
 use super::xml::Element;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,11 +129,6 @@ pub fn web(el: &Element, diags: &mut Diags) -> WebConfig {
 }
 
 fn param(c: &mut WebConfig, p: &Param, diags: &mut Diags) {
-    fn set<T>(slot: &mut T, v: Option<T>) {
-        if let Some(v) = v {
-            *slot = v;
-        }
-    }
     match p.name.as_str() {
         "enabled" => set(&mut c.enabled, boolean(p, diags)),
         "listen-ip" => set(&mut c.listen_ip, ip(p, diags)),

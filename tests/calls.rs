@@ -94,6 +94,28 @@ fn phone(gw: &Gateway, user: &str, scenario: &str, ring_ms: u32) -> thread::Join
     thread::spawn(move || sipp.run())
 }
 
+/// A registered phone whose media is a socket of the test's: `user` registers from a
+/// fresh port, then answers with `scenario` from it, its SDP naming `rtp_port`.
+fn phone_with_media(
+    gw: &Gateway,
+    user: &str,
+    scenario: &str,
+    rtp_port: &str,
+    timeout: Duration,
+) -> thread::JoinHandle<SippRun> {
+    let port = common::ports::free_udp_tcp_port();
+    Sipp::new("register.xml", gw.sip_addr())
+        .user(user, &format!("secret{user}"))
+        .local_port(port)
+        .run()
+        .assert_ok(&format!("register {user}"), "");
+    let sipp = Sipp::new(scenario, gw.sip_addr())
+        .local_port(port)
+        .key("rtp_port", rtp_port)
+        .timeout(timeout);
+    thread::spawn(move || sipp.run())
+}
+
 /// The CDR list's rows (after its header), waiting a little for the writer.
 fn cdr_rows(gw: &Gateway, n: usize) -> Vec<String> {
     for _ in 0..50 {
@@ -317,17 +339,13 @@ fn media_is_relayed_transcoded_and_hold_is_passed_through() {
     rtp.set_read_timeout(Some(Duration::from_millis(200)))
         .expect("timeout");
     let rtp_port = rtp.local_addr().expect("addr").port().to_string();
-    let port = common::ports::free_udp_tcp_port();
-    Sipp::new("register.xml", gw.sip_addr())
-        .user("1002", "secret1002")
-        .local_port(port)
-        .run()
-        .assert_ok("register 1002", "");
-    let callee = Sipp::new("uas_answer_hold.xml", gw.sip_addr())
-        .local_port(port)
-        .key("rtp_port", &rtp_port)
-        .timeout(Duration::from_secs(20));
-    let callee = thread::spawn(move || callee.run());
+    let callee = phone_with_media(
+        &gw,
+        "1002",
+        "uas_answer_hold.xml",
+        &rtp_port,
+        Duration::from_secs(20),
+    );
     let counter = thread::spawn(move || {
         let (mut packets, mut pcmu) = (0u32, 0u32);
         let mut buf = [0u8; 2048];
@@ -828,17 +846,13 @@ fn both_directions_of_a_call_carry_every_packet_for_seconds() {
     let phone_a = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind A");
     let phone_b = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind B");
     let port_of = |s: &std::net::UdpSocket| s.local_addr().expect("addr").port().to_string();
-    let sip_port = common::ports::free_udp_tcp_port();
-    Sipp::new("register.xml", gw.sip_addr())
-        .user("1002", "secret1002")
-        .local_port(sip_port)
-        .run()
-        .assert_ok("register 1002", "");
-    let callee = Sipp::new("uas_answer_rtp.xml", gw.sip_addr())
-        .local_port(sip_port)
-        .key("rtp_port", &port_of(&phone_b))
-        .timeout(Duration::from_secs(30));
-    let callee = thread::spawn(move || callee.run());
+    let callee = phone_with_media(
+        &gw,
+        "1002",
+        "uas_answer_rtp.xml",
+        &port_of(&phone_b),
+        Duration::from_secs(30),
+    );
     thread::sleep(Duration::from_millis(200));
     let caller = Sipp::new("uac_call_rtp.xml", gw.sip_addr())
         .user("1001", "secret1001")
@@ -926,17 +940,13 @@ fn info_and_uuid_send_dtmf_digits_reach_an_rfc2833_phone_as_telephone_events_in_
     // 1002 offers telephone-event 101, with its media on a socket this test owns.
     let phone_b = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind B");
     let rtp_port = phone_b.local_addr().expect("addr").port().to_string();
-    let sip_port = common::ports::free_udp_tcp_port();
-    Sipp::new("register.xml", gw.sip_addr())
-        .user("1002", "secret1002")
-        .local_port(sip_port)
-        .run()
-        .assert_ok("register 1002", "");
-    let callee = Sipp::new("uas_answer_rtp.xml", gw.sip_addr())
-        .local_port(sip_port)
-        .key("rtp_port", &rtp_port)
-        .timeout(Duration::from_secs(20));
-    let callee = thread::spawn(move || callee.run());
+    let callee = phone_with_media(
+        &gw,
+        "1002",
+        "uas_answer_rtp.xml",
+        &rtp_port,
+        Duration::from_secs(20),
+    );
     thread::sleep(Duration::from_millis(200));
     // 1001 presses 5 (160 ms) in an INFO right after the answer, then talks 2 s.
     let caller = Sipp::new("uac_call_info_dtmf.xml", gw.sip_addr())

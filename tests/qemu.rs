@@ -77,9 +77,7 @@ fn api(machine: &Machine, cmd: &str) -> String {
 
 /// A line of `web status` (`fingerprint`, `pid`, ...).
 fn web_status(machine: &Machine, field: &str) -> String {
-    api(machine, "web status")
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}: ")))
+    common::field(&api(machine, "web status"), field)
         .unwrap_or_else(|| panic!("no {field} in `web status`"))
         .to_string()
 }

@@ -42,6 +42,12 @@ pub const READY_LINE: &str = "loopstart ready";
 /// Deadline for one CLI command (`api`, `check`, `user show`).
 pub const CLI_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The value of a `name: value` line in an API answer (`fail2ban stats`, `web status`).
+pub fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+}
+
 /// Path of the binary under test (built by cargo for integration tests).
 /// The repository's root (board/, rootfs/, yocto/, conf/ ...).
 pub fn repo() -> std::path::PathBuf {
@@ -459,19 +465,15 @@ impl Gateway {
     }
 
     /// A line `web status` prints (`pid`, `fingerprint`, `restarts`, `url`).
-    pub fn web_status(&self, field: &str) -> String {
-        self.api("web status")
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{field}: ")))
+    pub fn web_status(&self, name: &str) -> String {
+        field(&self.api("web status"), name)
             .unwrap_or_default()
             .to_string()
     }
 
     /// A counter of `fail2ban stats` (`name: value` lines); 0 when absent.
     pub fn fail2ban_stat(&self, name: &str) -> u64 {
-        self.api("fail2ban stats")
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+        field(&self.api("fail2ban stats"), name)
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0)
     }

@@ -15,10 +15,13 @@
 # Usage: bench/relay/run.sh            (see bench/README.md)
 # Env:   CALLS=2000 LEVELS=250,500,1000,1500,2000 WARMUP=3 SECS=10 ROUNDS=2
 #        SETUP_RATE=200 RTPENGINE_THREADS=(rtpengine's default: one per core)
-#        LOOPSTART_BIN=path GEN_BIN=path ONLY=loopstart|rtpengine KEEP_WORK=1
+#        LOOPSTART_BIN=path GEN_BIN=path KEEP_WORK=1
+#        SERVERS=loopstart,rtpengine,crelay (crelay: bench/relay/crelay.c, the minimal C
+#        relay the issue quotes, built with cc) ONLY=loopstart|rtpengine|crelay
 #        PIN=1 GEN_CPU=0 RELAY_CPU=1 (PIN=0: no pinning) NICE=-10 (NICE=0: as is) RT=1
 #        LAG_MS=5 (generator behind: its lag p99 above it) QUEUE_MS=1 (second summary)
 #        GEN_RX=threads GEN_TICK_US=200 RTCP_SINK=1 (read by the generator)
+#        CPU_QUOTA=PCT (each relay in a cgroup limited to PCT % of one core)
 # PIN=1 (the default on a box with 2 or more cores): the relay under test (the whole
 # loopstart process, or rtpengine with all its threads) runs on core RELAY_CPU only,
 # the generator and SIPp (idle while the calls are held) on core GEN_CPU only, the
@@ -86,8 +89,35 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 . "$HERE/../lib.sh"
 command -v sipp >/dev/null || die "sipp missing (scripts/install-test-deps.sh)"
 RTPENGINE=$(command -v rtpengine || echo /usr/bin/rtpengine)
-[ "$ONLY" = loopstart ] || [ -x "$RTPENGINE" ] || die "rtpengine missing (apt-get install rtpengine-daemon)"
+[ -n "$ONLY" ] && [ "$ONLY" != rtpengine ] || [ -x "$RTPENGINE" ] || die "rtpengine missing (apt-get install rtpengine-daemon)"
 ulimit -n 65536 2>/dev/null || true
+
+# CPU_QUOTA=PCT (root): each relay runs in a cgroup of its own that may use PCT % of
+# one core (CFS bandwidth, 10 ms period), the same budget for every server. On a box
+# where the generator tops out near a relay's full-core capacity, this is what lets
+# it overload the relays, so their capacities (and the ratio of them) are measured
+# at all: capacity per equal CPU budget.
+CG=""
+ON_SIPP=("${ON_GEN[@]}")
+if [ -n "${CPU_QUOTA:-}" ]; then
+    [ "${RT:-0}" = 1 ] && die "CPU_QUOTA and RT=1 do not mix (the quota binds SCHED_OTHER tasks only)"
+    [ "$CPU_QUOTA" -ge 1 ] && [ "$CPU_QUOTA" -le 100 ] || die "CPU_QUOTA is a percentage of one core, 1..100"
+    if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+        CG=/sys/fs/cgroup/loopstart-bench-relay-$$
+        mkdir "$CG" && echo "$((CPU_QUOTA * 100)) 10000" > "$CG/cpu.max" || die "cannot make cgroup $CG (cgroup v2, cpu controller)"
+    else
+        CG=/sys/fs/cgroup/cpu/loopstart-bench-relay-$$
+        mkdir "$CG" && echo 10000 > "$CG/cpu.cfs_period_us" && echo $((CPU_QUOTA * 100)) > "$CG/cpu.cfs_quota_us" \
+            || die "cannot make cgroup $CG (cgroup v1 cpu controller)"
+    fi
+    # SIPp (loopstart's two call peers, idle while the calls are held) moves to the
+    # relay's core, outside the cgroup: the relay leaves half of that core free, and
+    # the generator keeps its core to itself.
+    ON_SIPP=("${ON_RELAY[@]}")
+    # The relay's command starts inside the cgroup; its threads and children stay in it.
+    ON_RELAY=(sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG" "${ON_RELAY[@]}")
+    PIN_DESC="$PIN_DESC; each relay limited to $CPU_QUOTA % of one core (cgroup CPU quota, 10 ms period), SIPp on the relay's core outside the quota"
+fi
 
 WORK=$(mktemp -d /tmp/loopstart-bench-relay-XXXXXX)
 PIDS=()
@@ -101,6 +131,7 @@ stop_pid() {
 cleanup() {
     for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && stop_pid "$pid"; done
     if [ -z "${KEEP_WORK:-}" ]; then rm -rf "$WORK"; else log "kept $WORK"; fi
+    if [ -n "$CG" ]; then rmdir "$CG" 2>/dev/null || log "cgroup $CG not removed (a process still in it?)"; fi
 }
 trap cleanup EXIT INT TERM
 
@@ -116,6 +147,8 @@ if [ -n "${GEN_BIN:-}" ]; then GEN=$GEN_BIN; else
     (cd "$ROOT" && cargo build --release --example relay_gen >&2)
     GEN="$TARGET/release/examples/relay_gen"
 fi
+CRELAY="$WORK/crelay"
+cc -O2 -Wall -o "$CRELAY" "$HERE/crelay.c" || die "cc failed on bench/relay/crelay.c"
 LS_VERSION=$("$LS_BIN" --version 2>/dev/null | head -1 || echo loopstart)
 RTPE_VERSION=$("$RTPENGINE" --version 2>&1 | head -1 || echo rtpengine)
 
@@ -139,16 +172,16 @@ run_loopstart() {
         kill -0 "$pid" 2>/dev/null || { cat "$dir/loopstart.log" >&2; die "loopstart exited"; }
         sleep 0.1
     done
-    (cd "$dir/uas" && "${ON_GEN[@]}" sipp "127.0.0.1:$sip" -sf "$REG" -inf "$WORK/callee.csv" -key expires 3600 -m 1 \
+    (cd "$dir/uas" && "${ON_SIPP[@]}" sipp "127.0.0.1:$sip" -sf "$REG" -inf "$WORK/callee.csv" -key expires 3600 -m 1 \
         -i 127.0.0.1 -p "$uas_port" -t u1 -nostdin -timeout 10s > reg.out 2>&1) || die "callee registration failed"
-    (cd "$dir/uas" && exec "${ON_GEN[@]}" sipp "127.0.0.1:$sip" -sf "$UAS" -i 127.0.0.1 -p "$uas_port" -t u1 -nostdin \
+    (cd "$dir/uas" && exec "${ON_SIPP[@]}" sipp "127.0.0.1:$sip" -sf "$UAS" -i 127.0.0.1 -p "$uas_port" -t u1 -nostdin \
         -timeout $((HOLD_S + 60))s -buff_size 4194304 -trace_msg -message_file msgs.log \
         -trace_err -error_file errors.log > sipp.out 2>&1) &
     uas=$!; PIDS+=("$uas")
     sleep 1
     local idle; idle=$(rss_kb "$pid" 0)
     log "loopstart round $r: RSS idle $idle kB; setting up $CALLS calls at $SETUP_RATE/s, held ${HOLD_S}s"
-    (cd "$dir/uac" && exec "${ON_GEN[@]}" sipp "127.0.0.1:$sip" -sf "$UAC" -key dest "$CALLEE" -m "$CALLS" -l "$CALLS" \
+    (cd "$dir/uac" && exec "${ON_SIPP[@]}" sipp "127.0.0.1:$sip" -sf "$UAC" -key dest "$CALLEE" -m "$CALLS" -l "$CALLS" \
         -r "$SETUP_RATE" -d $((HOLD_S * 1000)) -i 127.0.0.1 -p "$(free_port)" -t u1 -nostdin \
         -timeout $((HOLD_S + 60))s -buff_size 4194304 -trace_msg -message_file msgs.log \
         -trace_err -error_file errors.log > sipp.out 2>&1) &
@@ -208,12 +241,37 @@ X
     stop_pid "$pid"
 }
 
-SERVERS=()
-[ "$ONLY" != rtpengine ] && SERVERS+=(loopstart)
-[ "$ONLY" != loopstart ] && SERVERS+=(rtpengine)
+# crelay (bench/relay/crelay.c): the issue's "minimal C relay, epoll + recvmmsg/
+# sendmmsg", the floor any userspace relay stands on; its ports go to the generator
+# like loopstart's.
+run_crelay() {
+    local r=$1 dir="$WORK/crelay-$1" pid
+    mkdir -p "$dir"
+    "${ON_RELAY[@]}" "$CRELAY" "$CALLS" "$dir/ports.txt" 2> "$dir/crelay.log" &
+    pid=$!; PIDS+=("$pid")
+    for _ in $(seq 100); do
+        grep -q 'calls ready' "$dir/crelay.log" && break
+        kill -0 "$pid" 2>/dev/null || { cat "$dir/crelay.log" >&2; die "crelay exited"; }
+        sleep 0.1
+    done
+    local idle; idle=$(rss_kb "$pid" 0)
+    log "crelay round $r: $CALLS calls bound, streaming"
+    ${GEN_WRAP:-} "${ON_GEN_RT[@]}" "$GEN" --ports "$dir/ports.txt" --levels "$LEVELS" --warmup "$WARMUP" --secs "$SECS" --pid "$pid" \
+        2> "$dir/gen.err" | while read -r line; do
+            echo "{\"server\":\"crelay\",\"round\":$r,\"rss_idle_kb\":$idle,\"rss_setup_kb\":$idle,${line#\{}"
+        done >> "$WORK/results.jsonl"
+    cat "$dir/gen.err" >&2
+    stop_pid "$pid"
+}
+
+# SERVERS: which relays, in round 1's order (reversed in even rounds); ONLY=NAME: one.
+if [ -n "$ONLY" ]; then SERVERS=("$ONLY"); else read -r -a SERVERS <<< "$(echo "${SERVERS:-loopstart,rtpengine,crelay}" | tr ',' ' ')"; fi
+for s in "${SERVERS[@]}"; do
+    case $s in loopstart|rtpengine|crelay) ;; *) die "unknown server $s (loopstart, rtpengine, crelay)";; esac
+done
 for r in $(seq 1 "$ROUNDS"); do
     order=("${SERVERS[@]}")
-    if [ $((r % 2)) = 0 ] && [ "${#SERVERS[@]}" = 2 ]; then order=("${SERVERS[1]}" "${SERVERS[0]}"); fi
+    if [ $((r % 2)) = 0 ]; then order=(); for ((i=${#SERVERS[@]}-1; i>=0; i--)); do order+=("${SERVERS[i]}"); done; fi
     for s in "${order[@]}"; do "run_$s" "$r"; done
 done
 
@@ -227,7 +285,7 @@ rows = [json.loads(l) for l in open(path) if l.strip()]
 day = datetime.datetime.utcnow().strftime("%Y-%m-%d")
 print(f"\n### RTP relay ({day}, {cores} cores, {kernel})\n")
 env = f"LOOPSTART_BIN={lsbin} " if lsbin else ""
-env += "".join(f"{k}={os.environ[k]} " for k in ("LOOPSTART_MEDIA_IO", "LOOPSTART_MEDIA_GATHER_US", "RTCP_SINK", "RT") if os.environ.get(k))
+env += "".join(f"{k}={os.environ[k]} " for k in ("SERVERS", "ONLY", "CPU_QUOTA", "LOOPSTART_MEDIA_IO", "LOOPSTART_MEDIA_GATHER_US", "RTCP_SINK", "RT") if os.environ.get(k))
 env += f"PIN={pin} NICE={__import__('os').environ.get('NICE', '-10')} " + (f"GEN_RX={gen_rx} " if gen_rx != "poll" else "")
 print(f"Command: `{env}CALLS={calls} LEVELS={levels} WARMUP={warmup} SECS={secs} ROUNDS={rounds} SETUP_RATE={setup_rate} RTPENGINE_THREADS={threads} bench/relay/run.sh`")
 print(f"loopstart: {lsv}, calls set up by SIPp (bench/calls scenarios, auth-calls=false, `bridge user/1002`), legs latched by the generator. rtpengine: {rtv}, userspace (table=-1), calls set up over ng (offer/answer), worker threads: {threads}.")
@@ -249,7 +307,7 @@ for x in rows:
 print()
 print(f"Levels where the generator sent more than 1 % of the window's packets over {lag_ms:g} ms late (lag p99 > {lag_ms:g} ms) are marked and left out below: there the generator, not the relay, was the limit.\n")
 best, cpu, mem = {}, {}, {}
-for s in ("loopstart", "rtpengine"):
+for s in ("loopstart", "rtpengine", "crelay"):
     mine = [x for x in rows if x["server"] == s]
     if not mine:
         continue
@@ -279,7 +337,8 @@ for s in ("loopstart", "rtpengine"):
     media = [(x["relay_rss_kb"] - x["rss_idle_kb"]) * 1024 / x["calls"] / 1024 for x in mine if x["calls"] == max(r["calls"] for r in mine)]
     mem[s] = (setup, media)
     print(f"- {s}: highest level with < 0.1 % loss in every round: **{best[s]} calls**; RSS per call set up (before media): {', '.join(f'{v:.1f}' for v in setup)} KiB; at the largest level with media: {', '.join(f'{v:.1f}' for v in media)} KiB")
-if len(best) == 2:
+med = lambda v: sorted(v)[len(v) // 2] if len(v) % 2 else (sorted(v)[len(v) // 2 - 1] + sorted(v)[len(v) // 2]) / 2
+if "loopstart" in best and "rtpengine" in best:
     r = best["loopstart"] / best["rtpengine"] if best["rtpengine"] else float("inf")
     print(f"- concurrent calls at < 0.1 % loss, loopstart / rtpengine: **{r:.2f}** (bar ≥ 1.5)")
     # Loss alone does not find a relay's limit in a window of seconds: an overloaded relay
@@ -298,7 +357,14 @@ if len(best) == 2:
     rq = bq["loopstart"] / bq["rtpengine"] if bq["rtpengine"] else float("inf")
     print(f"- highest level with < 0.1 % loss and p50 < {q_ms:g} ms in every round (not queueing): loopstart {bq['loopstart']}, rtpengine {bq['rtpengine']}, ratio **{rq:.2f}**")
     for lvl in sorted(set(cpu["loopstart"]) & set(cpu["rtpengine"])):
-        med = lambda v: sorted(v)[len(v) // 2] if len(v) % 2 else (sorted(v)[len(v) // 2 - 1] + sorted(v)[len(v) // 2]) / 2
         a = med(cpu["loopstart"][lvl]); b = med(cpu["rtpengine"][lvl])
         print(f"- {lvl} calls: CPU per packet (median of rounds) loopstart {a:.2f} µs, rtpengine {b:.2f} µs, ratio **{a / b if b else float('inf'):.2f}** (bar ≤ 0.5)")
+# The C floor beside both: what share of rtpengine's cost even a minimal relay keeps.
+if "crelay" in cpu:
+    for other in ("rtpengine", "loopstart"):
+        if other not in cpu:
+            continue
+        for lvl in sorted(set(cpu["crelay"]) & set(cpu[other])):
+            a = med(cpu["crelay"][lvl]); b = med(cpu[other][lvl])
+            print(f"- {lvl} calls: CPU per packet (median of rounds) crelay {a:.2f} µs, {other} {b:.2f} µs, crelay / {other} **{a / b if b else float('inf'):.2f}**")
 PY

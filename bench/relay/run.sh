@@ -36,6 +36,8 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=bench/lib.sh
+. "$HERE/../lib.sh"
 CALLS=${CALLS:-2000}
 LEVELS=${LEVELS:-250,500,1000,1500,2000}
 WARMUP=${WARMUP:-3}
@@ -43,6 +45,11 @@ SECS=${SECS:-10}
 ROUNDS=${ROUNDS:-2}
 SETUP_RATE=${SETUP_RATE:-200}
 ONLY=${ONLY:-}
+# SERVERS: which relays, in round 1's order (reversed in even rounds); ONLY=NAME: one.
+if [ -n "$ONLY" ]; then SERVER_LIST=("$ONLY"); else read -r -a SERVER_LIST <<< "$(echo "${SERVERS:-loopstart,rtpengine,crelay}" | tr ',' ' ')"; fi
+for s in "${SERVER_LIST[@]}"; do
+    case $s in loopstart|rtpengine|crelay) ;; *) die "unknown server $s (loopstart, rtpengine, crelay)";; esac
+done
 if [ "$(nproc)" -ge 2 ]; then PIN=${PIN:-1}; else PIN=${PIN:-0}; fi
 GEN_CPU=${GEN_CPU:-0}
 RELAY_CPU=${RELAY_CPU:-1}
@@ -85,11 +92,9 @@ CALLEE=1002
 CALLEE_PW="bench-callee-$$-pw"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 
-# shellcheck source=bench/lib.sh
-. "$HERE/../lib.sh"
 command -v sipp >/dev/null || die "sipp missing (scripts/install-test-deps.sh)"
 RTPENGINE=$(command -v rtpengine || echo /usr/bin/rtpengine)
-[ -n "$ONLY" ] && [ "$ONLY" != rtpengine ] || [ -x "$RTPENGINE" ] || die "rtpengine missing (apt-get install rtpengine-daemon)"
+case " ${SERVER_LIST[*]} " in *" rtpengine "*) [ -x "$RTPENGINE" ] || die "rtpengine missing (apt-get install rtpengine-daemon)";; esac
 ulimit -n 65536 2>/dev/null || true
 
 # CPU_QUOTA=PCT (root): each relay runs in a cgroup of its own that may use PCT % of
@@ -264,14 +269,9 @@ run_crelay() {
     stop_pid "$pid"
 }
 
-# SERVERS: which relays, in round 1's order (reversed in even rounds); ONLY=NAME: one.
-if [ -n "$ONLY" ]; then SERVERS=("$ONLY"); else read -r -a SERVERS <<< "$(echo "${SERVERS:-loopstart,rtpengine,crelay}" | tr ',' ' ')"; fi
-for s in "${SERVERS[@]}"; do
-    case $s in loopstart|rtpengine|crelay) ;; *) die "unknown server $s (loopstart, rtpengine, crelay)";; esac
-done
 for r in $(seq 1 "$ROUNDS"); do
-    order=("${SERVERS[@]}")
-    if [ $((r % 2)) = 0 ]; then order=(); for ((i=${#SERVERS[@]}-1; i>=0; i--)); do order+=("${SERVERS[i]}"); done; fi
+    order=("${SERVER_LIST[@]}")
+    if [ $((r % 2)) = 0 ]; then order=(); for ((i=${#SERVER_LIST[@]}-1; i>=0; i--)); do order+=("${SERVER_LIST[i]}"); done; fi
     for s in "${order[@]}"; do "run_$s" "$r"; done
 done
 

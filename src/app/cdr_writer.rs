@@ -25,6 +25,8 @@ const MAX_BATCH: usize = 512;
 /// How long a record waits for its channel's RTP statistics before it is written
 /// without them.
 const STATS_WAIT: Duration = Duration::from_secs(2);
+/// A batch sync slower than this is logged (the BYEs of its calls wait for it).
+const SLOW_SYNC: Duration = Duration::from_secs(1);
 /// Retention runs at most this often.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
@@ -141,7 +143,19 @@ fn flush(log: &mut CdrLog, batch: &mut Vec<(LegKind, Cdr)>) {
         return;
     }
     let refs: Vec<(LegKind, &Cdr)> = batch.iter().map(|(l, c)| (*l, c)).collect();
-    if log.write_batch(&refs).is_err() {
+    let started = Instant::now();
+    let written = log.write_batch(&refs);
+    let took = started.elapsed();
+    if took >= SLOW_SYNC {
+        // The phones' BYEs wait for this sync: past a few seconds they retransmit, and
+        // past 32 s their transactions time out.
+        tracing::warn!(
+            records = batch.len(),
+            took_ms = took.as_millis() as u64,
+            "CDR sync was slow: the flash (or something else writing to it) is holding up the 200s to BYE"
+        );
+    }
+    if written.is_err() {
         tracing::error!(
             records = batch.len(),
             "CDRs may not be durable (see the error above)"

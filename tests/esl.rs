@@ -321,3 +321,76 @@ fn reloadacl_swaps_the_lists_and_acl_answers_like_freeswitch() {
     assert_eq!(gw.api("acl 10.1.1.1 lan").trim(), "false");
     assert_eq!(gw.api("acl 192.168.1.1 lan").trim(), "true");
 }
+
+/// FreeSWITCH's restricted logins: a directory user with `esl-password` logs in with
+/// `userauth user@domain:password` and may run only its `esl-allowed-api` commands.
+#[test]
+fn a_directory_user_with_an_esl_password_gets_only_its_allowed_api() {
+    let gw = Gateway::builder()
+        .user("1001", "secret1001")
+        .esl_password("s3cret-esl")
+        .file(
+            "directory/default/monitor.xml",
+            r#"<include>
+  <user id="monitor">
+    <params>
+      <param name="password" value="monitor-sip-pw"/>
+      <param name="esl-password" value="m0nitor-esl"/>
+      <param name="esl-allowed-api" value="status,show"/>
+      <param name="esl-allowed-events" value="CHANNEL_ANSWER"/>
+    </params>
+  </user>
+</include>
+"#,
+        )
+        .start();
+    let domain = common::conf::DOMAIN;
+
+    let mut c = EslConn::connect(gw.esl_port());
+    c.read_frame().expect("greeting");
+    c.send(&format!("userauth monitor@{domain}:m0nitor-esl"));
+    let ok = c.read_frame().expect("userauth reply");
+    assert_eq!(ok.header("Reply-Text"), Some("+OK accepted"), "{ok:?}");
+    assert_eq!(ok.header("Allowed-API"), Some("show,status"), "{ok:?}");
+    assert_eq!(
+        ok.header("Allowed-Events"),
+        Some("CHANNEL_ANSWER"),
+        "{ok:?}"
+    );
+    assert!(c.api("status").body_text().contains("UP"));
+    assert!(c.api("show channels count").body_text().contains("total"));
+    for denied in [
+        "api hupall",
+        "api originate user/1001 &echo()",
+        "event plain ALL",
+    ] {
+        c.send(denied);
+        let f = c.read_frame().expect("reply");
+        assert_eq!(
+            f.header("Reply-Text"),
+            Some("-ERR permission denied"),
+            "{denied}: {f:?}"
+        );
+    }
+    c.send("event plain CHANNEL_ANSWER");
+    assert_eq!(
+        c.read_frame().expect("reply").header("Reply-Text"),
+        Some("+OK event listener enabled plain")
+    );
+
+    // The wrong password, or a user without an esl-password, is refused like a bad auth.
+    for attempt in [
+        format!("monitor@{domain}:wrong"),
+        format!("1001@{domain}:secret1001"),
+    ] {
+        let mut c = EslConn::connect(gw.esl_port());
+        c.read_frame().expect("greeting");
+        c.send(&format!("userauth {attempt}"));
+        let f = c.read_frame().expect("reply");
+        assert_eq!(
+            f.header("Reply-Text"),
+            Some("-ERR invalid"),
+            "{attempt}: {f:?}"
+        );
+    }
+}

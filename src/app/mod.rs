@@ -293,11 +293,18 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| bind_error("event socket", addr, &esl_cfg.source, e))?;
+    // The web page's process logs in with an account of its own, made fresh at every
+    // start, that may only read status and report to the guard.
+    let webd_esl_password = secrets::random_password(32);
     let cfg = EslServerConfig {
         listen: addr,
         password: esl_password.clone(),
         max_connections: 32,
         auth_timeout: Duration::from_secs(10),
+        accounts: esl::account_from_directory(&config.domains)
+            .into_iter()
+            .chain([webd::esl_account(&webd_esl_password)])
+            .collect(),
     };
     tasks.push(tokio::spawn(esl::serve_with_acl(
         listener,
@@ -314,7 +321,7 @@ pub async fn run(config: Config, data_dir: &Path) -> Result<(), StartError> {
         &config,
         data_dir,
         &hostname(),
-        (addr, &esl_password),
+        (addr, &webd_esl_password),
         &webd_state,
     )
     .map_err(StartError)?

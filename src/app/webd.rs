@@ -15,8 +15,19 @@ use std::time::{Duration, Instant};
 
 use super::secrets;
 use crate::config::Config;
-use crate::esl::ApiRegistry;
+use crate::esl::{ApiRegistry, EslAccount, Grant};
 use crate::web::{tls, WebdSetup};
+
+/// The web process's event socket account (see [`crate::web::ESL_USER`]), with the
+/// password made for this start.
+pub fn esl_account(password: &str) -> EslAccount {
+    EslAccount {
+        user: crate::web::ESL_USER.to_string(),
+        domain: crate::web::ESL_DOMAIN.to_string(),
+        password: password.to_string(),
+        grant: Grant::api_only(crate::web::ESL_ALLOWED_API),
+    }
+}
 
 /// Where the key and certificate live.
 pub fn tls_path(data_dir: &Path) -> PathBuf {
@@ -110,7 +121,8 @@ impl WebdState {
 }
 
 /// Prepares the web page and starts supervising its process; None when web.conf turns
-/// it off. `esl` is where the event socket listens (already listening).
+/// it off. `esl` is where the event socket listens (already listening) and the password
+/// of the page's own account there ([`esl_account`]).
 pub fn start(
     config: &Config,
     data_dir: &Path,

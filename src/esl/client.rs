@@ -17,6 +17,8 @@ pub enum ClientError {
         addr: SocketAddr,
     },
     Protocol(String),
+    /// The server answered the command with `-ERR ...` (a restricted login).
+    Refused(String),
     Timeout {
         addr: SocketAddr,
     },
@@ -35,6 +37,7 @@ impl std::fmt::Display for ClientError {
                  autoload_configs/event_socket.conf.xml (or <data>/secrets/event_socket.password)"
             ),
             ClientError::Protocol(s) => write!(f, "unexpected answer from the event socket: {s}"),
+            ClientError::Refused(s) => write!(f, "the event socket refused the command: {s}"),
             ClientError::Timeout { addr } => {
                 write!(f, "the event socket at {addr} did not answer in time")
             }
@@ -44,19 +47,45 @@ impl std::fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
-/// Connects, authenticates, runs one API command and returns its body.
+/// How the client logs in: the event socket's password (`auth`), or a restricted
+/// account (`userauth user@domain:password`).
+#[derive(Clone, Copy, Debug)]
+pub enum Login<'a> {
+    Password(&'a str),
+    User {
+        user: &'a str,
+        domain: &'a str,
+        password: &'a str,
+    },
+}
+
+/// Connects, authenticates with the password, runs one API command and returns its body.
 pub async fn run_api(
     addr: SocketAddr,
     password: &str,
     command: &str,
     timeout: Duration,
 ) -> Result<String, ClientError> {
-    tokio::time::timeout(timeout, exchange(addr, password, command))
+    run_api_as(addr, Login::Password(password), command, timeout).await
+}
+
+/// [`run_api`] with either kind of login.
+pub async fn run_api_as(
+    addr: SocketAddr,
+    login: Login<'_>,
+    command: &str,
+    timeout: Duration,
+) -> Result<String, ClientError> {
+    tokio::time::timeout(timeout, exchange(addr, login, command))
         .await
         .map_err(|_| ClientError::Timeout { addr })?
 }
 
-async fn exchange(addr: SocketAddr, password: &str, command: &str) -> Result<String, ClientError> {
+async fn exchange(
+    addr: SocketAddr,
+    login: Login<'_>,
+    command: &str,
+) -> Result<String, ClientError> {
     let mut stream = TcpStream::connect(addr)
         .await
         .map_err(|error| ClientError::Connect { addr, error })?;
@@ -65,7 +94,15 @@ async fn exchange(addr: SocketAddr, password: &str, command: &str) -> Result<Str
     if hello.header("Content-Type") != Some("auth/request") {
         return Err(ClientError::Protocol(format!("{hello:?}")));
     }
-    write(&mut stream, &format!("auth {password}\n\n")).await?;
+    let hello = match login {
+        Login::Password(password) => format!("auth {password}\n\n"),
+        Login::User {
+            user,
+            domain,
+            password,
+        } => format!("userauth {user}@{domain}:{password}\n\n"),
+    };
+    write(&mut stream, &hello).await?;
     let auth = read_frame(&mut stream, &mut dec).await?;
     if !auth
         .header("Reply-Text")
@@ -77,8 +114,15 @@ async fn exchange(addr: SocketAddr, password: &str, command: &str) -> Result<Str
     write(&mut stream, &format!("api {one_line}\n\n")).await?;
     let resp = loop {
         let f = read_frame(&mut stream, &mut dec).await?;
-        if f.header("Content-Type") == Some("api/response") {
-            break f;
+        match f.header("Content-Type") {
+            Some("api/response") => break f,
+            Some("command/reply") => {
+                let text = f.header("Reply-Text").unwrap_or_default();
+                if text.starts_with("-ERR") {
+                    return Err(ClientError::Refused(text.to_string()));
+                }
+            }
+            _ => {}
         }
     };
     let _ = stream.write_all(b"exit\n\n").await;

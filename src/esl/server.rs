@@ -5,6 +5,7 @@
 //! bounded: connections, frame size, queued events (a slow reader loses events, counted
 //! in the log, rather than growing memory).
 
+use super::account::{self, EslAccount, Grant};
 use super::api::ApiRegistry;
 use super::wire::{encode, Decoder, Frame};
 use std::collections::BTreeSet;
@@ -29,6 +30,8 @@ pub struct EslServerConfig {
     pub password: String,
     pub max_connections: usize,
     pub auth_timeout: Duration,
+    /// `userauth` logins with restricted grants, besides the password's full access.
+    pub accounts: Vec<EslAccount>,
 }
 
 /// An event as ESL clients see it: headers (Event-Name first) and an optional body.
@@ -151,6 +154,7 @@ pub async fn serve_with_acl(
             peer,
             subscribed: BTreeSet::new(),
             all_events: false,
+            grant: Grant::all(),
         };
         let open = open.clone();
         tokio::spawn(async move {
@@ -176,6 +180,8 @@ struct Connection {
     peer: SocketAddr,
     subscribed: BTreeSet<String>,
     all_events: bool,
+    /// What the login allows (set at authentication).
+    grant: Grant,
 }
 
 enum Next {
@@ -281,18 +287,34 @@ impl Connection {
 
     async fn auth(&mut self, frame: Frame, wr: &mut OwnedWriteHalf, authed: &mut bool) -> Next {
         let cmd = frame.command.unwrap_or_default();
-        let Some(pw) = cmd.strip_prefix("auth ") else {
+        let login = if let Some(pw) = cmd.strip_prefix("auth ") {
+            crate::sip::auth::ct_eq(pw.trim().as_bytes(), self.config.password.as_bytes())
+                .then(|| (Grant::all(), None))
+        } else if let Some(rest) = cmd.strip_prefix("userauth ") {
+            account::parse_userauth(rest)
+                .and_then(|(user, domain, pw)| {
+                    account::find(&self.config.accounts, user, domain, pw)
+                })
+                .map(|a| (a.grant.clone(), Some(a.grant.reply_headers())))
+        } else {
             return match reply(wr, "-ERR invalid").await {
                 Ok(()) => Next::Continue,
                 Err(()) => Next::Close,
             };
         };
-        if crate::sip::auth::ct_eq(pw.trim().as_bytes(), self.config.password.as_bytes()) {
+        if let Some((grant, headers)) = login {
             *authed = true;
+            self.grant = grant;
             self.notify(EslNotice::AuthOk { peer: self.peer }).await;
-            match reply(wr, "+OK accepted").await {
+            let mut fields = vec![
+                ("Content-Type", "command/reply".to_string()),
+                ("Reply-Text", "+OK accepted".to_string()),
+            ];
+            fields.extend(headers.into_iter().flatten());
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            match wr.write_all(&encode(&fields, None)).await {
                 Ok(()) => Next::Continue,
-                Err(()) => Next::Close,
+                Err(_) => Next::Close,
             }
         } else {
             tracing::warn!(peer = %self.peer, "event socket authentication failed");
@@ -320,6 +342,22 @@ impl Connection {
             Some((v, r)) => (v, r.trim()),
             None => (line.as_str(), ""),
         };
+        let denied = match verb {
+            "api" | "bgapi" => !self.grant.allows_api(rest),
+            "log" => !self.grant.allows_log(),
+            "event" => !rest
+                .split_whitespace()
+                .skip(1)
+                .all(|name| name == "CUSTOM" || self.grant.allows_event(name)),
+            _ => false,
+        };
+        if denied {
+            tracing::info!(peer = %self.peer, command = %line, "event socket: permission denied for this login");
+            return match reply(wr, "-ERR permission denied").await {
+                Ok(()) => Next::Continue,
+                Err(()) => Next::Close,
+            };
+        }
         let result = match verb {
             "api" => {
                 let body = self.api.execute(rest).await;

@@ -29,6 +29,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// The event socket account the web process logs in with (`userauth
+/// webd@loopstart:TOKEN`, a token made at every start), and the only API commands it
+/// may run: the status page's and the guard's. A subverted page process can read
+/// status and report login failures; it cannot originate, kill calls or reload.
+pub const ESL_USER: &str = "webd";
+pub const ESL_DOMAIN: &str = "loopstart";
+pub const ESL_ALLOWED_API: [&str; 4] = ["status", "sofia", "show", "fail2ban"];
+
 /// What `loopstart run` hands the web process on its stdin.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WebdSetup {
@@ -40,6 +48,7 @@ pub struct WebdSetup {
     pub session_timeout_secs: u32,
     pub max_sessions: u32,
     pub esl_addr: SocketAddr,
+    /// The password of the [`ESL_USER`] account.
     pub esl_password: String,
     pub password: String,
     /// Key and certificate (tls::generate_pem).

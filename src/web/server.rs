@@ -15,15 +15,30 @@ use super::http::{self, Method, Request, Response, Status};
 use super::pages;
 use super::session::{Sessions, COOKIE};
 
-/// The gateway's API, as the page reaches it.
+/// The status page: a title and the API command whose answer goes under it.
+const STATUS_SECTIONS: [(&str, &str); 4] = [
+    ("Gateway", "status"),
+    ("SIP profiles and trunks", "sofia status"),
+    ("Registered phones", "show registrations"),
+    ("Calls", "show calls"),
+];
+
+/// The gateway's API, as the page reaches it: the event socket, with the page's own
+/// restricted account.
 pub struct GatewayApi {
     pub addr: SocketAddr,
+    /// The [`super::ESL_USER`] account's password.
     pub password: String,
 }
 
 impl GatewayApi {
     pub async fn call(&self, command: &str) -> Result<String, String> {
-        crate::esl::run_api(self.addr, &self.password, command, Duration::from_secs(5))
+        let login = crate::esl::Login::User {
+            user: super::ESL_USER,
+            domain: super::ESL_DOMAIN,
+            password: &self.password,
+        };
+        crate::esl::run_api_as(self.addr, login, command, Duration::from_secs(5))
             .await
             .map_err(|e| e.to_string())
     }
@@ -208,14 +223,8 @@ impl Server {
     }
 
     async fn status_page(&self) -> Response {
-        const SECTIONS: [(&str, &str); 4] = [
-            ("Gateway", "status"),
-            ("SIP profiles and trunks", "sofia status"),
-            ("Registered phones", "show registrations"),
-            ("Calls", "show calls"),
-        ];
         let mut sections = Vec::new();
-        for (title, command) in SECTIONS {
+        for (title, command) in STATUS_SECTIONS {
             sections.push(pages::Section {
                 title,
                 command,
@@ -279,6 +288,26 @@ fn random_token() -> Result<[u8; 32], getrandom::Error> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_pages_account_may_run_what_the_page_calls_and_nothing_that_changes_calls() {
+        let grant = crate::app::webd::esl_account("x").grant;
+        for (_, command) in super::STATUS_SECTIONS {
+            assert!(grant.allows_api(command), "{command}");
+        }
+        assert!(grant.allows_api("fail2ban check 192.0.2.1"));
+        assert!(grant.allows_api("fail2ban failure web-login 192.0.2.1 admin"));
+        for command in [
+            "originate user/1001 &echo()",
+            "uuid_kill x",
+            "hupall",
+            "reloadxml",
+            "uuid_transfer x 1000",
+        ] {
+            assert!(!grant.allows_api(command), "{command}");
+        }
+        assert!(!grant.allows_event("ALL") && !grant.allows_log());
+    }
+
     use super::*;
 
     fn req(headers: &[(&str, &str)]) -> Request {

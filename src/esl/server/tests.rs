@@ -1,5 +1,5 @@
 use super::*;
-use crate::esl::{run_api, wire::Decoder};
+use crate::esl::{run_api, run_api_as, wire::Decoder, Login};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn rt() -> tokio::runtime::Runtime {
@@ -18,6 +18,9 @@ async fn start(
     api.register_fn("status", "status", "test", |_| {
         Box::pin(async { Ok("UP 0 years, ready\n".to_string()) })
     });
+    api.register_fn("hupall", "hupall", "test", |_| {
+        Box::pin(async { Ok("+OK hung up everything\n".to_string()) })
+    });
     let (ev_tx, _) = broadcast::channel(16);
     let (sd_tx, sd_rx) = watch::channel(false);
     let cfg = EslServerConfig {
@@ -25,6 +28,12 @@ async fn start(
         password: "s3cret".into(),
         max_connections: 4,
         auth_timeout,
+        accounts: vec![EslAccount {
+            user: "monitor".into(),
+            domain: "example.com".into(),
+            password: "m0n".into(),
+            grant: Grant::api_only(["status"]),
+        }],
     };
     tokio::spawn(serve(listener, cfg, api, Some(ev_tx.clone()), None, sd_rx));
     (addr, ev_tx, sd_tx)
@@ -207,4 +216,86 @@ fn default_passwords_are_refused() {
     assert!(validate_password(Some("")).is_err());
     assert!(validate_password(Some("clueCON")).is_err());
     assert_eq!(validate_password(Some("x7!k")), Ok("x7!k"));
+}
+
+#[test]
+fn a_userauth_account_runs_only_what_its_grant_lists() {
+    rt().block_on(async {
+        let (addr, _ev, _sd) = start(Duration::from_secs(5)).await;
+        let mut c = Client::connect(addr).await;
+        c.send("userauth monitor@example.com:m0n\n\n").await;
+        let ok = c.frame().await.unwrap();
+        assert_eq!(ok.header("Reply-Text"), Some("+OK accepted"));
+        assert_eq!(ok.header("Allowed-API"), Some("status"));
+        assert_eq!(ok.header("Allowed-Events"), Some(""));
+        assert_eq!(ok.header("Allowed-LOG"), Some("false"));
+        c.send("api status\n\n").await;
+        assert_eq!(c.frame().await.unwrap().body, b"UP 0 years, ready\n");
+        for denied in [
+            "api hupall",
+            "bgapi hupall",
+            "event plain ALL",
+            "event plain CHANNEL_CREATE",
+            "log 7",
+        ] {
+            c.send(&format!("{denied}\n\n")).await;
+            let f = c.frame().await.unwrap();
+            assert_eq!(
+                f.header("Reply-Text"),
+                Some("-ERR permission denied"),
+                "{denied}"
+            );
+        }
+        // The connection stays usable after a refusal.
+        c.send("api status\n\n").await;
+        assert_eq!(c.frame().await.unwrap().body, b"UP 0 years, ready\n");
+
+        // The password still opens everything.
+        assert_eq!(
+            run_api(addr, "s3cret", "hupall", Duration::from_secs(5))
+                .await
+                .unwrap(),
+            "+OK hung up everything\n"
+        );
+        // The client reports a refusal instead of waiting for a body that never comes.
+        let login = Login::User {
+            user: "monitor",
+            domain: "example.com",
+            password: "m0n",
+        };
+        let err = run_api_as(addr, login, "hupall", Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("-ERR permission denied"), "{err}");
+        assert_eq!(
+            run_api_as(addr, login, "status", Duration::from_secs(5))
+                .await
+                .unwrap(),
+            "UP 0 years, ready\n"
+        );
+    });
+}
+
+#[test]
+fn a_wrong_userauth_password_is_refused_and_closed() {
+    rt().block_on(async {
+        let (addr, _ev, _sd) = start(Duration::from_secs(5)).await;
+        for attempt in [
+            "userauth monitor@example.com:wrong",
+            "userauth monitor:m0n",
+            "userauth nobody@example.com:m0n",
+        ] {
+            let mut c = Client::connect(addr).await;
+            c.send(&format!("{attempt}\n\n")).await;
+            assert_eq!(
+                c.frame().await.unwrap().header("Reply-Text"),
+                Some("-ERR invalid"),
+                "{attempt}"
+            );
+            assert!(
+                c.frame().await.unwrap().header("Content-Type") == Some("text/disconnect-notice")
+            );
+            assert!(c.frame().await.is_none(), "closed after {attempt}");
+        }
+    });
 }

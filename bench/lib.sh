@@ -22,6 +22,18 @@ PY
 }
 
 # rss_kb PID [FALLBACK] -> resident memory in kB (FALLBACK, default "?", when gone)
+# await_line LOG PATTERN PID NAME: waits up to 15 s for PATTERN in LOG, written by the
+# server NAME running as PID; dies with the log's tail when it exits or never says it.
+await_line() {
+    local log=$1 pattern=$2 pid=$3 name=$4
+    for _ in $(seq 150); do
+        grep -q "$pattern" "$log" && return 0
+        kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "$name exited"; }
+        sleep 0.1
+    done
+    tail -20 "$log" >&2; die "$name not ready in 15 s"
+}
+
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "${2:-?}"; }
 
 # cpu_ticks PID... -> user+system CPU of these processes and their children, in

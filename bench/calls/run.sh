@@ -112,12 +112,7 @@ if [ "$ONLY" != kamailio ]; then
     NO_COLOR=1 $SERVER_PIN "$LS_BIN" run --conf "$WORK/conf" --data "$WORK/data" \
         2> "$WORK/loopstart.log" &
     LS_PID=$!; PIDS+=("$LS_PID")
-    for _ in $(seq 150); do
-        grep -q 'loopstart ready' "$WORK/loopstart.log" && break
-        kill -0 "$LS_PID" 2>/dev/null || { cat "$WORK/loopstart.log" >&2; die "loopstart exited"; }
-        sleep 0.1
-    done
-    grep -q 'loopstart ready' "$WORK/loopstart.log" || { tail -20 "$WORK/loopstart.log" >&2; die "loopstart not ready in 15 s"; }
+    await_line "$WORK/loopstart.log" 'loopstart ready' "$LS_PID" loopstart
     start_callee loopstart "$LS_PORT"
     SERVERS+=(loopstart); PORT[loopstart]=$LS_PORT; PID[loopstart]=$LS_PID
     LS_RSS_IDLE=$(rss_kb "$LS_PID")

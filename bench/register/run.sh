@@ -198,12 +198,7 @@ if [ "$ONLY" != kamailio ]; then
         2> "$WORK/loopstart.log" &
     LS_PID=$!
     PIDS+=("$LS_PID")
-    for _ in $(seq 150); do
-        grep -q 'loopstart ready' "$WORK/loopstart.log" && break
-        kill -0 "$LS_PID" 2>/dev/null || { cat "$WORK/loopstart.log" >&2; die "loopstart exited"; }
-        sleep 0.1
-    done
-    grep -q 'loopstart ready' "$WORK/loopstart.log" || { tail -20 "$WORK/loopstart.log" >&2; die "loopstart not ready in 15 s"; }
+    await_line "$WORK/loopstart.log" 'loopstart ready' "$LS_PID" loopstart
     sleep 1
     LS_RSS_IDLE=$(rss_kb "$LS_PID")
     # Register every user once at a gentle rate, then measure RSS at rest.

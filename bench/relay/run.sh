@@ -172,11 +172,7 @@ run_loopstart() {
         '    <param name="rtp-timeout-sec" value="600"/>'; mkdir -p "$dir/data" "$dir/uas" "$dir/uac"
     NO_COLOR=1 "${ON_RELAY[@]}" "$LS_BIN" run --conf "$dir/conf" --data "$dir/data" 2> "$dir/loopstart.log" &
     pid=$!; PIDS+=("$pid")
-    for _ in $(seq 150); do
-        grep -q 'loopstart ready' "$dir/loopstart.log" && break
-        kill -0 "$pid" 2>/dev/null || { cat "$dir/loopstart.log" >&2; die "loopstart exited"; }
-        sleep 0.1
-    done
+    await_line "$dir/loopstart.log" 'loopstart ready' "$pid" loopstart
     (cd "$dir/uas" && "${ON_SIPP[@]}" sipp "127.0.0.1:$sip" -sf "$REG" -inf "$WORK/callee.csv" -key expires 3600 -m 1 \
         -i 127.0.0.1 -p "$uas_port" -t u1 -nostdin -timeout 10s > reg.out 2>&1) || die "callee registration failed"
     (cd "$dir/uas" && exec "${ON_SIPP[@]}" sipp "127.0.0.1:$sip" -sf "$UAS" -i 127.0.0.1 -p "$uas_port" -t u1 -nostdin \
@@ -202,14 +198,22 @@ run_loopstart() {
     local setup_rss; setup_rss=$(rss_kb "$pid" 0)
     python3 "$HERE/ports_from_traces.py" "$dir/uac/msgs.log" "$dir/uas/msgs.log" > "$dir/ports.txt"
     log "loopstart round $r: $have channels, RSS $setup_rss kB; streaming"
-    ${GEN_WRAP:-} "${ON_GEN_RT[@]}" "$GEN" --ports "$dir/ports.txt" --levels "$LEVELS" --warmup "$WARMUP" --secs "$SECS" --pid "$pid" \
-        2> "$dir/gen.err" | while read -r line; do
-            echo "{\"server\":\"loopstart\",\"round\":$r,\"rss_idle_kb\":$idle,\"rss_setup_kb\":$setup_rss,${line#\{}"
-        done >> "$WORK/results.jsonl"
-    cat "$dir/gen.err" >&2
+    stream_ports loopstart "$r" "$dir" "$pid" "$idle" "$setup_rss"
     LS_WARN=$(grep -cE ' (WARN|ERROR) ' "$dir/loopstart.log" || true)
     [ "$LS_WARN" = 0 ] || { log "loopstart log WARN/ERROR lines: $LS_WARN, first:"; grep -E ' (WARN|ERROR) ' "$dir/loopstart.log" | head -5 >&2; }
     stop_pid "$uac"; stop_pid "$uas"; stop_pid "$pid"
+}
+
+# stream_ports SERVER ROUND DIR PID RSS_IDLE RSS_SETUP: the generator plays the calls
+# whose ports are in DIR/ports.txt through the relay PID; its JSON lines, tagged with
+# the server, round and RSS figures, go to results.jsonl.
+stream_ports() {
+    local server=$1 r=$2 dir=$3 pid=$4 idle=$5 setup=$6
+    ${GEN_WRAP:-} "${ON_GEN_RT[@]}" "$GEN" --ports "$dir/ports.txt" --levels "$LEVELS" --warmup "$WARMUP" --secs "$SECS" --pid "$pid" \
+        2> "$dir/gen.err" | while read -r line; do
+            echo "{\"server\":\"$server\",\"round\":$r,\"rss_idle_kb\":$idle,\"rss_setup_kb\":$setup,${line#\{}"
+        done >> "$WORK/results.jsonl"
+    cat "$dir/gen.err" >&2
 }
 
 run_rtpengine() {
@@ -254,18 +258,10 @@ run_crelay() {
     mkdir -p "$dir"
     "${ON_RELAY[@]}" "$CRELAY" "$CALLS" "$dir/ports.txt" 2> "$dir/crelay.log" &
     pid=$!; PIDS+=("$pid")
-    for _ in $(seq 100); do
-        grep -q 'calls ready' "$dir/crelay.log" && break
-        kill -0 "$pid" 2>/dev/null || { cat "$dir/crelay.log" >&2; die "crelay exited"; }
-        sleep 0.1
-    done
+    await_line "$dir/crelay.log" 'calls ready' "$pid" crelay
     local idle; idle=$(rss_kb "$pid" 0)
     log "crelay round $r: $CALLS calls bound, streaming"
-    ${GEN_WRAP:-} "${ON_GEN_RT[@]}" "$GEN" --ports "$dir/ports.txt" --levels "$LEVELS" --warmup "$WARMUP" --secs "$SECS" --pid "$pid" \
-        2> "$dir/gen.err" | while read -r line; do
-            echo "{\"server\":\"crelay\",\"round\":$r,\"rss_idle_kb\":$idle,\"rss_setup_kb\":$idle,${line#\{}"
-        done >> "$WORK/results.jsonl"
-    cat "$dir/gen.err" >&2
+    stream_ports crelay "$r" "$dir" "$pid" "$idle" "$idle"
     stop_pid "$pid"
 }
 

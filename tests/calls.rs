@@ -78,15 +78,21 @@ fn caller(gw: &Gateway, dest: &str, hold_ms: u32) -> Sipp {
         .timeout(Duration::from_secs(20))
 }
 
-/// Registers `user` from a fixed port, then runs `scenario` there in the background
-/// (the phone waits for the call).
-fn phone(gw: &Gateway, user: &str, scenario: &str, ring_ms: u32) -> thread::JoinHandle<SippRun> {
+/// Registers `user` (password `secret{user}`) from a free port and returns the port.
+fn register_from_fresh_port(gw: &Gateway, user: &str) -> u16 {
     let port = common::ports::free_udp_tcp_port();
     Sipp::new("register.xml", gw.sip_addr())
         .user(user, &format!("secret{user}"))
         .local_port(port)
         .run()
         .assert_ok(&format!("register {user}"), "");
+    port
+}
+
+/// Registers `user` from a fixed port, then runs `scenario` there in the background
+/// (the phone waits for the call).
+fn phone(gw: &Gateway, user: &str, scenario: &str, ring_ms: u32) -> thread::JoinHandle<SippRun> {
+    let port = register_from_fresh_port(gw, user);
     let sipp = Sipp::new(scenario, gw.sip_addr())
         .local_port(port)
         .pause_ms(ring_ms)
@@ -103,12 +109,7 @@ fn phone_with_media(
     rtp_port: &str,
     timeout: Duration,
 ) -> thread::JoinHandle<SippRun> {
-    let port = common::ports::free_udp_tcp_port();
-    Sipp::new("register.xml", gw.sip_addr())
-        .user(user, &format!("secret{user}"))
-        .local_port(port)
-        .run()
-        .assert_ok(&format!("register {user}"), "");
+    let port = register_from_fresh_port(gw, user);
     let sipp = Sipp::new(scenario, gw.sip_addr())
         .local_port(port)
         .key("rtp_port", rtp_port)

@@ -12,6 +12,14 @@ fn rt() -> tokio::runtime::Runtime {
 async fn start(
     auth_timeout: Duration,
 ) -> (SocketAddr, broadcast::Sender<EslEvent>, watch::Sender<bool>) {
+    start_with_notices(auth_timeout, None).await
+}
+
+/// [`start`], with the login notices (what the guard counts) sent to `notices`.
+async fn start_with_notices(
+    auth_timeout: Duration,
+    notices: Option<mpsc::Sender<EslNotice>>,
+) -> (SocketAddr, broadcast::Sender<EslEvent>, watch::Sender<bool>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut api = ApiRegistry::new();
@@ -35,7 +43,14 @@ async fn start(
             grant: Grant::api_only(["status"]),
         }],
     };
-    tokio::spawn(serve(listener, cfg, api, Some(ev_tx.clone()), None, sd_rx));
+    tokio::spawn(serve(
+        listener,
+        cfg,
+        api,
+        Some(ev_tx.clone()),
+        notices,
+        sd_rx,
+    ));
     (addr, ev_tx, sd_tx)
 }
 
@@ -279,7 +294,8 @@ fn a_userauth_account_runs_only_what_its_grant_lists() {
 #[test]
 fn a_wrong_userauth_password_is_refused_and_closed() {
     rt().block_on(async {
-        let (addr, _ev, _sd) = start(Duration::from_secs(5)).await;
+        let (notices, mut noticed) = mpsc::channel(8);
+        let (addr, _ev, _sd) = start_with_notices(Duration::from_secs(5), Some(notices)).await;
         for attempt in [
             "userauth monitor@example.com:wrong",
             "userauth monitor:m0n",
@@ -296,6 +312,18 @@ fn a_wrong_userauth_password_is_refused_and_closed() {
                 c.frame().await.unwrap().header("Content-Type") == Some("text/disconnect-notice")
             );
             assert!(c.frame().await.is_none(), "closed after {attempt}");
+            // The guard hears of it as of a wrong `auth`.
+            assert!(
+                matches!(noticed.try_recv(), Ok(EslNotice::AuthFailed { .. })),
+                "{attempt}"
+            );
         }
+        let mut c = Client::connect(addr).await;
+        c.send("userauth monitor@example.com:m0n\n\n").await;
+        c.frame().await.unwrap();
+        assert!(matches!(
+            noticed.recv().await,
+            Some(EslNotice::AuthOk { .. })
+        ));
     });
 }
